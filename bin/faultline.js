@@ -1,4 +1,4 @@
 #!/usr/bin/env node
-// Runs the TypeScript CLI through tsx so that a fresh clone needs no build step.
+// Runs the TypeScript CLI through tsx, so that a fresh clone needs no build step.
 require('tsx/cjs');
-require('../cli/main.ts');
+require('../cli/main.ts').main(process.argv);

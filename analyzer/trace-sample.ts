@@ -1,0 +1,27 @@
+import type { SpanRecord } from '../lib/model/span';
+import type { Storage } from '../lib/storage/clickhouse';
+import { SPAN_SELECT, fromSelectedRow, hexToDecimal, type SpanRow } from '../lib/storage/span-rows';
+import { buildTraceTree, type TraceTree } from './tree';
+
+/** Reads whole traces in one query and rebuilds their trees. */
+export async function readTraceTrees(storage: Storage, traceIds: string[]): Promise<TraceTree[]> {
+  if (traceIds.length === 0) return [];
+  const result = await storage.client.query({
+    query: `SELECT ${SPAN_SELECT}
+FROM ${storage.database}.spans
+WHERE trace_id IN {traceIds:Array(UInt128)}
+LIMIT 1 BY trace_id, span_id, kind`,
+    query_params: { traceIds: traceIds.map(hexToDecimal) },
+    format: 'JSONEachRow',
+  });
+  const byTrace = new Map<string, SpanRecord[]>();
+  for (const row of await result.json<SpanRow>()) {
+    const span = fromSelectedRow(row);
+    const spans = byTrace.get(span.traceId) ?? [];
+    spans.push(span);
+    byTrace.set(span.traceId, spans);
+  }
+  return traceIds
+    .filter((traceId) => byTrace.has(traceId))
+    .map((traceId) => buildTraceTree(traceId, byTrace.get(traceId)!));
+}

@@ -1,0 +1,60 @@
+import { startAnalyzer, type Analyzer } from '../analyzer/analyzer';
+import { startCollector, type Collector } from '../collector/collector';
+import type { FaultlineConfig } from '../lib/config';
+import type { Logger } from '../lib/logger';
+import { openStorage, type Storage } from '../lib/storage/clickhouse';
+
+export type Role = 'collector' | 'analyzer';
+
+/** The running roles of one process and the storage they share. */
+export interface FaultlineApp {
+  storage: Storage;
+  collector?: Collector;
+  analyzer?: Analyzer;
+  /** Stops the collector first (flushing accepted spans), then the analyzer, then storage. */
+  stop(): Promise<void>;
+}
+
+export async function startApp(
+  config: FaultlineConfig,
+  roles: Role[],
+  logger: Logger,
+): Promise<FaultlineApp> {
+  const storage = await openStorage({
+    dataDir: config.dataDir,
+    url: config.clickhouseUrl,
+    database: config.database,
+    retentionDays: config.retentionDays,
+  });
+  logger.info(
+    { storage: storage.mode, location: storage.location, database: storage.database },
+    'storage ready',
+  );
+
+  let collector: Collector | undefined;
+  let analyzer: Analyzer | undefined;
+  try {
+    if (roles.includes('collector')) collector = await startCollector({ config, storage, logger });
+    if (roles.includes('analyzer')) analyzer = await startAnalyzer({ config, storage, logger });
+  } catch (error) {
+    await collector?.stop();
+    await storage.close();
+    throw error;
+  }
+
+  let stopping: Promise<void> | undefined;
+  return {
+    storage,
+    collector,
+    analyzer,
+    stop() {
+      stopping ??= (async () => {
+        await collector?.stop();
+        await analyzer?.stop();
+        await storage.close();
+        logger.info('storage closed');
+      })();
+      return stopping;
+    },
+  };
+}

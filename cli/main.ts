@@ -1,0 +1,101 @@
+import { Command, Option } from 'commander';
+import { loadConfig, SETTINGS, type ConfigKey, type FaultlineConfig } from '../lib/config';
+import { FaultlineError, errorMessage } from '../lib/errors';
+import { createLogger } from '../lib/logger';
+import { startApp, type Role } from './app';
+import { runDemoCommand } from './demo-command';
+import { runReportCommand } from './report-command';
+
+/** Adds a flag for every setting, so that each can be given on the command line. */
+function withSettings(command: Command): Command {
+  // Each flag is the kebab-case form of its setting's key, so commander stores it under that key.
+  for (const spec of Object.values(SETTINGS)) {
+    command.addOption(new Option(`${spec.flag} <value>`, `${spec.description} (env ${spec.env})`));
+  }
+  return command;
+}
+
+function configFrom(options: Record<string, unknown>): FaultlineConfig {
+  const overrides: Partial<Record<ConfigKey, unknown>> = {};
+  for (const key of Object.keys(SETTINGS) as ConfigKey[]) {
+    if (options[key] !== undefined) overrides[key] = options[key];
+  }
+  return loadConfig(overrides);
+}
+
+async function runServer(roles: Role[], options: Record<string, unknown>): Promise<void> {
+  const config = configFrom(options);
+  const logger = createLogger(config.logLevel);
+  const app = await startApp(config, roles, logger);
+  logger.info(
+    {
+      otlpHttp: app.collector
+        ? `http://${config.host}:${app.collector.httpPort}/v1/traces`
+        : undefined,
+      queryApi: app.analyzer ? `http://${config.host}:${app.analyzer.port}/api` : undefined,
+      data: app.storage.location,
+    },
+    'faultline started',
+  );
+
+  const shutdown = (signal: string) => {
+    logger.info({ signal }, 'shutting down');
+    app.stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGINT', () => shutdown('SIGINT'));
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+}
+
+export function buildProgram(): Command {
+  const program = new Command('faultline')
+    .description('OpenTelemetry tracing collector and analyzer that finds the failing dependency')
+    .showHelpAfterError();
+
+  withSettings(
+    program.command('start').description('run the collector and the analyzer in one process'),
+  ).action((options: Record<string, unknown>) => runServer(['collector', 'analyzer'], options));
+  withSettings(program.command('collector').description('run only the collector (ingest)')).action(
+    (options: Record<string, unknown>) => runServer(['collector'], options),
+  );
+  withSettings(program.command('analyzer').description('run only the analyzer (query API)')).action(
+    (options: Record<string, unknown>) => runServer(['analyzer'], options),
+  );
+  withSettings(
+    program
+      .command('report')
+      .description('print the dependency-failure report of a recent window')
+      .option('--since <duration>', 'window length ending now, such as 15m or 1h', '15m')
+      .option('--from <time>', 'window start: RFC 3339 or epoch milliseconds (overrides --since)')
+      .option('--to <time>', 'window end: RFC 3339 or epoch milliseconds; default now')
+      .option('--format <format>', 'md or json', 'md')
+      .option(
+        '--query-url <url>',
+        'analyzer to ask; when none answers there, storage is read directly',
+        'http://127.0.0.1:16686',
+      ),
+  ).action((options: Record<string, unknown>) => runReportCommand(options, configFrom(options)));
+  withSettings(
+    program
+      .command('demo')
+      .description('run Faultline with demo services, inject faults and print the report')
+      .option('--duration <duration>', 'how long to drive traffic, such as 60s', '60s')
+      .option('--rate <requests>', 'requests a second sent to the demo frontend', '20'),
+  ).action((options: Record<string, unknown>) => runDemoCommand(options, configFrom(options)));
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (error) {
+    const code = error instanceof FaultlineError ? `${error.code}: ` : '';
+    process.stderr.write(`faultline: ${code}${errorMessage(error)}\n`);
+    process.exit(1);
+  }
+}

@@ -1,0 +1,87 @@
+import type { FaultlineConfig } from '../lib/config';
+import { FaultlineError } from '../lib/errors';
+import { openStorage } from '../lib/storage/clickhouse';
+import { parseDurationNs, parseTimeParam } from '../lib/time';
+import { buildReport, defaultBaseline, renderReportMarkdown } from '../analyzer/report';
+
+interface ReportOptions {
+  since?: string;
+  from?: string;
+  to?: string;
+  format?: string;
+  queryUrl?: string;
+}
+
+/** Prints the report, asking a running analyzer first and reading storage when none answers. */
+export async function runReportCommand(
+  raw: Record<string, unknown>,
+  config: FaultlineConfig,
+): Promise<void> {
+  const options = raw as ReportOptions;
+  const format = options.format ?? 'md';
+  if (format !== 'md' && format !== 'json') {
+    throw new FaultlineError(
+      'FL_INVALID_PARAMETER',
+      `invalid --format ${JSON.stringify(format)}: expected md or json`,
+    );
+  }
+  const endMs = options.to ? parseTimeParam('--to', options.to) : Date.now();
+  const startMs = options.from
+    ? parseTimeParam('--from', options.from)
+    : endMs - Number(parseDurationNs('--since', options.since ?? '15m') / 1_000_000n);
+  if (startMs > endMs) {
+    throw new FaultlineError('FL_INVALID_PARAMETER', `invalid time range: --from is after --to`);
+  }
+
+  const fromServer = options.queryUrl
+    ? await fetchReport(options.queryUrl, startMs, endMs, format)
+    : undefined;
+  if (fromServer !== undefined) {
+    process.stdout.write(fromServer.endsWith('\n') ? fromServer : `${fromServer}\n`);
+    return;
+  }
+
+  const storage = await openStorage({
+    dataDir: config.dataDir,
+    url: config.clickhouseUrl,
+    database: config.database,
+    retentionDays: config.retentionDays,
+  });
+  try {
+    const window = { startMs, endMs };
+    const report = await buildReport(storage, { window, baseline: defaultBaseline(window) });
+    process.stdout.write(
+      format === 'json' ? `${JSON.stringify(report, null, 2)}\n` : renderReportMarkdown(report),
+    );
+  } finally {
+    await storage.close();
+  }
+}
+
+/** Returns the report text from a running analyzer, or undefined when none is listening there. */
+async function fetchReport(
+  queryUrl: string,
+  startMs: number,
+  endMs: number,
+  format: string,
+): Promise<string | undefined> {
+  const url = new URL('/api/report', queryUrl);
+  url.searchParams.set('start', String(startMs));
+  url.searchParams.set('end', String(endMs));
+  url.searchParams.set('format', format);
+  let response: Response;
+  try {
+    response = await fetch(url);
+  } catch {
+    return undefined;
+  }
+  const text = await response.text();
+  if (!response.ok) {
+    throw new FaultlineError(
+      'FL_STORAGE_UNAVAILABLE',
+      `analyzer at ${queryUrl} failed the report: HTTP ${response.status} ${text}`,
+    );
+  }
+  if (format === 'json') return JSON.stringify(JSON.parse(text), null, 2);
+  return text;
+}

@@ -1,0 +1,152 @@
+import { z } from 'zod';
+import { FaultlineError } from './errors';
+
+/**
+ * One setting: its environment variable, its command-line flag and its default.
+ * The README's configuration table lists the same settings.
+ */
+interface Setting<T> {
+  env: string;
+  flag: string;
+  description: string;
+  defaultValue: T;
+  schema: z.ZodType<T, z.ZodTypeDef, unknown>;
+}
+
+const port = z.coerce.number().int().min(0).max(65535);
+const positiveInt = z.coerce.number().int().positive();
+const identifier = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected letters, digits and underscores');
+const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+
+function setting<T>(
+  env: string,
+  flag: string,
+  defaultValue: T,
+  schema: z.ZodType<T, z.ZodTypeDef, unknown>,
+  description: string,
+): Setting<T> {
+  return { env, flag, defaultValue, schema, description };
+}
+
+export const SETTINGS = {
+  dataDir: setting(
+    'FAULTLINE_DATA_DIR',
+    '--data-dir',
+    './data',
+    z.string().min(1),
+    'Folder of the embedded ClickHouse data and the lock file',
+  ),
+  clickhouseUrl: setting(
+    'FAULTLINE_CLICKHOUSE_URL',
+    '--clickhouse-url',
+    '',
+    z.string().url().or(z.literal('')),
+    'ClickHouse server URL such as http://user:password@host:8123; empty uses the embedded engine',
+  ),
+  database: setting(
+    'FAULTLINE_DATABASE',
+    '--database',
+    'faultline',
+    identifier,
+    'ClickHouse database that holds the tables',
+  ),
+  retentionDays: setting(
+    'FAULTLINE_RETENTION_DAYS',
+    '--retention-days',
+    7,
+    positiveInt,
+    'Days a span is kept before its part is dropped',
+  ),
+  host: setting(
+    'FAULTLINE_HOST',
+    '--host',
+    '127.0.0.1',
+    z.string().min(1),
+    'Address the collector and the analyzer listen on; 0.0.0.0 for every interface',
+  ),
+  otlpHttpPort: setting(
+    'FAULTLINE_OTLP_HTTP_PORT',
+    '--otlp-http-port',
+    4318,
+    port,
+    'Port of OTLP/HTTP ingest (POST /v1/traces); 0 picks a free port',
+  ),
+  queryPort: setting(
+    'FAULTLINE_QUERY_PORT',
+    '--query-port',
+    16686,
+    port,
+    'Port of the query API; 0 picks a free port',
+  ),
+  maxBodyBytes: setting(
+    'FAULTLINE_MAX_BODY_BYTES',
+    '--max-body-bytes',
+    16 * 1024 * 1024,
+    positiveInt,
+    'Largest accepted ingest request body, after decompression, in bytes',
+  ),
+  batchMaxSpans: setting(
+    'FAULTLINE_BATCH_MAX_SPANS',
+    '--batch-max-spans',
+    10000,
+    positiveInt,
+    'Spans that make the batcher insert at once',
+  ),
+  batchMaxAgeMs: setting(
+    'FAULTLINE_BATCH_MAX_AGE_MS',
+    '--batch-max-age-ms',
+    200,
+    positiveInt,
+    'Milliseconds the oldest buffered span waits before the batch is inserted',
+  ),
+  logLevel: setting(
+    'FAULTLINE_LOG_LEVEL',
+    '--log-level',
+    'info' as z.infer<typeof logLevel>,
+    logLevel,
+    'pino log level: fatal, error, warn, info, debug, trace or silent',
+  ),
+};
+
+export type ConfigKey = keyof typeof SETTINGS;
+export type FaultlineConfig = { [K in ConfigKey]: (typeof SETTINGS)[K]['defaultValue'] };
+
+/**
+ * Builds the configuration from command-line values, then environment variables, then
+ * defaults, in that order of precedence. Every invalid value is reported in one
+ * error that names the setting, the value and what is expected.
+ */
+export function loadConfig(
+  overrides: Partial<Record<ConfigKey, unknown>> = {},
+  env: NodeJS.ProcessEnv = process.env,
+): FaultlineConfig {
+  const config: Record<string, unknown> = {};
+  const problems: string[] = [];
+  for (const [key, spec] of Object.entries(SETTINGS) as [ConfigKey, Setting<unknown>][]) {
+    const override = overrides[key];
+    const fromEnv = env[spec.env];
+    const raw =
+      override !== undefined
+        ? override
+        : fromEnv !== undefined && fromEnv !== ''
+          ? fromEnv
+          : spec.defaultValue;
+    const parsed = spec.schema.safeParse(raw);
+    if (parsed.success) {
+      config[key] = parsed.data;
+    } else {
+      const source = override !== undefined ? spec.flag : spec.env;
+      const reason = parsed.error.issues.map((issue) => issue.message).join('; ');
+      problems.push(`${source}=${JSON.stringify(raw)}: ${reason}`);
+    }
+  }
+  if (problems.length > 0) {
+    throw new FaultlineError(
+      'FL_INVALID_CONFIG',
+      `invalid configuration:\n  ${problems.join('\n  ')}`,
+    );
+  }
+  return Object.freeze(config) as FaultlineConfig;
+}

@@ -1,0 +1,64 @@
+import { attributeText } from './attributes';
+import type { KeyValue, SpanKind, StatusCode } from './span';
+
+/** Reads the HTTP response status code under its current and its pre-1.21 semantic-convention key. */
+export function httpStatusCode(attributes: KeyValue[]): number {
+  const text =
+    attributeText(attributes, 'http.response.status_code') ??
+    attributeText(attributes, 'http.status_code');
+  const code = Number(text);
+  return Number.isInteger(code) && code >= 100 && code <= 599 ? code : 0;
+}
+
+/**
+ * Decides whether a span is an error by the OpenTelemetry conventions: status ERROR,
+ * an HTTP 5xx on any span, and a 4xx only on the client side, because a 4xx
+ * is the caller's fault and not the server's.
+ */
+export function isErrorSpan(kind: SpanKind, status: StatusCode, httpStatus: number): boolean {
+  if (status === 'ERROR') return true;
+  if (status === 'OK') return false;
+  if (httpStatus >= 500) return true;
+  return httpStatus >= 400 && kind === 'CLIENT';
+}
+
+/**
+ * Names the node that a CLIENT or PRODUCER span calls, for dependency edges whose callee
+ * sends no spans of its own: a peer service, a database, a queue or a network address.
+ * Returns an empty string for other kinds or when no peer attribute is present.
+ */
+export function remoteServiceName(kind: SpanKind, attributes: KeyValue[]): string {
+  if (kind !== 'CLIENT' && kind !== 'PRODUCER') return '';
+  const text = (key: string) => attributeText(attributes, key);
+
+  const peerService = text('peer.service');
+  if (peerService) return peerService;
+
+  const dbSystem = text('db.system.name') ?? text('db.system');
+  if (dbSystem) {
+    const namespace = text('db.namespace') ?? text('db.name');
+    return namespace ? `${dbSystem}/${namespace}` : dbSystem;
+  }
+
+  const messagingSystem = text('messaging.system');
+  if (messagingSystem) {
+    const destination = text('messaging.destination.name') ?? text('messaging.destination');
+    return destination ? `${messagingSystem}/${destination}` : messagingSystem;
+  }
+
+  return networkPeerName(text) ?? '';
+}
+
+function networkPeerName(text: (key: string) => string | undefined): string | undefined {
+  const address = text('server.address') ?? text('net.peer.name') ?? text('net.sock.peer.addr');
+  const port = text('server.port') ?? text('net.peer.port');
+  if (address) return port ? `${address}:${port}` : address;
+
+  const url = text('url.full') ?? text('http.url');
+  if (!url) return undefined;
+  try {
+    return new URL(url).host || undefined;
+  } catch {
+    return undefined;
+  }
+}

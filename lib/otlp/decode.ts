@@ -1,0 +1,81 @@
+import { FaultlineError, errorMessage } from '../errors';
+import { ExportTraceServiceRequest, ExportTraceServiceResponse, RpcStatus } from './proto';
+import type { OtlpExportRequest } from './request';
+
+/** Decodes an OTLP/HTTP protobuf body (`application/x-protobuf`). */
+export function decodeProtobufRequest(body: Uint8Array): OtlpExportRequest {
+  try {
+    return ExportTraceServiceRequest.decode(body) as unknown as OtlpExportRequest;
+  } catch (error) {
+    throw new FaultlineError(
+      'FL_UNDECODABLE_BODY',
+      `invalid protobuf ExportTraceServiceRequest (${body.length} bytes): ${errorMessage(error)}; send an OTLP protobuf body or use Content-Type application/json for OTLP/JSON`,
+    );
+  }
+}
+
+/** Decodes an OTLP/HTTP JSON body (`application/json`). */
+export function decodeJsonRequest(body: Uint8Array): OtlpExportRequest {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(body).toString('utf8'));
+  } catch (error) {
+    throw new FaultlineError(
+      'FL_UNDECODABLE_BODY',
+      `invalid JSON ExportTraceServiceRequest (${body.length} bytes): ${errorMessage(error)}; send OTLP/JSON or use Content-Type application/x-protobuf`,
+    );
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new FaultlineError(
+      'FL_UNDECODABLE_BODY',
+      'invalid JSON ExportTraceServiceRequest: expected an object with a "resourceSpans" array',
+    );
+  }
+  const request = parsed as OtlpExportRequest;
+  if (request.resourceSpans !== undefined && !Array.isArray(request.resourceSpans)) {
+    throw new FaultlineError(
+      'FL_UNDECODABLE_BODY',
+      'invalid JSON ExportTraceServiceRequest: "resourceSpans" must be an array',
+    );
+  }
+  return request;
+}
+
+export interface PartialSuccess {
+  rejectedSpans: number;
+  errorMessage: string;
+}
+
+/** Encodes an `ExportTraceServiceResponse`; partial success is set only when spans were rejected. */
+export function encodeExportResponse(
+  encoding: 'protobuf' | 'json',
+  partial: PartialSuccess,
+): Buffer | object {
+  const hasPartial = partial.rejectedSpans > 0 || partial.errorMessage !== '';
+  if (encoding === 'json') {
+    return hasPartial
+      ? {
+          partialSuccess: {
+            rejectedSpans: String(partial.rejectedSpans),
+            errorMessage: partial.errorMessage,
+          },
+        }
+      : {};
+  }
+  const message = ExportTraceServiceResponse.create(
+    hasPartial
+      ? {
+          partialSuccess: {
+            rejectedSpans: partial.rejectedSpans,
+            errorMessage: partial.errorMessage,
+          },
+        }
+      : {},
+  );
+  return Buffer.from(ExportTraceServiceResponse.encode(message).finish());
+}
+
+/** Encodes the `google.rpc.Status` body that OTLP/HTTP returns with an error status. */
+export function encodeRpcStatus(code: number, message: string): Buffer {
+  return Buffer.from(RpcStatus.encode(RpcStatus.create({ code, message })).finish());
+}

@@ -1,0 +1,160 @@
+import type { SpanRecord } from '../model/span';
+import type { Storage } from './clickhouse';
+import { SPAN_SELECT, fromSelectedRow, hexToDecimal, type SpanRow } from './span-rows';
+
+/** A closed time range in milliseconds since the Unix epoch. */
+export interface TimeRange {
+  startMs: number;
+  endMs: number;
+}
+
+/** Bound parameters of a time range for `RANGE_CONDITION`. */
+export function rangeParams(range: TimeRange): { rangeStartMs: number; rangeEndMs: number } {
+  return { rangeStartMs: Math.trunc(range.startMs), rangeEndMs: Math.trunc(range.endMs) };
+}
+
+/** Condition on a span's start time, bound by `rangeParams`. */
+export const RANGE_CONDITION =
+  'start_time >= fromUnixTimestamp64Milli({rangeStartMs:Int64}) AND start_time <= fromUnixTimestamp64Milli({rangeEndMs:Int64})';
+
+async function selectRows<T>(
+  storage: Storage,
+  query: string,
+  params: Record<string, unknown>,
+): Promise<T[]> {
+  const result = await storage.client.query({ query, query_params: params, format: 'JSONEachRow' });
+  return result.json<T>();
+}
+
+/**
+ * Reads every span of one trace, duplicates collapsed. Spans are read from storage each
+ * time, so spans of a trace that arrived minutes apart all appear.
+ */
+export async function readTraceSpans(storage: Storage, traceId: string): Promise<SpanRecord[]> {
+  const rows = await selectRows<SpanRow>(
+    storage,
+    `SELECT ${SPAN_SELECT}
+FROM ${storage.database}.spans
+WHERE trace_id = {traceId:UInt128}
+ORDER BY start_time, span_id
+LIMIT 1 BY span_id, kind`,
+    { traceId: hexToDecimal(traceId) },
+  );
+  return rows.map(fromSelectedRow);
+}
+
+export interface TraceSearch {
+  range: TimeRange;
+  service?: string;
+  operation?: string;
+  minDurationNs?: bigint;
+  maxDurationNs?: bigint;
+  errorsOnly?: boolean;
+  limit: number;
+}
+
+export interface TraceSummary {
+  traceId: string;
+  startTimeUnixNano: string;
+  durationNs: string;
+  rootService: string;
+  rootName: string;
+  spanCount: number;
+  errorCount: number;
+  services: string[];
+}
+
+/**
+ * Finds traces with at least one span that matches every given condition, newest first,
+ * and summarises each from all of its spans.
+ */
+export async function searchTraces(storage: Storage, search: TraceSearch): Promise<TraceSummary[]> {
+  const conditions = [RANGE_CONDITION];
+  const params: Record<string, unknown> = { ...rangeParams(search.range), limit: search.limit };
+  if (search.service) {
+    conditions.push('service_name = {service:String}');
+    params.service = search.service;
+  }
+  if (search.operation) {
+    conditions.push('name = {operation:String}');
+    params.operation = search.operation;
+  }
+  if (search.minDurationNs !== undefined) {
+    conditions.push('duration_ns >= {minDuration:UInt64}');
+    params.minDuration = search.minDurationNs.toString();
+  }
+  if (search.maxDurationNs !== undefined) {
+    conditions.push('duration_ns <= {maxDuration:UInt64}');
+    params.maxDuration = search.maxDurationNs.toString();
+  }
+  if (search.errorsOnly) conditions.push('is_error');
+
+  const db = storage.database;
+  const rows = await selectRows<{
+    trace_id: string;
+    start: string;
+    end: string;
+    root_service: string;
+    root_name: string;
+    span_count: string;
+    error_count: string;
+    services: string[];
+  }>(
+    storage,
+    `WITH matched AS (
+  SELECT trace_id, max(start_time) AS last_start
+  FROM ${db}.spans
+  WHERE ${conditions.join(' AND ')}
+  GROUP BY trace_id
+  ORDER BY last_start DESC
+  LIMIT {limit:UInt32}
+)
+SELECT
+  leftPad(lower(hex(trace_id)), 32, '0') AS trace_id,
+  toUnixTimestamp64Nano(min(start_time)) AS start,
+  toUnixTimestamp64Nano(max(end_time)) AS end,
+  argMinIf(service_name, start_time, parent_span_id = 0) AS root_service,
+  argMinIf(name, start_time, parent_span_id = 0) AS root_name,
+  uniqExact(span_id, kind) AS span_count,
+  uniqExactIf(span_id, is_error) AS error_count,
+  arraySort(groupUniqArray(service_name)) AS services
+FROM ${db}.spans
+WHERE trace_id IN (SELECT trace_id FROM matched)
+GROUP BY trace_id
+ORDER BY max(start_time) DESC`,
+    params,
+  );
+  return rows.map((row) => ({
+    traceId: row.trace_id,
+    startTimeUnixNano: String(row.start),
+    durationNs: (BigInt(row.end) - BigInt(row.start)).toString(),
+    rootService: row.root_service,
+    rootName: row.root_name,
+    spanCount: Number(row.span_count),
+    errorCount: Number(row.error_count),
+    services: row.services,
+  }));
+}
+
+export async function listServices(storage: Storage): Promise<string[]> {
+  const rows = await selectRows<{ service_name: string }>(
+    storage,
+    `SELECT DISTINCT service_name FROM ${storage.database}.spans ORDER BY service_name`,
+    {},
+  );
+  return rows.map((row) => row.service_name);
+}
+
+export interface Operation {
+  name: string;
+  spanKind: string;
+}
+
+export async function listOperations(storage: Storage, service: string): Promise<Operation[]> {
+  const rows = await selectRows<{ name: string; kind: string }>(
+    storage,
+    `SELECT DISTINCT name, kind FROM ${storage.database}.spans WHERE service_name = {service:String} ORDER BY name, kind`,
+    { service },
+  );
+  return rows.map((row) => ({ name: row.name, spanKind: row.kind }));
+}

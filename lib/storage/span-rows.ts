@@ -1,0 +1,238 @@
+import type { AnyValue, KeyValue, SpanKind, SpanRecord, StatusCode } from '../model/span';
+
+/** Row of the `spans` table in the JSON form that JSONEachRow inserts and selects use. */
+export interface SpanRow {
+  trace_id: string;
+  span_id: string;
+  parent_span_id: string;
+  trace_state: string;
+  flags: number;
+  name: string;
+  kind: SpanKind;
+  start_time: string;
+  end_time: string;
+  duration_ns: string;
+  status_code: StatusCode;
+  status_message: string;
+  service_name: string;
+  service_version: string;
+  deployment_environment: string;
+  remote_service: string;
+  http_status_code: number;
+  is_error: boolean;
+  attributes_string: Record<string, string>;
+  attributes_int: Record<string, string>;
+  attributes_float: Record<string, number>;
+  attributes_bool: Record<string, boolean>;
+  attributes_complex: Record<string, string>;
+  dropped_attributes_count: number;
+  resource_attributes: string;
+  dropped_resource_attributes_count: number;
+  scope_name: string;
+  scope_version: string;
+  scope_attributes: string;
+  event_times: string[];
+  event_names: string[];
+  event_attributes: string[];
+  event_dropped_attributes_counts: number[];
+  dropped_events_count: number;
+  link_trace_ids: string[];
+  link_span_ids: string[];
+  link_trace_states: string[];
+  link_attributes: string[];
+  link_dropped_attributes_counts: number[];
+  link_flags: number[];
+  dropped_links_count: number;
+  ingest_warnings: string[];
+}
+
+/** Converts a hex id to the decimal text of the UInt128 or UInt64 column that stores it. */
+export function hexToDecimal(hex: string): string {
+  return hex === '' ? '0' : BigInt(`0x${hex}`).toString();
+}
+
+interface TypedAttributes {
+  string: Record<string, string>;
+  int: Record<string, string>;
+  float: Record<string, number>;
+  bool: Record<string, boolean>;
+  complex: Record<string, string>;
+}
+
+function splitAttributes(attributes: KeyValue[]): TypedAttributes {
+  const typed: TypedAttributes = { string: {}, int: {}, float: {}, bool: {}, complex: {} };
+  for (const { key, value } of attributes) {
+    if ('stringValue' in value) typed.string[key] = value.stringValue;
+    else if ('intValue' in value) typed.int[key] = value.intValue;
+    else if ('doubleValue' in value) typed.float[key] = value.doubleValue;
+    else if ('boolValue' in value) typed.bool[key] = value.boolValue;
+    else typed.complex[key] = JSON.stringify(value);
+  }
+  return typed;
+}
+
+/** Converts a flattened span into the row inserted into `spans`. */
+export function toSpanRow(span: SpanRecord): SpanRow {
+  const typed = splitAttributes(span.attributes);
+  return {
+    trace_id: hexToDecimal(span.traceId),
+    span_id: hexToDecimal(span.spanId),
+    parent_span_id: hexToDecimal(span.parentSpanId),
+    trace_state: span.traceState,
+    flags: span.flags,
+    name: span.name,
+    kind: span.kind,
+    start_time: span.startTimeUnixNano,
+    end_time: span.endTimeUnixNano,
+    duration_ns: span.durationNs,
+    status_code: span.statusCode,
+    status_message: span.statusMessage,
+    service_name: span.serviceName,
+    service_version: span.serviceVersion,
+    deployment_environment: span.deploymentEnvironment,
+    remote_service: span.remoteService,
+    http_status_code: span.httpStatusCode,
+    is_error: span.isError,
+    attributes_string: typed.string,
+    attributes_int: typed.int,
+    attributes_float: typed.float,
+    attributes_bool: typed.bool,
+    attributes_complex: typed.complex,
+    dropped_attributes_count: span.droppedAttributesCount,
+    resource_attributes: JSON.stringify(span.resourceAttributes),
+    dropped_resource_attributes_count: span.droppedResourceAttributesCount,
+    scope_name: span.scopeName,
+    scope_version: span.scopeVersion,
+    scope_attributes: JSON.stringify(span.scopeAttributes),
+    event_times: span.events.map((event) => event.timeUnixNano),
+    event_names: span.events.map((event) => event.name),
+    event_attributes: span.events.map((event) => JSON.stringify(event.attributes)),
+    event_dropped_attributes_counts: span.events.map((event) => event.droppedAttributesCount),
+    dropped_events_count: span.droppedEventsCount,
+    link_trace_ids: span.links.map((link) => hexToDecimal(link.traceId)),
+    link_span_ids: span.links.map((link) => hexToDecimal(link.spanId)),
+    link_trace_states: span.links.map((link) => link.traceState),
+    link_attributes: span.links.map((link) => JSON.stringify(link.attributes)),
+    link_dropped_attributes_counts: span.links.map((link) => link.droppedAttributesCount),
+    link_flags: span.links.map((link) => link.flags),
+    dropped_links_count: span.droppedLinksCount,
+    ingest_warnings: span.ingestWarnings,
+  };
+}
+
+function hexId(expression: string, digits: number): string {
+  return `leftPad(lower(hex(${expression})), ${digits}, '0')`;
+}
+
+/**
+ * Column list that selects a stored span in the shape `fromSelectedRow` reads: ids as
+ * hex, times as nanoseconds since the epoch.
+ */
+export const SPAN_SELECT = [
+  `${hexId('trace_id', 32)} AS trace_id`,
+  `${hexId('span_id', 16)} AS span_id`,
+  `if(parent_span_id = 0, '', ${hexId('parent_span_id', 16)}) AS parent_span_id`,
+  'trace_state',
+  'flags',
+  'name',
+  'kind',
+  'toUnixTimestamp64Nano(start_time) AS start_time',
+  'toUnixTimestamp64Nano(end_time) AS end_time',
+  'duration_ns',
+  'status_code',
+  'status_message',
+  'service_name',
+  'service_version',
+  'deployment_environment',
+  'remote_service',
+  'http_status_code',
+  'is_error',
+  'attributes_string',
+  'attributes_int',
+  'attributes_float',
+  'attributes_bool',
+  'attributes_complex',
+  'dropped_attributes_count',
+  'resource_attributes',
+  'dropped_resource_attributes_count',
+  'scope_name',
+  'scope_version',
+  'scope_attributes',
+  'arrayMap(t -> toUnixTimestamp64Nano(t), event_times) AS event_times',
+  'event_names',
+  'event_attributes',
+  'event_dropped_attributes_counts',
+  'dropped_events_count',
+  `arrayMap(id -> ${hexId('id', 32)}, link_trace_ids) AS link_trace_ids`,
+  `arrayMap(id -> ${hexId('id', 16)}, link_span_ids) AS link_span_ids`,
+  'link_trace_states',
+  'link_attributes',
+  'link_dropped_attributes_counts',
+  'link_flags',
+  'dropped_links_count',
+  'ingest_warnings',
+].join(',\n  ');
+
+function joinAttributes(row: SpanRow): KeyValue[] {
+  const attributes: KeyValue[] = [];
+  const push = (key: string, value: AnyValue) => attributes.push({ key, value });
+  for (const [key, value] of Object.entries(row.attributes_string))
+    push(key, { stringValue: value });
+  for (const [key, value] of Object.entries(row.attributes_int))
+    push(key, { intValue: String(value) });
+  for (const [key, value] of Object.entries(row.attributes_float))
+    push(key, { doubleValue: Number(value) });
+  for (const [key, value] of Object.entries(row.attributes_bool))
+    push(key, { boolValue: Boolean(value) });
+  for (const [key, value] of Object.entries(row.attributes_complex))
+    push(key, JSON.parse(value) as AnyValue);
+  return attributes.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+}
+
+/** Converts a row selected with `SPAN_SELECT` back into a span. */
+export function fromSelectedRow(row: SpanRow): SpanRecord {
+  return {
+    traceId: row.trace_id,
+    spanId: row.span_id,
+    parentSpanId: row.parent_span_id,
+    traceState: row.trace_state,
+    flags: Number(row.flags),
+    name: row.name,
+    kind: row.kind,
+    startTimeUnixNano: String(row.start_time),
+    endTimeUnixNano: String(row.end_time),
+    durationNs: String(row.duration_ns),
+    statusCode: row.status_code,
+    statusMessage: row.status_message,
+    serviceName: row.service_name,
+    serviceVersion: row.service_version,
+    deploymentEnvironment: row.deployment_environment,
+    remoteService: row.remote_service,
+    httpStatusCode: Number(row.http_status_code),
+    isError: Boolean(row.is_error),
+    attributes: joinAttributes(row),
+    droppedAttributesCount: Number(row.dropped_attributes_count),
+    resourceAttributes: JSON.parse(row.resource_attributes) as KeyValue[],
+    droppedResourceAttributesCount: Number(row.dropped_resource_attributes_count),
+    scopeName: row.scope_name,
+    scopeVersion: row.scope_version,
+    scopeAttributes: JSON.parse(row.scope_attributes) as KeyValue[],
+    events: row.event_times.map((time, index) => ({
+      timeUnixNano: String(time),
+      name: row.event_names[index] ?? '',
+      attributes: JSON.parse(row.event_attributes[index] ?? '[]') as KeyValue[],
+      droppedAttributesCount: Number(row.event_dropped_attributes_counts[index] ?? 0),
+    })),
+    droppedEventsCount: Number(row.dropped_events_count),
+    links: row.link_trace_ids.map((traceId, index) => ({
+      traceId,
+      spanId: row.link_span_ids[index] ?? '',
+      traceState: row.link_trace_states[index] ?? '',
+      attributes: JSON.parse(row.link_attributes[index] ?? '[]') as KeyValue[],
+      droppedAttributesCount: Number(row.link_dropped_attributes_counts[index] ?? 0),
+      flags: Number(row.link_flags[index] ?? 0),
+    })),
+    droppedLinksCount: Number(row.dropped_links_count),
+    ingestWarnings: row.ingest_warnings,
+  };
+}

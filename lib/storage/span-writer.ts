@@ -1,0 +1,21 @@
+import type { SpanRecord } from '../model/span';
+import type { Storage } from './clickhouse';
+import { toSpanRow } from './span-rows';
+
+/**
+ * Writes spans to the `spans` table in one insert.
+ *
+ * Contract: when the returned promise resolves, every span is stored and visible to
+ * readers. Writing the same span again is harmless: the table collapses rows with the
+ * same (trace id, span id, kind) and readers collapse those that merges have not yet.
+ * A rejected promise means none or only some of the spans may be stored, so the caller
+ * retries the whole batch.
+ */
+export async function writeSpans(storage: Storage, spans: SpanRecord[]): Promise<void> {
+  if (spans.length === 0) return;
+  await storage.client.insert({
+    table: `${storage.database}.spans`,
+    values: spans.map(toSpanRow),
+    format: 'JSONEachRow',
+  });
+}
