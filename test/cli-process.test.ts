@@ -1,0 +1,117 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { openStorage } from '../lib/storage/clickhouse';
+import { makeTempDir } from './helpers/faultline';
+
+const BIN = path.join(__dirname, '..', 'bin', 'faultline.js');
+
+interface RunningCli {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+function runCli(args: string[]): RunningCli {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    env: { ...process.env, FAULTLINE_LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (chunk) => (output += chunk));
+  child.stderr!.on('data', (chunk) => (output += chunk));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, output: () => output, exited };
+}
+
+async function waitFor(condition: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('timed out waiting for condition');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+describe('faultline start process', () => {
+  const dataDir = makeTempDir('cli');
+  let first: RunningCli;
+
+  beforeAll(async () => {
+    first = runCli(['start', '--data-dir', dataDir, '--otlp-http-port', '0', '--query-port', '0']);
+    await waitFor(() => first.output().includes('faultline started'), 30_000);
+  });
+
+  afterAll(async () => {
+    if (first.child.exitCode === null) first.child.kill('SIGKILL');
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('logs where it listens and where data lives', () => {
+    const line = first
+      .output()
+      .split('\n')
+      .find((text) => text.includes('faultline started'))!;
+    const record = JSON.parse(line);
+    expect(record.otlpHttp).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/v1\/traces$/);
+    expect(record.queryApi).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/api$/);
+    expect(record.data).toBe(dataDir);
+  });
+
+  it('keeps a second process out of its data folder', async () => {
+    const second = runCli([
+      'start',
+      '--data-dir',
+      dataDir,
+      '--otlp-http-port',
+      '0',
+      '--query-port',
+      '0',
+    ]);
+    expect(await second.exited).toBe(1);
+    expect(second.output()).toContain(
+      `FL_DATA_DIR_LOCKED: data folder ${dataDir} is in use by process ${first.child.pid}`,
+    );
+  });
+
+  it('rejects opening the folder in another process through the library', async () => {
+    await expect(
+      openStorage({ dataDir, url: '', database: 'faultline', retentionDays: 7 }),
+    ).rejects.toThrow(/is in use by process/);
+  });
+
+  it('shuts down cleanly on SIGTERM and frees the folder', async () => {
+    first.child.kill('SIGTERM');
+    expect(await first.exited).toBe(0);
+    expect(first.output()).toContain('storage closed');
+    expect(fs.existsSync(path.join(dataDir, 'faultline.lock'))).toBe(false);
+  });
+});
+
+describe('faultline configuration errors', () => {
+  it('lists every invalid setting in one message', async () => {
+    const run = runCli(['start', '--otlp-http-port', 'abc', '--database', 'bad-name']);
+    expect(await run.exited).toBe(1);
+    expect(run.output()).toContain('FL_INVALID_CONFIG');
+    expect(run.output()).toContain('--otlp-http-port="abc"');
+    expect(run.output()).toContain('--database="bad-name"');
+  });
+});
+
+describe('stale data folder lock', () => {
+  it('is taken over when its process is gone', async () => {
+    const dataDir = makeTempDir('stale');
+    fs.writeFileSync(path.join(dataDir, 'faultline.lock'), '999999999\n');
+    const storage = await openStorage({
+      dataDir,
+      url: '',
+      database: 'faultline',
+      retentionDays: 7,
+    });
+    expect(fs.readFileSync(path.join(dataDir, 'faultline.lock'), 'utf8').trim()).toBe(
+      String(process.pid),
+    );
+    await storage.close();
+    expect(fs.existsSync(path.join(dataDir, 'faultline.lock'))).toBe(false);
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+});
