@@ -1,0 +1,16 @@
+export { startTracing } from './start';
+export { resolveTracingConfig, DEFAULT_SHUTDOWN_TIMEOUT_MS } from './config';
+export type { TracingConfig } from './config';
+export { DEFAULT_ENDPOINT } from './endpoint';
+export { createExportRequestFilter } from './export-filter';
+export { parseKeyValueList } from './env';
+export type { Environment } from './env';
+export { consoleLogger } from './logger';
+export type { SdkLogger } from './logger';
+export { ATTR_DEPLOYMENT_ENVIRONMENT_NAME } from './resource';
+export type {
+  Instrumentation,
+  ResourceAttributeValue,
+  TracingHandle,
+  TracingOptions,
+} from './options';
