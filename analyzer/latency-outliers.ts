@@ -86,7 +86,7 @@ export async function findLatencyOutliers(
     const window = windows.find((item) => item.key === key);
     const baseline = baselines.get(key);
     if (!window || !baseline || !isFlagged(window)) continue;
-    findings.push(toFinding(window, baseline, origin));
+    findings.push(toFinding(window, baseline, origin, trees.length));
   }
   return findings.sort((a, b) => Number(b.evidence.slowTraces) - Number(a.evidence.slowTraces));
 }
@@ -160,7 +160,7 @@ async function readWindow(
   baselines: Map<string, OperationBaseline>,
 ): Promise<OperationWindow[]> {
   const keys = [...baselines.keys()];
-  const thresholds = keys.map((key) => Math.round(baselines.get(key)!.thresholdNs).toString());
+  const thresholds = keys.map((key) => Math.round(baselines.get(key)!.thresholdNs));
   const result = await storage.client.query({
     query: `SELECT service_name AS service, name, toString(kind) AS kind, remote_service,
   count() AS spans,
@@ -261,6 +261,7 @@ function toFinding(
   window: OperationWindow,
   baseline: OperationBaseline,
   origin: SlowOrigin,
+  sampledTraces: number,
 ): Finding {
   const culprit: Culprit = { service: window.service, operation: window.name };
   const isCall = window.kind === 'CLIENT' || window.kind === 'PRODUCER';
@@ -273,7 +274,7 @@ function toFinding(
     kind: 'latency_outlier',
     culprit,
     severity: share >= 0.2 ? 'high' : share >= 0.05 ? 'medium' : 'low',
-    summary: `${subject} was slow in ${window.outliers} of ${window.spans} spans (${(share * 100).toFixed(1)}%): typically ${formatDurationNs(window.outlierMedianNs)} instead of ${formatDurationNs(baseline.medianNs)}; it is the deepest slow span in ${origin.traceIds.size} slow traces`,
+    summary: `${subject} was slow in ${window.outliers} of ${window.spans} spans (${(share * 100).toFixed(1)}%): typically ${formatDurationNs(window.outlierMedianNs)} instead of ${formatDurationNs(baseline.medianNs)}; it is the deepest slow span in ${origin.traceIds.size} of ${sampledTraces} sampled slow traces`,
     impactedServices: [...origin.impacted].filter((service) => service !== window.service).sort(),
     evidence: {
       spans: window.spans,
@@ -284,6 +285,7 @@ function toFinding(
       windowMedianMs: toMs(window.medianNs),
       outlierMedianMs: toMs(window.outlierMedianNs),
       slowTraces: origin.traceIds.size,
+      sampledSlowTraces: sampledTraces,
     },
     exampleTraceIds: [...origin.traceIds].slice(0, 5),
   };

@@ -9,7 +9,7 @@ export async function readTraceTrees(storage: Storage, traceIds: string[]): Prom
   const result = await storage.client.query({
     query: `SELECT ${SPAN_SELECT}
 FROM ${storage.database}.spans
-WHERE trace_id IN {traceIds:Array(UInt128)}
+WHERE trace_id IN (SELECT toUInt128(arrayJoin({traceIds:Array(String)})))
 LIMIT 1 BY trace_id, span_id, kind`,
     query_params: { traceIds: traceIds.map(hexToDecimal) },
     format: 'JSONEachRow',
