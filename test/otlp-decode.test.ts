@@ -7,7 +7,7 @@ const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
 const SPAN_ID = '00f067aa0ba902b7';
 const PARENT_ID = '53995c3f42cd8ad8';
 
-function jsonRequest(span: Record<string, unknown>, resourceAttributes?: unknown[]) {
+function jsonRequest(span: Record<string, unknown>, resourceAttributes?: unknown[]): any {
   return {
     resourceSpans: [
       {
