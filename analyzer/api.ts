@@ -1,4 +1,10 @@
-import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import express, {
+  type NextFunction,
+  type Request,
+  type RequestHandler,
+  type Response,
+  type Router,
+} from 'express';
 import { FaultlineError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import type { Storage } from '../lib/storage/clickhouse';
@@ -10,14 +16,17 @@ import {
   type TimeRange,
 } from '../lib/storage/span-reader';
 import { parseDurationNs, parseTimeParam } from '../lib/time';
+import { checkRange, checkResultLimit, type QueryLimits } from './access';
 import { readDependencies } from './dependencies';
+import { readTags } from './jaeger/routes';
+import { findTraceIds, readTraces, summariseTrace, type SpanSearch } from './jaeger/span-search';
+import { toOtlpJson } from './otlp-json';
 import { buildReport, defaultBaseline, renderReportMarkdown } from './report';
 import { toTraceView } from './trace-view';
 import { buildTraceTree } from './tree';
 
 const TRACE_ID_PATTERN = /^[0-9a-fA-F]{1,32}$/;
 const DEFAULT_LOOKBACK_MS = 3_600_000;
-const MAX_SEARCH_LIMIT = 1000;
 
 type Handler = (request: Request, response: Response) => Promise<void>;
 
@@ -59,22 +68,55 @@ export function readRange(
   return { startMs, endMs };
 }
 
-function readLimit(request: Request): number {
+function readLimit(request: Request, limits: QueryLimits): number {
   const text = queryText(request, 'limit');
   if (text === undefined) return 20;
   const limit = Number(text);
-  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_SEARCH_LIMIT) {
+  if (!Number.isInteger(limit) || limit < 1) {
     throw new FaultlineError(
       'FL_INVALID_PARAMETER',
-      `invalid limit ${JSON.stringify(text)}: expected an integer from 1 to ${MAX_SEARCH_LIMIT}`,
+      `invalid limit ${JSON.stringify(text)}: expected an integer from 1 to ${limits.maxResults}`,
     );
   }
-  return limit;
+  return checkResultLimit('limit', limit, limits);
+}
+
+function readTraceFormat(request: Request): 'json' | 'otlp' {
+  const format = queryText(request, 'format') ?? 'json';
+  if (format !== 'json' && format !== 'otlp') {
+    throw new FaultlineError(
+      'FL_INVALID_PARAMETER',
+      `invalid format ${JSON.stringify(format)}: expected json (the trace tree) or otlp (OTLP JSON)`,
+    );
+  }
+  return format;
+}
+
+/**
+ * Finds traces with a span that carries the tags and meets the other conditions, and
+ * summarises each from all of its spans.
+ */
+async function searchTracesByTags(
+  storage: Storage,
+  search: Omit<SpanSearch, 'tags'> & { tags: SpanSearch['tags']; errorsOnly: boolean },
+) {
+  const tags = search.errorsOnly ? [...search.tags, { key: 'error', value: 'true' }] : search.tags;
+  const ids = await findTraceIds(storage, { ...search, tags });
+  const traces = await readTraces(storage, ids);
+  return [...traces].map(([traceId, spans]) => summariseTrace(traceId, spans));
+}
+
+/** Options of the query API: the bounds of one query and the check that guards every route. */
+export interface QueryApiOptions {
+  limits: QueryLimits;
+  guard: RequestHandler;
 }
 
 /** The JSON query API under `/api`. */
-export function queryApiRouter(storage: Storage, logger: Logger): Router {
+export function queryApiRouter(storage: Storage, logger: Logger, options: QueryApiOptions): Router {
+  const { limits } = options;
   const router = express.Router();
+  router.use('/api', options.guard);
 
   router.get(
     '/api/services',
@@ -96,16 +138,21 @@ export function queryApiRouter(storage: Storage, logger: Logger): Router {
       const minDuration = queryText(request, 'minDuration');
       const maxDuration = queryText(request, 'maxDuration');
       const errorsOnly = queryText(request, 'errors');
-      const limit = readLimit(request);
-      const traces = await searchTraces(storage, {
-        range: readRange(request),
+      const limit = readLimit(request, limits);
+      const search = {
+        range: checkRange(readRange(request), limits),
         service: queryText(request, 'service'),
         operation: queryText(request, 'operation'),
         minDurationNs: minDuration ? parseDurationNs('minDuration', minDuration) : undefined,
         maxDurationNs: maxDuration ? parseDurationNs('maxDuration', maxDuration) : undefined,
         errorsOnly: errorsOnly === 'true' || errorsOnly === '1',
         limit,
-      });
+      };
+      const tags = readTags(request);
+      const traces =
+        tags.length > 0
+          ? await searchTracesByTags(storage, { ...search, tags })
+          : await searchTraces(storage, search);
       response.json({
         data: traces.map((trace) => ({
           ...trace,
@@ -126,6 +173,7 @@ export function queryApiRouter(storage: Storage, logger: Logger): Router {
           `trace ${JSON.stringify(raw)} not found: a trace id is 32 hex digits, such as 4bf92f3577b34da6a3ce929d0e0e4736`,
         );
       }
+      const format = readTraceFormat(request);
       const traceId = raw.toLowerCase().padStart(32, '0');
       const spans = await readTraceSpans(storage, traceId);
       if (spans.length === 0) {
@@ -134,14 +182,15 @@ export function queryApiRouter(storage: Storage, logger: Logger): Router {
           `trace ${traceId} not found: no span of it is stored; it may be older than the retention period or not yet sent`,
         );
       }
-      response.json(toTraceView(buildTraceTree(traceId, spans)));
+      if (format === 'otlp') response.json(toOtlpJson(spans));
+      else response.json(toTraceView(buildTraceTree(traceId, spans)));
     }),
   );
 
   router.get(
     '/api/dependencies',
     handle(async (request, response) => {
-      const range = readRange(request);
+      const range = checkRange(readRange(request), limits);
       response.json({ data: await readDependencies(storage, range) });
     }),
   );
@@ -156,7 +205,10 @@ export function queryApiRouter(storage: Storage, logger: Logger): Router {
           `invalid format ${JSON.stringify(format)}: expected json or md`,
         );
       }
-      const window = readRange(request, { start: 'start', end: 'end' }, 15 * 60_000);
+      const window = checkRange(
+        readRange(request, { start: 'start', end: 'end' }, 15 * 60_000),
+        limits,
+      );
       const baseline =
         queryText(request, 'baselineStart') || queryText(request, 'baselineEnd')
           ? readRange(
@@ -165,7 +217,7 @@ export function queryApiRouter(storage: Storage, logger: Logger): Router {
               window.endMs - window.startMs,
             )
           : defaultBaseline(window);
-      const report = await buildReport(storage, { window, baseline });
+      const report = await buildReport(storage, { window, baseline: checkRange(baseline, limits) });
       if (format === 'md') response.type('text/markdown').send(renderReportMarkdown(report));
       else response.json(report);
     }),

@@ -11,6 +11,8 @@ interface Setting<T> {
   description: string;
   defaultValue: T;
   schema: z.ZodType<T, z.ZodTypeDef, unknown>;
+  /** True when the value must never be printed, such as an access token. */
+  secret?: boolean;
 }
 
 const port = z.coerce.number().int().min(0).max(65535);
@@ -18,6 +20,29 @@ const positiveInt = z.coerce.number().int().positive();
 const identifier = z
   .string()
   .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected letters, digits and underscores');
+/** A comma-separated list, given as text or as an array; blanks are dropped. */
+function commaList<T extends z.ZodTypeAny>(item: T) {
+  return z.preprocess(
+    (value) =>
+      typeof value === 'string'
+        ? value
+            .split(',')
+            .map((part) => part.trim())
+            .filter(Boolean)
+        : value,
+    z.array(item),
+  );
+}
+const queryToken = z
+  .string()
+  .min(16, 'expected tokens of at least 16 characters')
+  .regex(/^[\x21-\x7e]+$/, 'expected printable ASCII without spaces');
+const corsOrigin = z
+  .string()
+  .regex(
+    /^(\*|https?:\/\/[^/\s]+)$/,
+    'expected * or origins such as https://grafana.example.com (scheme, host and port, no path)',
+  );
 const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
 function setting<T>(
@@ -101,6 +126,37 @@ export const SETTINGS = {
     positiveInt,
     'Milliseconds the oldest buffered span waits before the batch is inserted',
   ),
+  queryTokens: {
+    ...setting(
+      'FAULTLINE_QUERY_TOKENS',
+      '--query-tokens',
+      [] as string[],
+      commaList(queryToken),
+      'Comma-separated bearer tokens that the query API and the web UI accept; empty leaves them open',
+    ),
+    secret: true,
+  },
+  corsOrigins: setting(
+    'FAULTLINE_CORS_ORIGINS',
+    '--cors-origins',
+    [] as string[],
+    commaList(corsOrigin),
+    'Comma-separated origins allowed to call the query API from a browser, or *; empty sends no CORS headers',
+  ),
+  queryMaxRangeHours: setting(
+    'FAULTLINE_QUERY_MAX_RANGE_HOURS',
+    '--query-max-range-hours',
+    168,
+    positiveInt,
+    'Longest time range, in hours, that one trace search, dependency or report query may cover',
+  ),
+  queryMaxResults: setting(
+    'FAULTLINE_QUERY_MAX_RESULTS',
+    '--query-max-results',
+    1000,
+    positiveInt,
+    'Most traces that one search may return (the largest accepted limit)',
+  ),
   logLevel: setting(
     'FAULTLINE_LOG_LEVEL',
     '--log-level',
@@ -139,7 +195,8 @@ export function loadConfig(
     } else {
       const source = override !== undefined ? spec.flag : spec.env;
       const reason = parsed.error.issues.map((issue) => issue.message).join('; ');
-      problems.push(`${source}=${JSON.stringify(raw)}: ${reason}`);
+      const shown = spec.secret ? '<redacted>' : JSON.stringify(raw);
+      problems.push(`${source}=${shown}: ${reason}`);
     }
   }
   if (problems.length > 0) {

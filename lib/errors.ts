@@ -15,6 +15,9 @@ export const ERROR_CODES = {
   FL_TRACE_NOT_FOUND: 404,
   FL_NOT_FOUND: 404,
   FL_SHUTTING_DOWN: 503,
+  FL_UNAUTHORIZED: 401,
+  FL_QUERY_LIMIT: 400,
+  FL_UI_NOT_BUILT: 503,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -1,0 +1,208 @@
+import express, {
+  type NextFunction,
+  type Request,
+  type RequestHandler,
+  type Response,
+  type Router,
+} from 'express';
+import { FaultlineError } from '../../lib/errors';
+import type { Logger } from '../../lib/logger';
+import type { Storage } from '../../lib/storage/clickhouse';
+import { listOperations, listServices, type TimeRange } from '../../lib/storage/span-reader';
+import { checkRange, checkResultLimit, type QueryLimits } from '../access';
+import { readDependencies } from '../dependencies';
+import { handle, parseMillis, parsePositiveInt, queryText } from '../jaeger/params';
+import { findTraceIds, normaliseTraceId, readTraces, type TagFilter } from '../jaeger/span-search';
+import { toZipkinSpan } from './model';
+
+const DEFAULT_LIMIT = 10;
+const DEFAULT_LOOKBACK_MS = 86_400_000;
+
+function requiredService(request: Request): string {
+  const service = queryText(request, 'serviceName');
+  if (!service) {
+    throw new FaultlineError('FL_INVALID_PARAMETER', 'missing serviceName: give ?serviceName=NAME');
+  }
+  return service;
+}
+
+/** Reads `endTs` and `lookback`, both in milliseconds. */
+function readWindow(request: Request, limits: QueryLimits): TimeRange {
+  const endText = queryText(request, 'endTs');
+  const lookbackText = queryText(request, 'lookback');
+  const endMs = endText ? parseMillis('endTs', endText) : Date.now();
+  const lookbackMs = lookbackText ? parseMillis('lookback', lookbackText) : DEFAULT_LOOKBACK_MS;
+  return checkRange({ startMs: Math.max(0, endMs - lookbackMs), endMs }, limits);
+}
+
+/**
+ * Parses Zipkin's `annotationQuery`: terms joined by ` and `, each `key` (present) or
+ * `key=value`.
+ */
+export function parseAnnotationQuery(query: string | undefined): TagFilter[] {
+  if (!query) return [];
+  return query
+    .split(/\s+and\s+/i)
+    .map((term) => term.trim())
+    .filter(Boolean)
+    .map((term) => {
+      const equals = term.indexOf('=');
+      return equals < 0
+        ? { key: term }
+        : { key: term.slice(0, equals), value: term.slice(equals + 1) };
+    });
+}
+
+function micros(request: Request, name: string): bigint | undefined {
+  const text = queryText(request, name);
+  if (text === undefined) return undefined;
+  if (!/^\d{1,15}$/.test(text)) {
+    throw new FaultlineError(
+      'FL_INVALID_PARAMETER',
+      `invalid ${name} ${JSON.stringify(text)}: expected microseconds, such as 150000 for 150ms`,
+    );
+  }
+  return BigInt(text) * 1000n;
+}
+
+function toTraceId(raw: string): string {
+  const id = normaliseTraceId(raw.trim());
+  if (!id) {
+    throw new FaultlineError(
+      'FL_INVALID_PARAMETER',
+      `invalid trace id ${JSON.stringify(raw)}: expected 16 or 32 hex digits`,
+    );
+  }
+  return id;
+}
+
+async function searchTraces(storage: Storage, request: Request, limits: QueryLimits) {
+  const limitText = queryText(request, 'limit');
+  const limit = limitText ? parsePositiveInt('limit', limitText) : DEFAULT_LIMIT;
+  const ids = await findTraceIds(storage, {
+    range: readWindow(request, limits),
+    service: queryText(request, 'serviceName'),
+    remoteService: queryText(request, 'remoteServiceName'),
+    operation: queryText(request, 'spanName'),
+    tags: parseAnnotationQuery(queryText(request, 'annotationQuery')),
+    minDurationNs: micros(request, 'minDuration'),
+    maxDurationNs: micros(request, 'maxDuration'),
+    limit: checkResultLimit('limit', limit, limits),
+  });
+  return readTraces(storage, ids);
+}
+
+async function remoteServices(storage: Storage, service: string): Promise<string[]> {
+  const result = await storage.client.query({
+    query: `SELECT DISTINCT remote_service FROM ${storage.database}.spans
+WHERE service_name = {service:String} AND remote_service != ''
+ORDER BY remote_service`,
+    query_params: { service },
+    format: 'JSONEachRow',
+  });
+  return (await result.json<{ remote_service: string }>()).map((row) => row.remote_service);
+}
+
+function addRoutes(router: Router, storage: Storage, limits: QueryLimits): void {
+  router.get(
+    '/api/v2/services',
+    handle(async (_request, response) => {
+      response.json(await listServices(storage));
+    }),
+  );
+  router.get(
+    '/api/v2/spans',
+    handle(async (request, response) => {
+      const operations = await listOperations(storage, requiredService(request));
+      response.json([...new Set(operations.map((operation) => operation.name))]);
+    }),
+  );
+  router.get(
+    '/api/v2/remoteServices',
+    handle(async (request, response) => {
+      response.json(await remoteServices(storage, requiredService(request)));
+    }),
+  );
+  router.get(
+    '/api/v2/traces',
+    handle(async (request, response) => {
+      const traces = await searchTraces(storage, request, limits);
+      response.json([...traces.values()].map((spans) => spans.map(toZipkinSpan)));
+    }),
+  );
+  router.get(
+    '/api/v2/trace/:traceId',
+    handle(async (request, response) => {
+      const traceId = toTraceId(String(request.params.traceId));
+      const spans = (await readTraces(storage, [traceId])).get(traceId);
+      if (!spans) throw new FaultlineError('FL_TRACE_NOT_FOUND', `trace ${traceId} not found`);
+      response.json(spans.map(toZipkinSpan));
+    }),
+  );
+  router.get(
+    '/api/v2/traceMany',
+    handle(async (request, response) => {
+      const list = queryText(request, 'traceIds');
+      if (!list) {
+        throw new FaultlineError(
+          'FL_INVALID_PARAMETER',
+          'missing traceIds: give ?traceIds=ID1,ID2',
+        );
+      }
+      const ids = [...new Set(list.split(',').map(toTraceId))];
+      checkResultLimit('traceIds count', ids.length, limits);
+      const traces = await readTraces(storage, ids);
+      response.json([...traces.values()].map((spans) => spans.map(toZipkinSpan)));
+    }),
+  );
+  router.get(
+    '/api/v2/dependencies',
+    handle(async (request, response) => {
+      const edges = await readDependencies(storage, readWindow(request, limits));
+      response.json(
+        edges.map((edge) => ({
+          parent: edge.caller,
+          child: edge.callee,
+          callCount: edge.calls,
+          errorCount: edge.errors,
+        })),
+      );
+    }),
+  );
+}
+
+/** Renders an error as Zipkin does: the status with a plain-text message. */
+function zipkinError(logger: Logger) {
+  return (error: unknown, request: Request, response: Response, next: NextFunction) => {
+    void next;
+    const known = error instanceof FaultlineError;
+    if (!known) logger.error({ err: error, path: request.originalUrl }, 'zipkin query failed');
+    const message = known
+      ? `${error.code}: ${error.message}`
+      : `FL_INTERNAL: query failed: ${error instanceof Error ? error.message : String(error)}`;
+    response
+      .status(known ? error.httpStatus : 500)
+      .type('text/plain')
+      .send(message);
+  };
+}
+
+/** Zipkin's v2 read API, to mount under `/zipkin`. */
+export function zipkinRouter(
+  storage: Storage,
+  logger: Logger,
+  options: { limits: QueryLimits; guard: RequestHandler },
+): Router {
+  const { limits } = options;
+  const router = express.Router();
+  router.use('/api', options.guard);
+  addRoutes(router, storage, limits);
+  router.use('/api', (request: Request) => {
+    throw new FaultlineError(
+      'FL_NOT_FOUND',
+      `no Zipkin API route ${request.method} ${request.originalUrl}`,
+    );
+  });
+  router.use(zipkinError(logger));
+  return router;
+}
