@@ -1,0 +1,170 @@
+import { startTestFaultline, type TestFaultline } from './helpers/faultline';
+import { sendCheckoutTrace, type CheckoutTrace } from './helpers/trace-fixture';
+
+let faultline: TestFaultline;
+let checkout: CheckoutTrace;
+let now: number;
+
+beforeAll(async () => {
+  faultline = await startTestFaultline();
+  now = Date.now();
+  checkout = await sendCheckoutTrace(faultline.otlpUrl, now - 60_000);
+});
+
+afterAll(async () => {
+  await faultline.stop();
+});
+
+async function zipkin(path: string): Promise<{ status: number; type: string; body: any }> {
+  const response = await fetch(`${faultline.queryUrl}/zipkin${path}`);
+  const type = response.headers.get('content-type') ?? '';
+  const text = await response.text();
+  return { status: response.status, type, body: type.includes('json') ? JSON.parse(text) : text };
+}
+
+const id = (span: { spanContext(): { spanId: string } }) => span.spanContext().spanId;
+
+/** The Zipkin v2 JSON of the trace, span by span. */
+function expectedSpans(sent: CheckoutTrace) {
+  const at = (offsetMs: number) => (sent.startMs + offsetMs) * 1000;
+  const frontendTags = { 'service.version': '1.4.2', 'host.name': 'frontend-host' };
+  const scope = { 'otel.scope.name': 'checkout-scope', 'otel.scope.version': '0.9.0' };
+  return [
+    {
+      traceId: sent.traceId,
+      id: id(sent.root),
+      kind: 'SERVER',
+      name: 'GET /checkout',
+      timestamp: at(0),
+      duration: 120_000,
+      localEndpoint: { serviceName: 'frontend' },
+      tags: {
+        ...frontendTags,
+        'cache.hit': 'true',
+        'http.request.method': 'GET',
+        'http.response.status_code': '200',
+        'order.items': '["book","pen"]',
+        'sample.ratio': '0.25',
+        ...scope,
+      },
+    },
+    {
+      traceId: sent.traceId,
+      parentId: id(sent.root),
+      id: id(sent.call),
+      kind: 'CLIENT',
+      name: 'POST',
+      timestamp: at(10),
+      duration: 80_000,
+      localEndpoint: { serviceName: 'frontend' },
+      remoteEndpoint: { serviceName: 'payment' },
+      annotations: [{ timestamp: at(50), value: '"retry": {"attempt":2}' }],
+      tags: {
+        ...frontendTags,
+        'http.response.status_code': '503',
+        'peer.service': 'payment',
+        'otel.status_code': 'ERROR',
+        error: 'payment answered 503',
+        ...scope,
+      },
+    },
+    {
+      traceId: sent.traceId,
+      parentId: id(sent.call),
+      id: id(sent.charge),
+      kind: 'SERVER',
+      name: 'POST /charge',
+      timestamp: at(15),
+      duration: 70_000,
+      localEndpoint: { serviceName: 'payment' },
+      annotations: [{ timestamp: at(60), value: '"exception": {"exception.type":"CardDeclined"}' }],
+      tags: {
+        'service.version': '2.0.1',
+        'host.name': 'payment-host',
+        'payment.amount': '1999',
+        'otel.status_code': 'ERROR',
+        error: 'card declined',
+        'otel.scope.name': 'payment-scope',
+      },
+    },
+    {
+      traceId: sent.traceId,
+      parentId: id(sent.root),
+      id: id(sent.audit),
+      name: 'audit',
+      timestamp: at(95),
+      duration: 5_000,
+      localEndpoint: { serviceName: 'frontend' },
+      tags: { ...frontendTags, ...scope },
+    },
+  ];
+}
+
+describe('Zipkin v2 read API', () => {
+  it('lists services, span names and remote services', async () => {
+    expect((await zipkin('/api/v2/services')).body).toEqual(['frontend', 'payment']);
+    expect((await zipkin('/api/v2/spans?serviceName=frontend')).body).toEqual([
+      'GET /checkout',
+      'POST',
+      'audit',
+    ]);
+    expect((await zipkin('/api/v2/remoteServices?serviceName=frontend')).body).toEqual(['payment']);
+  });
+
+  it('gets a trace by id', async () => {
+    const { status, body } = await zipkin(`/api/v2/trace/${checkout.traceId}`);
+    expect(status).toBe(200);
+    expect(body).toEqual(expectedSpans(checkout));
+  });
+
+  it('searches as the Zipkin UI does', async () => {
+    const query = new URLSearchParams({
+      serviceName: 'frontend',
+      spanName: 'POST',
+      remoteServiceName: 'payment',
+      annotationQuery: 'error and peer.service=payment',
+      minDuration: '50000',
+      maxDuration: '100000',
+      endTs: String(now),
+      lookback: '3600000',
+      limit: '10',
+    });
+    const { status, body } = await zipkin(`/api/v2/traces?${query}`);
+    expect(status).toBe(200);
+    expect(body).toEqual([expectedSpans(checkout)]);
+  });
+
+  it('excludes traces that miss a filter', async () => {
+    for (const miss of [
+      'minDuration=130000',
+      'annotationQuery=peer.service%3Dinventory',
+      'remoteServiceName=inventory',
+      `endTs=${now - 120_000}&lookback=60000`,
+    ]) {
+      const { body } = await zipkin(`/api/v2/traces?serviceName=frontend&${miss}`);
+      expect([miss, body]).toEqual([miss, []]);
+    }
+  });
+
+  it('gets many traces and dependencies with errors', async () => {
+    const many = await zipkin(`/api/v2/traceMany?traceIds=${checkout.traceId},${'c'.repeat(16)}`);
+    expect(many.body).toEqual([expectedSpans(checkout)]);
+    const links = await zipkin(`/api/v2/dependencies?endTs=${now}&lookback=3600000`);
+    expect(links.body).toEqual([
+      { parent: 'frontend', child: 'payment', callCount: 1, errorCount: 1 },
+    ]);
+  });
+
+  it('answers errors as text', async () => {
+    const missing = await zipkin(`/api/v2/trace/${'d'.repeat(32)}`);
+    expect(missing.status).toBe(404);
+    expect(missing.type).toContain('text/plain');
+    expect(missing.body).toBe(`FL_TRACE_NOT_FOUND: trace ${'d'.repeat(32)} not found`);
+    const noService = await zipkin('/api/v2/spans');
+    expect(noService.status).toBe(400);
+    expect(noService.body).toContain('missing serviceName');
+    const badDuration = await zipkin('/api/v2/traces?minDuration=1s');
+    expect(badDuration.status).toBe(400);
+    expect(badDuration.body).toContain('invalid minDuration "1s"');
+  });
+});
