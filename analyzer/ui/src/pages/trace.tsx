@@ -5,9 +5,9 @@ import { formatMs, formatTime, nanosToDate, valueText } from '../format';
 import { buildRows, collapseBelow, visibleRows, type SpanRow } from '../trace-model';
 import { useApi } from '../use-api';
 
-/** Traces with more spans than this open with spans below `COLLAPSED_DEPTH` folded. */
+/** Traces with more spans than this open with every span at `COLLAPSED_DEPTH` or deeper folded. */
 const LARGE_TRACE_SPANS = 200;
-const COLLAPSED_DEPTH = 2;
+const COLLAPSED_DEPTH = 1;
 
 function AttributeTable({ title, values }: { title: string; values: Record<string, unknown> }) {
   const entries = Object.entries(values);
@@ -273,7 +273,11 @@ export function TracePage({ traceId }: { traceId: string }) {
         <span class={view.errorCount > 0 ? 'error-text' : ''}>{view.errorCount} errors</span>
         <span>Services: {view.services.join(', ')}</span>
         {view.missingParentCount > 0 ? (
-          <span class="warning-text">{view.missingParentCount} spans with a missing parent</span>
+          <span class="warning-text">
+            {view.missingParentCount === 1
+              ? '1 span with a missing parent'
+              : `${view.missingParentCount} spans with a missing parent`}
+          </span>
         ) : null}
         <button type="button" onClick={() => void downloadOtlp(view.traceId)}>
           Download OTLP JSON
