@@ -183,7 +183,7 @@ describe('Jaeger API as Grafana calls it', () => {
 
   it('excludes traces that miss a filter', async () => {
     const base = { service: 'frontend', start: micros(now - 3_600_000), end: micros(now) };
-    const misses = [
+    const misses: Record<string, string>[] = [
       { minDuration: '121ms' },
       { maxDuration: '50us' },
       { tags: JSON.stringify({ 'http.response.status_code': '500' }) },

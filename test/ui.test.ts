@@ -285,7 +285,7 @@ describe('web UI with a query token', () => {
       expect(await page.locator('[data-testid=trace-row]').count()).toBe(1);
       await screenshot(page, 'search-with-token');
     } finally {
-      await page.evaluate(() => localStorage.clear());
+      await page.evaluate('localStorage.clear()');
       await page.close();
     }
   });
