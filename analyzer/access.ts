@@ -68,7 +68,7 @@ function bearerToken(request: Request): string | undefined {
 /**
  * Requires `Authorization: Bearer <token>` with one of `tokens` on every request it guards.
  * With no tokens configured it lets every request through. Failures go to `next` as
- * `FL_UNAUTHORIZED`, so that each API answers in its own error format.
+ * `FL_UNAUTHORIZED`, so that each API renders the error in its own format.
  */
 export function requireToken(tokens: string[]): RequestHandler {
   if (tokens.length === 0) return (_request, _response, next) => next();
@@ -90,7 +90,7 @@ export function requireToken(tokens: string[]): RequestHandler {
 }
 
 /**
- * Answers CORS for the allowed origins: it echoes an allowed `Origin`, or `*` when any
+ * Applies CORS for the allowed origins: it echoes an allowed `Origin`, or `*` when any
  * origin is allowed, and ends preflight requests with 204. With no origins configured it
  * adds nothing, so browsers keep their same-origin rule.
  */

@@ -76,7 +76,7 @@ function toOtlpSpan(span: SpanRecord): OtlpJsonSpan {
 /**
  * Groups spans back into the resource and scope blocks they were sent in. Spans with
  * equal resource attributes share one `resourceSpans` entry, and within it spans with
- * the same scope share one `scopeSpans` entry; the order of first appearance is kept.
+ * the same scope share one `scopeSpans` entry. Entries keep the order in which they first appear.
  */
 export function toOtlpJson(spans: SpanRecord[]): OtlpJsonTraces {
   const resources = new Map<string, OtlpJsonResourceSpans>();

@@ -20,7 +20,7 @@ const positiveInt = z.coerce.number().int().positive();
 const identifier = z
   .string()
   .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected letters, digits and underscores');
-/** A comma-separated list, given as text or as an array; blanks are dropped. */
+/** Parses a comma-separated list given as text, or takes an array. Blank entries are dropped. */
 function commaList<T extends z.ZodTypeAny>(item: T) {
   return z.preprocess(
     (value) =>

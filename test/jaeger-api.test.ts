@@ -25,7 +25,7 @@ function envelope(data: unknown, total: number) {
   return { data, total, limit: 0, offset: 0, errors: null };
 }
 
-/** The Jaeger JSON of a trace sent by `sendCheckoutTrace`, field by field. */
+/** Builds the Jaeger JSON of a trace sent by `sendCheckoutTrace`, field by field. */
 function expectedTrace(sent: CheckoutTrace, rootName = 'GET /checkout') {
   const traceID = sent.traceId;
   const scope = [

@@ -24,7 +24,7 @@ async function zipkin(path: string): Promise<{ status: number; type: string; bod
 
 const id = (span: { spanContext(): { spanId: string } }) => span.spanContext().spanId;
 
-/** The Zipkin v2 JSON of the trace, span by span. */
+/** Builds the Zipkin v2 JSON of the trace, span by span. */
 function expectedSpans(sent: CheckoutTrace) {
   const at = (offsetMs: number) => (sent.startMs + offsetMs) * 1000;
   const frontendTags = { 'service.version': '1.4.2', 'host.name': 'frontend-host' };

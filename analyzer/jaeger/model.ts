@@ -41,15 +41,15 @@ export interface JaegerTrace {
   warnings: string[] | null;
 }
 
-/** Nanoseconds as decimal text to whole microseconds. */
+/** Converts nanoseconds, as decimal text or bigint, to whole microseconds. */
 export function nsToMicros(ns: string | bigint): number {
   return Number(BigInt(ns) / 1000n);
 }
 
 /**
- * Converts an OTLP value to a Jaeger tag value. A 64-bit integer outside the range a
- * JSON number holds exactly stays a string; arrays and maps become JSON text, as the
- * OpenTelemetry-to-Jaeger translation does.
+ * Converts an OTLP value to a Jaeger tag value. A 64-bit integer outside the range that
+ * a JSON number represents exactly stays a string. Arrays and maps become JSON text,
+ * because Jaeger tags have no list or map type.
  */
 export function toJaegerTag(key: string, value: AnyValue): JaegerTag {
   if ('stringValue' in value) return { key, type: 'string', value: value.stringValue };
@@ -75,7 +75,7 @@ function toTags(attributes: KeyValue[]): JaegerTag[] {
   return attributes.map(({ key, value }) => toJaegerTag(key, value));
 }
 
-/** Span fields that Jaeger carries as tags: kind, status, error flag, scope, trace state. */
+/** Returns the span fields that Jaeger carries as tags: kind, status, error flag, scope, trace state. */
 function fieldTags(span: SpanRecord): JaegerTag[] {
   const tags: JaegerTag[] = [];
   const text = (key: string, value: string) => tags.push({ key, type: 'string', value });

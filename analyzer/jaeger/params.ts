@@ -66,7 +66,7 @@ export function parseMillis(name: string, value: string): number {
 }
 
 // Epoch microseconds pass 1e14 in 1973 and epoch milliseconds reach it only in 5138, so
-// the size of a timestamp tells its unit.
+// the size of a timestamp determines its unit.
 const MICROS_THRESHOLD = 1e14;
 
 /** Parses a timestamp that clients send in microseconds or in milliseconds; returns milliseconds. */

@@ -28,8 +28,8 @@ function provider(otlpUrl: string, serviceName: string, version: string) {
 }
 
 /**
- * Sends one trace: `frontend` serves GET /checkout (120ms) and calls `payment`
- * (POST, 503, 80ms), whose server span POST /charge fails with an exception event;
+ * Sends one trace in which `frontend` serves GET /checkout (120ms) and calls `payment`
+ * (POST, 503, 80ms). The server span POST /charge fails with an exception event, and
  * `frontend` also records an INTERNAL audit span that links to the charge. Times are
  * whole milliseconds from `startMs`, so every converted time can be checked exactly.
  */

@@ -35,7 +35,7 @@ export function withQuery(path: string, query: Query = {}): string {
   return text ? `${path}?${text}` : path;
 }
 
-/** GETs a query API path; a non-2xx answer becomes an `ApiError` with the server's code. */
+/** GETs a query API path. A non-2xx response becomes an `ApiError` with the server's code. */
 export async function getJson<T>(path: string, query?: Query): Promise<T> {
   const headers: Record<string, string> = { Accept: 'application/json' };
   const token = storedToken();

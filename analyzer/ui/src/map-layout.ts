@@ -33,7 +33,10 @@ export interface MapLayout {
 /** Error rate from which an edge is drawn as failing even without a finding. */
 export const FAILING_ERROR_RATE = 0.05;
 
-/** Longest call depth of each node from the nodes nobody calls; cycles stop after n rounds. */
+/**
+ * Computes each node's longest call depth from the nodes that no service calls. Cycles
+ * stop after one round per node.
+ */
 function levels(names: string[], edges: DependencyEdge[]): Map<string, number> {
   const level = new Map(names.map((name) => [name, 0]));
   for (let round = 0; round < names.length; round += 1) {

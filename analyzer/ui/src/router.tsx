@@ -34,7 +34,7 @@ export function useLocation(): Location {
   return location;
 }
 
-/** An anchor that navigates inside the app, keeping open-in-new-tab working. */
+/** Renders an anchor that navigates inside the app and still opens a new tab on modified clicks. */
 export function Link(
   props: { href: string; children: ComponentChildren } & AnchorHTMLAttributes<HTMLAnchorElement>,
 ) {

@@ -8,7 +8,7 @@ export interface Loadable<T> {
 }
 
 /**
- * Runs `load` whenever a key changes and keeps its latest result; an answer that
+ * Runs `load` whenever a key changes and keeps its latest result. A response that
  * arrives after a newer request started is dropped.
  */
 export function useApi<T>(load: () => Promise<T>, keys: unknown[]): Loadable<T> {

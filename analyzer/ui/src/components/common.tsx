@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks';
 import { ApiError, storeToken, storedToken } from '../api';
 
-/** Shows an API error with its code; a 401 asks for the query token instead. */
+/** Shows an API error with its code, or the query-token form for a 401. */
 export function ErrorBox({ error }: { error: Error }) {
   if (error instanceof ApiError && error.status === 401)
     return <TokenForm message={error.message} />;

@@ -150,7 +150,9 @@ function MapView({
           ))}
         </defs>
         {layout.edges.map((item) => {
-          const kind = item.failing ? 'failing' : item.slow ? 'slow' : 'normal';
+          let kind = 'normal';
+          if (item.failing) kind = 'failing';
+          else if (item.slow) kind = 'slow';
           return (
             <g
               class={`edge ${kind} ${selected === item ? 'selected' : ''}`}

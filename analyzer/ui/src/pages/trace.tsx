@@ -198,7 +198,7 @@ function Waterfall({ trace }: { trace: TraceView }) {
     trace.spanCount > LARGE_TRACE_SPANS ? collapseBelow(rows, COLLAPSED_DEPTH) : new Set(),
   );
   const [selected, setSelected] = useState<string | undefined>();
-  const shown = visibleRows(rows, collapsed);
+  const visibleSpanRows = visibleRows(rows, collapsed);
   const toggle = (spanId: string) => {
     const next = new Set(collapsed);
     if (next.has(spanId)) next.delete(spanId);
@@ -215,15 +215,15 @@ function Waterfall({ trace }: { trace: TraceView }) {
           Collapse all
         </button>
         <span class="muted">
-          {shown.length} of {rows.length} spans shown · <span class="legend critical" /> critical
-          path · <span class="legend error" /> error
+          {visibleSpanRows.length} of {rows.length} spans shown · <span class="legend critical" />{' '}
+          critical path · <span class="legend error" /> error
         </span>
       </div>
       <div class="waterfall-header">
         <div class="span-label">Service and operation</div>
         <TimeAxis durationMs={trace.durationMs} />
       </div>
-      {shown.map((row) => (
+      {visibleSpanRows.map((row) => (
         <>
           <SpanRowView
             row={row}
