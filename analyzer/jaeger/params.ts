@@ -32,6 +32,8 @@ const GO_DURATION_PART = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h|d)/y;
  * Returns nanoseconds.
  */
 export function parseGoDuration(name: string, value: string): bigint {
+  // Go reads a bare 0 as zero and requires a unit on every other number.
+  if (value === '0') return 0n;
   let total = 0n;
   GO_DURATION_PART.lastIndex = 0;
   let match: RegExpExecArray | null;
