@@ -96,10 +96,7 @@ function readTraceFormat(request: Request): 'json' | 'otlp' {
  * Finds traces with a span that carries the tags and meets the other conditions, and
  * summarises each from all of its spans.
  */
-async function searchTracesByTags(
-  storage: Storage,
-  search: Omit<SpanSearch, 'tags'> & { tags: SpanSearch['tags']; errorsOnly: boolean },
-) {
+async function searchTracesByTags(storage: Storage, search: SpanSearch & { errorsOnly: boolean }) {
   const tags = search.errorsOnly ? [...search.tags, { key: 'error', value: 'true' }] : search.tags;
   const ids = await findTraceIds(storage, { ...search, tags });
   const traces = await readTraces(storage, ids);
