@@ -1,5 +1,8 @@
 import type { Storage } from '../lib/storage/clickhouse';
-import { RANGE_CONDITION, rangeParams, type TimeRange } from '../lib/storage/span-reader';
+import { edgeCallsSql, readEdgeFigures, UNKNOWN_CALLEE } from '../lib/storage/dependency-minutes';
+import { RANGE_CONDITION, type TimeRange } from '../lib/storage/span-reader';
+
+export { UNKNOWN_CALLEE };
 
 /** Calls from one service to another node, over a time range. */
 export interface DependencyEdge {
@@ -14,69 +17,23 @@ export interface DependencyEdge {
   p99Ms: number;
 }
 
-/** Name of the callee node when a client span has no peer attributes and no server span. */
-export const UNKNOWN_CALLEE = 'unknown';
-
 /**
- * Joins each CLIENT or PRODUCER span to the SERVER or CONSUMER span it caused: the
- * server span's parent is the client span, or, in Zipkin's shared-span form, both have
- * the same span id. A client span with no such match calls a virtual node named by
- * `remote_service`. Server spans are looked up one minute past the range, so that a call
- * near its end still finds its callee.
+ * Selects one row a call in the range bound by `rangeParams`, with its caller and callee;
+ * see `edgeCallsSql`.
  */
 export function edgeCallsQuery(db: string): string {
-  return `WITH
-calls AS (
-  SELECT trace_id, span_id, service_name AS caller, remote_service, is_error, duration_ns, start_time
-  FROM ${db}.spans
-  WHERE kind IN ('CLIENT', 'PRODUCER') AND ${RANGE_CONDITION}
-  LIMIT 1 BY trace_id, span_id, kind
-),
-callees AS (
-  SELECT trace_id, arrayJoin([parent_span_id, span_id]) AS caller_span_id, any(service_name) AS callee
-  FROM ${db}.spans
-  WHERE kind IN ('SERVER', 'CONSUMER')
-    AND start_time >= fromUnixTimestamp64Milli({rangeStartMs:Int64})
-    AND start_time <= fromUnixTimestamp64Milli({rangeEndMs:Int64} + 60000)
-  GROUP BY trace_id, caller_span_id
-)
-SELECT
-  calls.trace_id AS trace_id,
-  calls.span_id AS span_id,
-  calls.caller AS caller,
-  if(callees.callee != '', callees.callee, if(calls.remote_service != '', calls.remote_service, '${UNKNOWN_CALLEE}')) AS callee,
-  callees.callee = '' AS virtual_callee,
-  calls.is_error AS is_error,
-  calls.duration_ns AS duration_ns,
-  calls.start_time AS start_time
-FROM calls
-LEFT JOIN callees ON callees.trace_id = calls.trace_id AND callees.caller_span_id = calls.span_id
-SETTINGS join_use_nulls = 0`;
+  return edgeCallsSql(db, RANGE_CONDITION, { start: 'rangeStartMs', end: 'rangeEndMs' });
 }
 
+/**
+ * Reads the service-to-service edges of a range. Closed minutes come from the
+ * per-minute rollup and the rest from spans; percentiles are t-digest estimates.
+ */
 export async function readDependencies(
   storage: Storage,
   range: TimeRange,
 ): Promise<DependencyEdge[]> {
-  const result = await storage.client.query({
-    query: `SELECT
-  caller, callee, any(virtual_callee) AS virtual_callee,
-  count() AS calls, countIf(is_error) AS errors,
-  quantiles(0.5, 0.95, 0.99)(duration_ns) AS latency
-FROM (${edgeCallsQuery(storage.database)})
-GROUP BY caller, callee
-ORDER BY caller, callee`,
-    query_params: rangeParams(range),
-    format: 'JSONEachRow',
-  });
-  const rows = await result.json<{
-    caller: string;
-    callee: string;
-    virtual_callee: boolean | number;
-    calls: string;
-    errors: string;
-    latency: number[];
-  }>();
+  const rows = await readEdgeFigures(storage, range);
   return rows.map((row) => ({
     caller: row.caller,
     callee: row.callee,

@@ -25,6 +25,7 @@ export async function startApp(
     url: config.clickhouseUrl,
     database: config.database,
     retentionDays: config.retentionDays,
+    clusterName: config.clusterName,
   });
   logger.info(
     { storage: storage.mode, location: storage.location, database: storage.database },

@@ -46,6 +46,7 @@ export async function runReportCommand(
     url: config.clickhouseUrl,
     database: config.database,
     retentionDays: config.retentionDays,
+    clusterName: config.clusterName,
   });
   try {
     const window = { startMs, endMs };

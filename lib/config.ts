@@ -84,6 +84,13 @@ export const SETTINGS = {
     positiveInt,
     'Days a span is kept before its part is dropped',
   ),
+  clusterName: setting(
+    'FAULTLINE_CLICKHOUSE_CLUSTER',
+    '--clickhouse-cluster',
+    '',
+    identifier.or(z.literal('')),
+    'ClickHouse cluster from the server remote_servers; set, the schema is created ON CLUSTER as replicated tables under Distributed ones; needs --clickhouse-url',
+  ),
   host: setting(
     'FAULTLINE_HOST',
     '--host',
@@ -198,6 +205,11 @@ export function loadConfig(
       const shown = spec.secret ? '<redacted>' : JSON.stringify(raw);
       problems.push(`${source}=${shown}: ${reason}`);
     }
+  }
+  if (config.clusterName && !config.clickhouseUrl) {
+    problems.push(
+      `${SETTINGS.clusterName.env}=${JSON.stringify(config.clusterName)}: a cluster needs a ClickHouse server; set ${SETTINGS.clickhouseUrl.env} or leave the cluster empty`,
+    );
   }
   if (problems.length > 0) {
     throw new FaultlineError(

@@ -5,6 +5,7 @@ import { createChdbConnection } from 'chdb/connection';
 import { FaultlineError, errorMessage } from '../errors';
 import { lockDataDir } from './lock';
 import { runMigrations } from './migrations';
+import { checkServerVersion } from './server-version';
 
 /**
  * Settings sent with every query. The output settings make the embedded engine and a
@@ -26,6 +27,8 @@ export interface StorageOptions {
   url: string;
   database: string;
   retentionDays: number;
+  /** ClickHouse cluster for replicated and Distributed tables; empty or absent for none. */
+  clusterName?: string;
 }
 
 /** An open ClickHouse client with the schema in place. */
@@ -46,6 +49,14 @@ let embeddedClosing: Promise<void> = Promise.resolve();
 /** Opens the embedded engine or a server connection and runs the migrations. */
 export async function openStorage(options: StorageOptions): Promise<Storage> {
   const storage = options.url ? openServer(options) : await openEmbedded(options);
+  if (storage.mode === 'server') {
+    try {
+      await checkServerVersion(options.url, storage.location);
+    } catch (error) {
+      await storage.close();
+      throw error;
+    }
+  }
   try {
     await runMigrations(storage.client, options);
   } catch (error) {

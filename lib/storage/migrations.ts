@@ -4,10 +4,18 @@ import type { ClickHouseClient } from '@clickhouse/client';
 
 const MIGRATIONS_DIR = path.join(__dirname, 'migrations');
 const FILE_PATTERN = /^(\d{3})_[a-z0-9_]+\.sql$/;
+const PLACEHOLDER = /\$\{(\w+)(?::([^}]*))?\}/g;
+const CLUSTER_ONLY = '${clusterOnly}';
 
 export interface MigrationOptions {
   database: string;
   retentionDays: number;
+  /**
+   * ClickHouse cluster (a name from the server's `remote_servers`). When set, tables are
+   * created `ON CLUSTER` as replicated `<table>_local` tables with a `Distributed` table
+   * under the plain name over them; when empty, plain MergeTree tables.
+   */
+  clusterName?: string;
 }
 
 export interface Migration {
@@ -16,30 +24,78 @@ export interface Migration {
   statements: string[];
 }
 
-/** Reads the migration files in version order and fills in their `${...}` placeholders. */
+/**
+ * Expands one `${name}` or `${name:argument}` placeholder of a migration file:
+ * - `${database}`, `${retentionDays}`, `${onCluster}`;
+ * - `${table:spans}`: the table that stores rows (`spans_local` in cluster mode);
+ * - `${engine:ReplacingMergeTree}`: the engine, replicated in cluster mode;
+ * - `${distributed:spans:cityHash64(trace_id)}`: a whole statement that creates the
+ *   Distributed table over `spans_local` with that sharding key, empty without a cluster.
+ */
+function expandPlaceholder(name: string, argument: string | undefined, options: MigrationOptions) {
+  const cluster = options.clusterName ?? '';
+  const db = options.database;
+  switch (name) {
+    case 'database':
+      return db;
+    case 'retentionDays':
+      return String(options.retentionDays);
+    case 'onCluster':
+      return cluster ? `ON CLUSTER ${cluster}` : '';
+    case 'table':
+      return cluster ? `${argument}_local` : argument;
+    case 'engine':
+      return cluster
+        ? `Replicated${argument}('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')`
+        : argument;
+    case 'distributed': {
+      if (!cluster || !argument) return '';
+      const [table, shardingKey] = splitOnce(argument, ':');
+      return `CREATE TABLE IF NOT EXISTS ${db}.${table} ON CLUSTER ${cluster} AS ${db}.${table}_local\nENGINE = Distributed(${cluster}, ${db}, ${table}_local, ${shardingKey || 'rand()'})`;
+    }
+    default:
+      return undefined;
+  }
+}
+
+function splitOnce(text: string, separator: string): [string, string] {
+  const index = text.indexOf(separator);
+  return index < 0 ? [text, ''] : [text.slice(0, index), text.slice(index + 1)];
+}
+
+/** Fills in the placeholders of one migration file; see `expandPlaceholder`. */
+export function renderMigration(file: string, text: string, options: MigrationOptions): string[] {
+  const statements = splitStatements(text)
+    .filter((statement) => options.clusterName || !statement.startsWith(CLUSTER_ONLY))
+    .map((statement) => statement.replace(CLUSTER_ONLY, '').trim());
+  return statements
+    .map((statement) =>
+      statement.replace(PLACEHOLDER, (_match, name: string, argument?: string) => {
+        const value = expandPlaceholder(name, argument, options);
+        if (value === undefined)
+          throw new Error(`unknown placeholder \${${name}} in migration ${file}`);
+        return value;
+      }),
+    )
+    .map((statement) => statement.replace(/[ \t]+\n/g, '\n').replace(/(\S) {2,}/g, '$1 '))
+    .filter((statement) => statement.trim().length > 0);
+}
+
+/** Reads the migration files in version order and fills in their placeholders. */
 export function loadMigrations(options: MigrationOptions): Migration[] {
-  const values: Record<string, string> = {
-    database: options.database,
-    retentionDays: String(options.retentionDays),
-  };
   return fs
     .readdirSync(MIGRATIONS_DIR)
     .filter((file) => FILE_PATTERN.test(file))
     .sort()
-    .map((file) => {
-      const text = fs.readFileSync(path.join(MIGRATIONS_DIR, file), 'utf8');
-      const filled = text.replace(/\$\{(\w+)\}/g, (_match, key: string) => {
-        const value = values[key];
-        if (value === undefined)
-          throw new Error(`unknown placeholder \${${key}} in migration ${file}`);
-        return value;
-      });
-      return {
-        version: Number(file.slice(0, 3)),
-        name: file,
-        statements: splitStatements(filled),
-      };
-    });
+    .map((file) => ({
+      version: Number(file.slice(0, 3)),
+      name: file,
+      statements: renderMigration(
+        file,
+        fs.readFileSync(path.join(MIGRATIONS_DIR, file), 'utf8'),
+        options,
+      ),
+    }));
 }
 
 function splitStatements(sql: string): string[] {
@@ -63,7 +119,10 @@ export async function runMigrations(
   options: MigrationOptions,
 ): Promise<number[]> {
   const db = options.database;
-  await client.command({ query: `CREATE DATABASE IF NOT EXISTS ${db}` });
+  const onCluster = options.clusterName ? ` ON CLUSTER ${options.clusterName}` : '';
+  await client.command({ query: `CREATE DATABASE IF NOT EXISTS ${db}${onCluster}` });
+  // The version table stays local to each server: every collector or analyzer that
+  // starts runs the ON CLUSTER statements, which are idempotent.
   await client.command({
     query: `CREATE TABLE IF NOT EXISTS ${db}.schema_migrations (version UInt32, name String, applied_at DateTime DEFAULT now()) ENGINE = MergeTree ORDER BY version`,
   });

@@ -28,14 +28,18 @@ async function selectRows<T>(
 
 /**
  * Reads every span of one trace, duplicates collapsed. Spans are read from storage each
- * time, so spans of a trace that arrived minutes apart all appear.
+ * time, so spans of a trace that arrived minutes apart all appear. The trace's first
+ * start in `trace_summaries` prunes the daily partitions before the primary key finds
+ * the trace's granules; a trace with no summary row reads every partition.
  */
 export async function readTraceSpans(storage: Storage, traceId: string): Promise<SpanRecord[]> {
+  const db = storage.database;
   const rows = await selectRows<SpanRow>(
     storage,
     `SELECT ${SPAN_SELECT}
-FROM ${storage.database}.spans
+FROM ${db}.spans
 WHERE trace_id = {traceId:UInt128}
+  AND toDate(start_time) >= (SELECT toDate(min(start_time)) FROM ${db}.trace_summaries WHERE trace_id = {traceId:UInt128})
 ORDER BY start_time, span_id
 LIMIT 1 BY span_id, kind`,
     { traceId: hexToDecimal(traceId) },
@@ -66,7 +70,8 @@ export interface TraceSummary {
 
 /**
  * Finds traces with at least one span that matches every given condition, newest first,
- * and summarises each from all of its spans.
+ * and summarises each from its row in `trace_summaries`, so the spans of the matching
+ * traces are not read again.
  */
 export async function searchTraces(storage: Storage, search: TraceSearch): Promise<TraceSummary[]> {
   const conditions = [RANGE_CONDITION];
@@ -113,15 +118,15 @@ SELECT
   leftPad(lower(hex(trace_id)), 32, '0') AS trace_id,
   toUnixTimestamp64Nano(min(start_time)) AS start,
   toUnixTimestamp64Nano(max(end_time)) AS end,
-  argMinIf(service_name, start_time, parent_span_id = 0) AS root_service,
-  argMinIf(name, start_time, parent_span_id = 0) AS root_name,
-  uniqExact(span_id, kind) AS span_count,
-  uniqExactIf(span_id, is_error) AS error_count,
-  arraySort(groupUniqArray(service_name)) AS services
-FROM ${db}.spans
+  argMinIfMerge(root).1 AS root_service,
+  argMinIfMerge(root).2 AS root_name,
+  uniqMerge(span_count) AS span_count,
+  uniqIfMerge(error_count) AS error_count,
+  arraySort(groupUniqArrayArray(services)) AS services
+FROM ${db}.trace_summaries
 WHERE trace_id IN (SELECT trace_id FROM matched)
 GROUP BY trace_id
-ORDER BY max(start_time) DESC`,
+ORDER BY max(end_time) DESC, trace_id`,
     params,
   );
   return rows.map((row) => ({

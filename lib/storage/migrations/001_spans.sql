@@ -3,7 +3,7 @@
 -- span stored twice by a retried insert; readers still collapse duplicates that
 -- merges have not reached yet. The kind is part of the key because Zipkin clients
 -- give the client and server halves of a call one span id.
-CREATE TABLE IF NOT EXISTS ${database}.spans
+CREATE TABLE IF NOT EXISTS ${database}.${table:spans} ${onCluster}
 (
     trace_id UInt128 CODEC(ZSTD(1)),
     span_id UInt64 CODEC(ZSTD(1)),
@@ -53,8 +53,10 @@ CREATE TABLE IF NOT EXISTS ${database}.spans
     INDEX idx_service service_name TYPE set(256) GRANULARITY 4,
     INDEX idx_duration duration_ns TYPE minmax GRANULARITY 1
 )
-ENGINE = ReplacingMergeTree
+ENGINE = ${engine:ReplacingMergeTree}
 PARTITION BY toDate(start_time)
 ORDER BY (trace_id, span_id, kind)
 TTL toDateTime(start_time) + INTERVAL ${retentionDays} DAY DELETE
 SETTINGS ttl_only_drop_parts = 1;
+
+${distributed:spans:cityHash64(trace_id)};
