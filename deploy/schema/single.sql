@@ -1,0 +1,157 @@
+-- 001_spans.sql
+CREATE TABLE IF NOT EXISTS faultline.spans
+(
+    trace_id UInt128 CODEC(ZSTD(1)),
+    span_id UInt64 CODEC(ZSTD(1)),
+    parent_span_id UInt64 CODEC(ZSTD(1)),
+    trace_state String CODEC(ZSTD(1)),
+    flags UInt32 CODEC(ZSTD(1)),
+    name LowCardinality(String) CODEC(ZSTD(1)),
+    kind Enum8('UNSPECIFIED' = 0, 'INTERNAL' = 1, 'SERVER' = 2, 'CLIENT' = 3, 'PRODUCER' = 4, 'CONSUMER' = 5),
+    start_time DateTime64(9) CODEC(Delta, ZSTD(1)),
+    end_time DateTime64(9) CODEC(Delta, ZSTD(1)),
+    duration_ns UInt64 CODEC(T64, ZSTD(1)),
+    status_code Enum8('UNSET' = 0, 'OK' = 1, 'ERROR' = 2),
+    status_message String CODEC(ZSTD(1)),
+    service_name LowCardinality(String),
+    service_version LowCardinality(String),
+    deployment_environment LowCardinality(String),
+    remote_service LowCardinality(String),
+    http_status_code UInt16 CODEC(T64, ZSTD(1)),
+    is_error Bool,
+    attributes_string Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    attributes_int Map(LowCardinality(String), Int64) CODEC(ZSTD(1)),
+    attributes_float Map(LowCardinality(String), Float64) CODEC(ZSTD(1)),
+    attributes_bool Map(LowCardinality(String), Bool) CODEC(ZSTD(1)),
+    attributes_complex Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    dropped_attributes_count UInt32 CODEC(ZSTD(1)),
+    resource_attributes String CODEC(ZSTD(1)),
+    dropped_resource_attributes_count UInt32 CODEC(ZSTD(1)),
+    scope_name LowCardinality(String),
+    scope_version LowCardinality(String),
+    scope_attributes String CODEC(ZSTD(1)),
+    event_times Array(DateTime64(9)) CODEC(ZSTD(1)),
+    event_names Array(LowCardinality(String)) CODEC(ZSTD(1)),
+    event_attributes Array(String) CODEC(ZSTD(1)),
+    event_dropped_attributes_counts Array(UInt32) CODEC(ZSTD(1)),
+    dropped_events_count UInt32 CODEC(ZSTD(1)),
+    link_trace_ids Array(UInt128) CODEC(ZSTD(1)),
+    link_span_ids Array(UInt64) CODEC(ZSTD(1)),
+    link_trace_states Array(String) CODEC(ZSTD(1)),
+    link_attributes Array(String) CODEC(ZSTD(1)),
+    link_dropped_attributes_counts Array(UInt32) CODEC(ZSTD(1)),
+    link_flags Array(UInt32) CODEC(ZSTD(1)),
+    dropped_links_count UInt32 CODEC(ZSTD(1)),
+    ingest_warnings Array(LowCardinality(String)),
+    INDEX idx_start_time start_time TYPE minmax GRANULARITY 1,
+    INDEX idx_service service_name TYPE set(256) GRANULARITY 4,
+    INDEX idx_duration duration_ns TYPE minmax GRANULARITY 1
+)
+ENGINE = ReplacingMergeTree
+PARTITION BY toDate(start_time)
+ORDER BY (trace_id, span_id, kind)
+TTL toDateTime(start_time) + INTERVAL 7 DAY DELETE
+SETTINGS ttl_only_drop_parts = 1;
+
+-- 002_promoted_attributes.sql
+ALTER TABLE faultline.spans
+    ADD COLUMN IF NOT EXISTS http_method LowCardinality(String)
+        MATERIALIZED if(attributes_string['http.request.method'] != '', attributes_string['http.request.method'], attributes_string['http.method']),
+    ADD COLUMN IF NOT EXISTS http_route LowCardinality(String)
+        MATERIALIZED attributes_string['http.route'],
+    ADD COLUMN IF NOT EXISTS server_address LowCardinality(String)
+        MATERIALIZED if(attributes_string['server.address'] != '', attributes_string['server.address'], attributes_string['net.peer.name']),
+    ADD COLUMN IF NOT EXISTS db_system LowCardinality(String)
+        MATERIALIZED if(attributes_string['db.system.name'] != '', attributes_string['db.system.name'], attributes_string['db.system']),
+    ADD COLUMN IF NOT EXISTS rpc_service LowCardinality(String)
+        MATERIALIZED attributes_string['rpc.service'],
+    ADD COLUMN IF NOT EXISTS messaging_system LowCardinality(String)
+        MATERIALIZED attributes_string['messaging.system'],
+    ADD COLUMN IF NOT EXISTS peer_service LowCardinality(String)
+        MATERIALIZED attributes_string['peer.service'];
+
+-- 003_trace_summaries.sql
+CREATE TABLE IF NOT EXISTS faultline.trace_summaries
+(
+    trace_id UInt128 CODEC(ZSTD(1)),
+    start_time SimpleAggregateFunction(min, DateTime64(9)) CODEC(Delta, ZSTD(1)),
+    end_time SimpleAggregateFunction(max, DateTime64(9)) CODEC(Delta, ZSTD(1)),
+    root AggregateFunction(argMinIf, Tuple(String, String), DateTime64(9), UInt8),
+    span_count AggregateFunction(uniq, UInt64, UInt8),
+    error_count AggregateFunction(uniqIf, UInt64, UInt8),
+    services SimpleAggregateFunction(groupUniqArrayArray, Array(String)) CODEC(ZSTD(1))
+)
+ENGINE = AggregatingMergeTree
+PARTITION BY toDate(start_time)
+ORDER BY trace_id
+TTL toDateTime(start_time) + INTERVAL 7 DAY DELETE
+SETTINGS ttl_only_drop_parts = 1;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS faultline.trace_summaries_mv
+TO faultline.trace_summaries
+AS SELECT
+    trace_id,
+    min(start_time) AS start_time,
+    max(end_time) AS end_time,
+    argMinIfState((toString(service_name), toString(name)), start_time, toUInt8(parent_span_id = 0)) AS root,
+    uniqState(span_id, toUInt8(kind)) AS span_count,
+    uniqIfState(span_id, toUInt8(is_error)) AS error_count,
+    groupUniqArray(toString(service_name)) AS services
+FROM faultline.spans
+GROUP BY trace_id;
+
+-- 004_operation_minutes.sql
+CREATE TABLE IF NOT EXISTS faultline.operation_minutes
+(
+    minute DateTime CODEC(Delta, ZSTD(1)),
+    service_name LowCardinality(String),
+    name LowCardinality(String),
+    kind Enum8('UNSPECIFIED' = 0, 'INTERNAL' = 1, 'SERVER' = 2, 'CLIENT' = 3, 'PRODUCER' = 4, 'CONSUMER' = 5),
+    calls SimpleAggregateFunction(sum, UInt64),
+    errors SimpleAggregateFunction(sum, UInt64),
+    latency AggregateFunction(quantilesTDigest(0.5, 0.95, 0.99), UInt64)
+)
+ENGINE = AggregatingMergeTree
+PARTITION BY toDate(minute)
+ORDER BY (service_name, name, kind, minute)
+TTL minute + INTERVAL 7 DAY DELETE
+SETTINGS ttl_only_drop_parts = 1;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS faultline.operation_minutes_mv
+TO faultline.operation_minutes
+AS SELECT
+    toStartOfMinute(start_time) AS minute,
+    service_name,
+    name,
+    kind,
+    toUInt64(count()) AS calls,
+    toUInt64(countIf(is_error)) AS errors,
+    quantilesTDigestState(0.5, 0.95, 0.99)(duration_ns) AS latency
+FROM faultline.spans
+GROUP BY minute, service_name, name, kind;
+
+-- 005_dependency_minutes.sql
+CREATE TABLE IF NOT EXISTS faultline.dependency_minutes
+(
+    minute DateTime CODEC(Delta, ZSTD(1)),
+    caller LowCardinality(String),
+    callee LowCardinality(String),
+    virtual_callee Bool,
+    calls SimpleAggregateFunction(sum, UInt64),
+    errors SimpleAggregateFunction(sum, UInt64),
+    latency AggregateFunction(quantilesTDigest(0.5, 0.95, 0.99), UInt64)
+)
+ENGINE = AggregatingMergeTree
+PARTITION BY toDate(minute)
+ORDER BY (minute, caller, callee, virtual_callee)
+TTL minute + INTERVAL 7 DAY DELETE
+SETTINGS ttl_only_drop_parts = 1, non_replicated_deduplication_window = 100000;
+
+CREATE TABLE IF NOT EXISTS faultline.dependency_resolved_minutes
+(
+    minute DateTime,
+    resolved_at DateTime DEFAULT now()
+)
+ENGINE = ReplacingMergeTree
+ORDER BY minute
+TTL minute + INTERVAL 7 DAY DELETE;

@@ -1,0 +1,76 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { renderSchema } from '../deploy/render-schema';
+import { openStorage, type Storage } from '../lib/storage/clickhouse';
+import { loadMigrations } from '../lib/storage/migrations';
+import { makeTempDir } from './helpers/faultline';
+
+const SCHEMA_DIR = path.join(__dirname, '..', 'deploy', 'schema');
+const REGENERATE =
+  'regenerate with: npx tsx deploy/render-schema.ts --cluster faultline_cluster > deploy/schema/cluster.sql';
+
+describe('cluster DDL', () => {
+  const cluster = loadMigrations({
+    database: 'faultline',
+    retentionDays: 7,
+    clusterName: 'faultline_cluster',
+  });
+  const statements = cluster.flatMap((migration) => migration.statements);
+
+  it('matches the pinned cluster file', () => {
+    const pinned = fs.readFileSync(path.join(SCHEMA_DIR, 'cluster.sql'), 'utf8');
+    const rendered = renderSchema({
+      database: 'faultline',
+      retentionDays: 7,
+      clusterName: 'faultline_cluster',
+    });
+    expect({ rendered, hint: REGENERATE }).toEqual({ rendered: pinned, hint: REGENERATE });
+  });
+
+  it('matches the pinned single-server file', () => {
+    const pinned = fs.readFileSync(path.join(SCHEMA_DIR, 'single.sql'), 'utf8');
+    expect(renderSchema({ database: 'faultline', retentionDays: 7 })).toBe(pinned);
+  });
+
+  it('replicates every table and puts a Distributed table over it', () => {
+    const creates = statements.filter((sql) => /^CREATE TABLE/.test(sql));
+    const local = creates.filter((sql) => /_local ON CLUSTER/.test(sql.split('\n')[0]));
+    const distributed = creates.filter((sql) => sql.includes('ENGINE = Distributed('));
+    expect(local.length).toBeGreaterThanOrEqual(5);
+    for (const sql of local) {
+      expect(sql).toMatch(/ENGINE = Replicated\w*MergeTree\('\/clickhouse\/tables\/\{shard\}/);
+    }
+    expect(distributed).toHaveLength(local.length);
+    for (const sql of statements.filter((text) => text.includes('MATERIALIZED VIEW'))) {
+      expect(sql).toMatch(/TO faultline\.\w+_local/);
+      expect(sql).toMatch(/FROM faultline\.spans_local/);
+    }
+  });
+
+  describe('parsed by the embedded engine', () => {
+    let storage: Storage;
+    let dataDir: string;
+
+    beforeAll(async () => {
+      dataDir = makeTempDir('cluster-ddl');
+      storage = await openStorage({ dataDir, url: '', database: 'faultline', retentionDays: 7 });
+    });
+
+    afterAll(async () => {
+      await storage.close();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    });
+
+    it('parses every statement', async () => {
+      for (const statement of statements) {
+        const result = await storage.client.query({
+          query: 'SELECT formatQuery({statement:String}) AS formatted',
+          query_params: { statement },
+          format: 'JSONEachRow',
+        });
+        const [row] = await result.json<{ formatted: string }>();
+        expect(row.formatted.length).toBeGreaterThan(20);
+      }
+    });
+  });
+});

@@ -1,0 +1,214 @@
+import fs from 'node:fs';
+import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
+import { edgeCallsQuery, readDependencies } from '../analyzer/dependencies';
+import { syntheticTraces, takeSpans } from '../bench/synthetic';
+import type { SpanRecord } from '../lib/model/span';
+import { decodeProtobufRequest } from '../lib/otlp/decode';
+import { flattenExportRequest } from '../lib/otlp/flatten';
+import { openStorage, type Storage } from '../lib/storage/clickhouse';
+import { closedMinutes, DEPENDENCY_LATENESS_MS } from '../lib/storage/dependency-minutes';
+import { rangeParams, readTraceSpans, searchTraces } from '../lib/storage/span-reader';
+import { writeSpans } from '../lib/storage/span-writer';
+import { makeTempDir } from './helpers/faultline';
+
+// Two hours ago, on a whole minute, so every minute of the data is closed.
+const START_MS = Math.floor((Date.now() - 2 * 3_600_000) / 60_000) * 60_000;
+const HOUR_RANGE = { startMs: START_MS, endMs: START_MS + 3_600_000 };
+
+function toRecords(spans: ReturnType<typeof takeSpans>): SpanRecord[] {
+  const body = ProtobufTraceSerializer.serializeRequest(spans)!;
+  return flattenExportRequest(decodeProtobufRequest(body)).spans;
+}
+
+async function rows<T>(storage: Storage, query: string, params = {}): Promise<T[]> {
+  const result = await storage.client.query({ query, query_params: params, format: 'JSONEachRow' });
+  return result.json<T>();
+}
+
+let storage: Storage;
+let dataDir: string;
+let records: SpanRecord[];
+
+beforeAll(async () => {
+  dataDir = makeTempDir('schema');
+  storage = await openStorage({ dataDir, url: '', database: 'faultline', retentionDays: 3 });
+  // One trace every 3 s over an hour: about 1200 traces and 24k spans.
+  const traces = syntheticTraces({ seed: 7, startMs: START_MS, traceIntervalMs: 3000 });
+  records = toRecords(takeSpans(traces, 24_000)).filter(
+    (span) => Number(BigInt(span.startTimeUnixNano) / 1_000_000n) < HOUR_RANGE.endMs,
+  );
+  await writeSpans(storage, records.slice(0, 12_000));
+  await writeSpans(storage, records.slice(12_000));
+});
+
+afterAll(async () => {
+  await storage.close();
+  fs.rmSync(dataDir, { recursive: true, force: true });
+});
+
+describe('spans table', () => {
+  it('stores ids as integers and names as LowCardinality', async () => {
+    const columns = await rows<{ name: string; type: string; compression_codec: string }>(
+      storage,
+      `SELECT name, type, compression_codec FROM system.columns
+       WHERE database = 'faultline' AND table = 'spans'`,
+    );
+    const byName = new Map(columns.map((column) => [column.name, column]));
+    expect(byName.get('trace_id')?.type).toBe('UInt128');
+    expect(byName.get('span_id')?.type).toBe('UInt64');
+    expect(byName.get('service_name')?.type).toBe('LowCardinality(String)');
+    expect(byName.get('name')?.type).toBe('LowCardinality(String)');
+    expect(byName.get('start_time')?.compression_codec).toBe('CODEC(Delta(8), ZSTD(1))');
+    expect(byName.get('duration_ns')?.compression_codec).toBe('CODEC(T64, ZSTD(1))');
+  });
+
+  it('fills promoted attribute columns', async () => {
+    const [row] = await rows<Record<string, string>>(
+      storage,
+      `SELECT
+         countIf(http_method != '' AND http_method = attributes_string['http.request.method']) AS methods,
+         countIf(attributes_string['http.request.method'] != '') AS http_spans,
+         countIf(db_system = 'postgresql') AS databases,
+         countIf(attributes_string['db.system.name'] = 'postgresql') AS db_spans,
+         countIf(http_route != '' AND http_route = attributes_string['http.route']) AS routes,
+         countIf(server_address != '') AS addresses
+       FROM faultline.spans`,
+    );
+    expect(Number(row.http_spans)).toBeGreaterThan(0);
+    expect(row.methods).toBe(row.http_spans);
+    expect(Number(row.db_spans)).toBeGreaterThan(0);
+    expect(row.databases).toBe(row.db_spans);
+    expect(row.routes).toBe(row.http_spans);
+    expect(Number(row.addresses)).toBe(records.length);
+  });
+
+  it('drops whole parts after the retention', async () => {
+    for (const table of ['spans', 'trace_summaries', 'operation_minutes', 'dependency_minutes']) {
+      const [row] = await rows<{ statement: string }>(
+        storage,
+        `SHOW CREATE TABLE faultline.${table}`,
+      );
+      expect(row.statement).toMatch(/TTL .*\+ toIntervalDay\(3\)/);
+      expect(row.statement).toContain('ttl_only_drop_parts = 1');
+    }
+  });
+});
+
+describe('trace summaries', () => {
+  it('match the spans of each trace', async () => {
+    const traceId = records[100].traceId;
+    const spans = records.filter((span) => span.traceId === traceId);
+    const starts = spans.map((span) => BigInt(span.startTimeUnixNano));
+    const ends = spans.map((span) => BigInt(span.endTimeUnixNano));
+    const first = starts.reduce((a, b) => (a < b ? a : b));
+    const last = ends.reduce((a, b) => (a > b ? a : b));
+    const root = spans.find((span) => span.parentSpanId === '')!;
+    const startMs = Number(first / 1_000_000n);
+
+    const [summary] = (
+      await searchTraces(storage, {
+        range: { startMs, endMs: startMs + 1 },
+        service: root.serviceName,
+        operation: root.name,
+        limit: 50,
+      })
+    ).filter((item) => item.traceId === traceId);
+    expect(summary.startTimeUnixNano).toBe(first.toString());
+    expect(summary.durationNs).toBe((last - first).toString());
+    expect(summary.rootService).toBe(root.serviceName);
+    expect(summary.rootName).toBe(root.name);
+    expect(summary.spanCount).toBe(spans.length);
+    expect(summary.errorCount).toBe(spans.filter((span) => span.isError).length);
+    expect(summary.services).toEqual([...new Set(spans.map((s) => s.serviceName))].sort());
+  });
+
+  it('count a span stored twice once', async () => {
+    const traceId = records[200].traceId;
+    const spans = records.filter((span) => span.traceId === traceId);
+    await writeSpans(storage, spans);
+    const [row] = await rows<{ spans: string }>(
+      storage,
+      `SELECT uniqMerge(span_count) AS spans FROM faultline.trace_summaries
+       WHERE trace_id = reinterpretAsUInt128(reverse(unhex({id:String})))`,
+      { id: traceId },
+    );
+    expect(Number(row.spans)).toBe(spans.length);
+    expect(await readTraceSpans(storage, traceId)).toHaveLength(spans.length);
+  });
+
+  it('let lookup find a trace across midnight', async () => {
+    const midnightMs = Math.floor(START_MS / 86_400_000) * 86_400_000;
+    const traces = syntheticTraces({ seed: 9, startMs: midnightMs - 2, traceIntervalMs: 1 });
+    const spans = toRecords(traces.next().value!);
+    const startsMs = spans.map((span) => Number(BigInt(span.startTimeUnixNano) / 1_000_000n));
+    expect(Math.min(...startsMs)).toBeLessThan(midnightMs);
+    expect(Math.max(...startsMs)).toBeGreaterThanOrEqual(midnightMs);
+    const late = spans.filter((_span, index) => startsMs[index] >= midnightMs);
+    const early = spans.filter((_span, index) => startsMs[index] < midnightMs);
+    await writeSpans(storage, late);
+    await writeSpans(storage, early);
+    const read = await readTraceSpans(storage, spans[0].traceId);
+    expect(read).toHaveLength(spans.length);
+  });
+});
+
+describe('operation minutes', () => {
+  it('count calls and errors per minute', async () => {
+    const [row] = await rows<{ calls: string; errors: string }>(
+      storage,
+      `SELECT sum(calls) AS calls, sum(errors) AS errors FROM faultline.operation_minutes
+       WHERE minute >= toDateTime({from:UInt32}) AND minute < toDateTime({to:UInt32})`,
+      { from: START_MS / 1000 + 600, to: START_MS / 1000 + 1200 },
+    );
+    const inWindow = records.filter((span) => {
+      const ms = Number(BigInt(span.startTimeUnixNano) / 1_000_000n);
+      return ms >= START_MS + 600_000 && ms < START_MS + 1_200_000;
+    });
+    expect(Number(row.calls)).toBe(inWindow.length);
+    expect(Number(row.errors)).toBe(inWindow.filter((span) => span.isError).length);
+  });
+});
+
+describe('dependency minutes', () => {
+  async function liveEdges(range: { startMs: number; endMs: number }) {
+    return rows<{ caller: string; callee: string; calls: string; errors: string }>(
+      storage,
+      `SELECT caller, callee, count() AS calls, countIf(is_error) AS errors
+       FROM (${edgeCallsQuery('faultline')}) GROUP BY caller, callee ORDER BY caller, callee`,
+      rangeParams(range),
+    );
+  }
+
+  it('equal the edges joined from spans', async () => {
+    const range = { startMs: START_MS + 90_500, endMs: START_MS + 1_830_250 };
+    const expected = await liveEdges(range);
+    const [first, second] = await Promise.all([
+      readDependencies(storage, range),
+      readDependencies(storage, range),
+    ]);
+    const again = await readDependencies(storage, range);
+    expect(expected.length).toBeGreaterThan(3);
+    for (const edges of [first, second, again]) {
+      expect(edges.map((edge) => [edge.caller, edge.callee, edge.calls, edge.errors])).toEqual(
+        expected.map((row) => [row.caller, row.callee, Number(row.calls), Number(row.errors)]),
+      );
+    }
+  });
+
+  it('store each closed minute once', async () => {
+    const [row] = await rows<{ minutes: string; distinct_minutes: string }>(
+      storage,
+      `SELECT count() AS minutes, uniqExact(minute) AS distinct_minutes
+       FROM (SELECT minute, caller, callee FROM faultline.dependency_minutes)
+       GROUP BY caller, callee ORDER BY minutes DESC LIMIT 1`,
+    );
+    expect(Number(row.minutes)).toBe(Number(row.distinct_minutes));
+  });
+
+  it('leave open minutes to spans', () => {
+    const now = START_MS + 600_000 + 30_000;
+    const minutes = closedMinutes({ startMs: START_MS, endMs: now }, now);
+    expect(minutes.firstMs).toBe(START_MS);
+    expect(minutes.endMs).toBe(START_MS + 600_000 - DEPENDENCY_LATENESS_MS);
+  });
+});
