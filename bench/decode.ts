@@ -31,8 +31,9 @@ function spansPerSecond(label: string, spans: number, bytes: number, step: () =>
 export function runDecodeBenchmark(seconds: number, spansPerRequest: number): void {
   const traces = syntheticTraces({ seed: 1, startMs: Date.now(), traceIntervalMs: 5 });
   const spans = takeSpans(traces, spansPerRequest);
-  const protobuf = ProtobufTraceSerializer.serializeRequest(spans)!;
-  const json = JsonTraceSerializer.serializeRequest(spans)!;
+  // Buffers, as the collector receives bodies.
+  const protobuf = Buffer.from(ProtobufTraceSerializer.serializeRequest(spans)!);
+  const json = Buffer.from(JsonTraceSerializer.serializeRequest(spans)!);
   const budgetMs = (seconds * 1000) / 6;
   const count = spans.length;
   spansPerSecond(

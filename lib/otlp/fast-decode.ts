@@ -433,7 +433,11 @@ function readResourceSpans(reader: Reader, limit: number, result: FlattenResult)
 export function decodeSpansFast(body: Uint8Array): FlattenResult {
   const result: FlattenResult = { spans: [], rejectedSpans: 0, errorMessage: '' };
   try {
-    const reader = protobuf.Reader.create(body);
+    // A Buffer view gets protobufjs's BufferReader, which decodes UTF-8 natively.
+    const buffer = Buffer.isBuffer(body)
+      ? body
+      : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+    const reader = protobuf.Reader.create(buffer);
     while (reader.pos < reader.len) {
       const tag = reader.uint32();
       if (tag === ((1 << 3) | WIRE_LENGTH)) readResourceSpans(reader, end(reader), result);

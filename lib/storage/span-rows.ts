@@ -71,6 +71,19 @@ function splitAttributes(attributes: KeyValue[]): TypedAttributes {
   return typed;
 }
 
+// Spans of one resource or scope share its attribute array, so its JSON text is built
+// once a batch rather than once a span.
+const keyValuesJson = new WeakMap<KeyValue[], string>();
+
+function toKeyValuesJson(attributes: KeyValue[]): string {
+  let text = keyValuesJson.get(attributes);
+  if (text === undefined) {
+    text = JSON.stringify(attributes);
+    keyValuesJson.set(attributes, text);
+  }
+  return text;
+}
+
 /** Converts a flattened span into the row inserted into `spans`. */
 export function toSpanRow(span: SpanRecord): SpanRow {
   const typed = splitAttributes(span.attributes);
@@ -99,11 +112,11 @@ export function toSpanRow(span: SpanRecord): SpanRow {
     attributes_bool: typed.bool,
     attributes_complex: typed.complex,
     dropped_attributes_count: span.droppedAttributesCount,
-    resource_attributes: JSON.stringify(span.resourceAttributes),
+    resource_attributes: toKeyValuesJson(span.resourceAttributes),
     dropped_resource_attributes_count: span.droppedResourceAttributesCount,
     scope_name: span.scopeName,
     scope_version: span.scopeVersion,
-    scope_attributes: JSON.stringify(span.scopeAttributes),
+    scope_attributes: toKeyValuesJson(span.scopeAttributes),
     event_times: span.events.map((event) => event.timeUnixNano),
     event_names: span.events.map((event) => event.name),
     event_attributes: span.events.map((event) => JSON.stringify(event.attributes)),
