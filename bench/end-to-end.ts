@@ -1,0 +1,188 @@
+/**
+ * End-to-end ingest: starts `faultline start` as a child process on embedded storage in
+ * a temp folder, sends pre-encoded OTLP/HTTP protobuf requests from this process over
+ * loopback with a fixed number of requests in flight, then stops the child (SIGTERM
+ * flushes what it accepted) and counts the spans stored. Reports the sustained rate
+ * (stored spans over the time from the first request to the end of the flush), loss,
+ * the child's CPU per 10k spans/s and its peak RSS.
+ *   npx tsx bench/end-to-end.ts [--seconds 20] [--concurrency 4] [--spans-per-request 500]
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
+import { openStorage } from '../lib/storage/clickhouse';
+import { makeTempDir } from '../test/helpers/faultline';
+import { report, round } from './measure';
+import { syntheticTraces, takeSpans } from './synthetic';
+
+const BIN = path.join(__dirname, '..', 'bin', 'faultline.js');
+const CLOCK_TICKS_PER_SECOND = 100;
+
+interface Child {
+  process: ChildProcess;
+  otlpUrl: string;
+}
+
+async function startFaultline(dataDir: string): Promise<Child> {
+  const child = spawn(
+    process.execPath,
+    [BIN, 'start', '--data-dir', dataDir, '--otlp-http-port', '0', '--query-port', '0'],
+    { env: { ...process.env, FAULTLINE_LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let output = '';
+  const otlpUrl = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('faultline did not start in 60 s')), 60_000);
+    const onOutput = (chunk: Buffer) => {
+      output += chunk.toString();
+      const line = output.split('\n').find((text) => text.includes('faultline started'));
+      if (line) {
+        clearTimeout(timer);
+        resolve(JSON.parse(line).otlpHttp as string);
+      }
+    };
+    // pino writes to stdout; anything else (warnings, crashes) to stderr.
+    child.stdout!.on('data', onOutput);
+    child.stderr!.on('data', onOutput);
+    child.once('exit', (code) => reject(new Error(`faultline exited with ${code}: ${output}`)));
+  }).catch((error: unknown) => {
+    child.kill('SIGKILL');
+    throw error;
+  });
+  return { process: child, otlpUrl };
+}
+
+/** User plus system CPU seconds of a process, from /proc. */
+function cpuSeconds(pid: number): number {
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+}
+
+function peakRssMiB(pid: number): number {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const match = /VmHWM:\s+(\d+) kB/.exec(status);
+  return match ? Number(match[1]) / 1024 : NaN;
+}
+
+function encodeBodies(count: number, spansPerRequest: number): { body: Buffer; spans: number }[] {
+  const traces = syntheticTraces({ seed: 21, startMs: Date.now() - 60_000, traceIntervalMs: 1 });
+  const bodies: { body: Buffer; spans: number }[] = [];
+  for (let index = 0; index < count; index += 1) {
+    const spans = takeSpans(traces, spansPerRequest);
+    bodies.push({
+      body: Buffer.from(ProtobufTraceSerializer.serializeRequest(spans)!),
+      spans: spans.length,
+    });
+  }
+  return bodies;
+}
+
+async function sendAll(
+  url: string,
+  bodies: { body: Buffer; spans: number }[],
+  seconds: number,
+  concurrency: number,
+) {
+  let next = 0;
+  let acceptedSpans = 0;
+  let failedRequests = 0;
+  const deadline = performance.now() + seconds * 1000;
+  const worker = async () => {
+    while (next < bodies.length && performance.now() < deadline) {
+      const { body, spans } = bodies[next++];
+      const response = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-protobuf' },
+        body,
+      });
+      await response.arrayBuffer();
+      if (response.ok) acceptedSpans += spans;
+      else failedRequests += 1;
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return { acceptedSpans, failedRequests, requests: next };
+}
+
+async function countStored(dataDir: string): Promise<number> {
+  const storage = await openStorage({ dataDir, url: '', database: 'faultline', retentionDays: 7 });
+  try {
+    const result = await storage.client.query({
+      query:
+        'SELECT count() AS spans FROM (SELECT DISTINCT trace_id, span_id, kind FROM faultline.spans)',
+      format: 'JSONEachRow',
+    });
+    const [row] = await result.json<{ spans: string }>();
+    return Number(row.spans);
+  } finally {
+    await storage.close();
+  }
+}
+
+export async function runEndToEndBenchmark(
+  seconds: number,
+  concurrency: number,
+  spansPerRequest: number,
+  maxSpans: number,
+) {
+  const dataDir = makeTempDir('bench-e2e');
+  const bodies = encodeBodies(Math.ceil(maxSpans / spansPerRequest), spansPerRequest);
+  const child = await startFaultline(dataDir);
+  const pid = child.process.pid!;
+  try {
+    const cpuStart = cpuSeconds(pid);
+    const start = performance.now();
+    const sent = await sendAll(child.otlpUrl, bodies, seconds, concurrency);
+    const loadSeconds = (performance.now() - start) / 1000;
+    const cpuLoad = cpuSeconds(pid) - cpuStart;
+    const rssMiB = peakRssMiB(pid);
+    const exited = new Promise((resolve) => child.process.once('exit', resolve));
+    child.process.kill('SIGTERM');
+    await exited;
+    const totalSeconds = (performance.now() - start) / 1000;
+    const stored = await countStored(dataDir);
+    const rate = stored / totalSeconds;
+    report('endToEnd', {
+      seconds: round(loadSeconds),
+      flushSeconds: round(totalSeconds - loadSeconds),
+      concurrency,
+      spansPerRequest,
+      acceptedSpans: sent.acceptedSpans,
+      failedRequests: sent.failedRequests,
+      storedSpans: stored,
+      lostSpans: sent.acceptedSpans - stored,
+      sustainedSpansPerSecond: Math.round(rate),
+      collectorCoresDuringLoad: round(cpuLoad / loadSeconds, 2),
+      coresPer10kSpansPerSecond: round(
+        cpuLoad / loadSeconds / (sent.acceptedSpans / loadSeconds / 10_000),
+        2,
+      ),
+      peakRssMiB: round(rssMiB),
+    });
+  } finally {
+    if (child.process.exitCode === null) child.process.kill('SIGKILL');
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+if (require.main === module) {
+  const { values } = parseArgs({
+    options: {
+      seconds: { type: 'string', default: '20' },
+      concurrency: { type: 'string', default: '4' },
+      'spans-per-request': { type: 'string', default: '500' },
+      'max-spans': { type: 'string', default: '2000000' },
+    },
+  });
+  runEndToEndBenchmark(
+    Number(values.seconds),
+    Number(values.concurrency),
+    Number(values['spans-per-request']),
+    Number(values['max-spans']),
+  ).catch((error) => {
+    console.error(error);
+    process.exitCode = 1;
+  });
+}
