@@ -14,8 +14,8 @@ const PARENT_ID = Buffer.from('eee19b7ec3c1b173', 'hex');
  * The generic decoder gives an absent bytes field as an empty array, which the
  * flattener reads as an invalid parent id, so every root span sent without a
  * parent_span_id field gets an `invalid_parent_span_id` warning there. The fast decoder
- * treats such a span as a root span; this removes that one warning from the reference
- * for spans whose body had no parent id field.
+ * treats such a span as a root span, so this removes that one warning from the
+ * reference for spans whose body had no parent id field.
  */
 function withoutAbsentParentWarning(result: FlattenResult, parentless: Set<string>) {
   for (const span of result.spans) {

@@ -17,10 +17,10 @@ import { UNKNOWN_SERVICE, type FlattenResult } from './flatten';
  * Decodes an OTLP protobuf ExportTraceServiceRequest straight into span records with
  * protobufjs's Reader, without the generic decoder's message object for every span,
  * attribute and value. The result equals flattenExportRequest(decodeProtobufRequest(body))
- * (test/otlp-fast-decode.test.ts checks it), with two differences on malformed input:
- * a field sent with the wrong wire type is skipped here, where the generic decoder reads
- * it as its declared type; and a span without a parent_span_id field is a root span
- * here, with no `invalid_parent_span_id` warning.
+ * (test/otlp-fast-decode.test.ts checks it), with two differences. A field sent with
+ * the wrong wire type is skipped here, where the generic decoder reads it as its
+ * declared type. A span without a parent_span_id field is a root span here, with no
+ * `invalid_parent_span_id` warning.
  */
 
 type Reader = protobuf.Reader;

@@ -25,7 +25,7 @@ export function compareVersions(a: string, b: string): number {
 
 /**
  * Reads the server's version with a client that sends no settings, because an old
- * server rejects the settings that the storage client sends before it answers anything,
+ * server rejects the settings that the storage client sends before it returns anything,
  * and raises FL_UNSUPPORTED_SERVER when it is older than `MIN_SERVER_VERSION`.
  */
 export async function checkServerVersion(url: string, location: string): Promise<string> {

@@ -30,7 +30,7 @@ async function selectRows<T>(
  * Reads every span of one trace, duplicates collapsed. Spans are read from storage each
  * time, so spans of a trace that arrived minutes apart all appear. The trace's first
  * start in `trace_summaries` prunes the daily partitions before the primary key finds
- * the trace's granules; a trace with no summary row reads every partition.
+ * the trace's granules. A trace with no summary row reads every partition.
  */
 export async function readTraceSpans(storage: Storage, traceId: string): Promise<SpanRecord[]> {
   const db = storage.database;
