@@ -82,6 +82,41 @@ describe('spans table', () => {
     expect(Number(row.addresses)).toBe(records.length);
   });
 
+  it('stores a retried insert once', async () => {
+    const batch = records.slice(500, 600);
+    const token = 'retry-test-batch';
+    const countRows = async () => {
+      const [row] = await rows<{ spans: string }>(
+        storage,
+        `SELECT count() AS spans FROM faultline.spans WHERE span_id IN
+           (SELECT arrayJoin(arrayMap(id -> reinterpretAsUInt64(reverse(unhex(id))), {ids:Array(String)})))`,
+        { ids: batch.map((span) => span.spanId) },
+      );
+      return Number(row.spans);
+    };
+    const before = await countRows();
+    await writeSpans(storage, batch, { deduplicationToken: token });
+    await writeSpans(storage, batch, { deduplicationToken: token });
+    expect(await countRows()).toBe(before + batch.length);
+  });
+
+  it('keeps inserts after a token', async () => {
+    const next = records.slice(710, 720);
+    const countNext = async () => {
+      const [row] = await rows<{ spans: string }>(
+        storage,
+        `SELECT count() AS spans FROM faultline.spans WHERE span_id IN
+           (SELECT arrayJoin(arrayMap(id -> reinterpretAsUInt64(reverse(unhex(id))), {ids:Array(String)})))`,
+        { ids: next.map((span) => span.spanId) },
+      );
+      return Number(row.spans);
+    };
+    const before = await countNext();
+    await writeSpans(storage, records.slice(700, 710), { deduplicationToken: 'one-batch' });
+    await writeSpans(storage, next);
+    expect(await countNext()).toBe(before + next.length);
+  });
+
   it('drops whole parts after the retention', async () => {
     for (const table of ['spans', 'trace_summaries', 'operation_minutes', 'dependency_minutes']) {
       const [row] = await rows<{ statement: string }>(

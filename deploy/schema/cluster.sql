@@ -186,3 +186,7 @@ TTL minute + INTERVAL 7 DAY DELETE;
 
 CREATE TABLE IF NOT EXISTS faultline.dependency_resolved_minutes ON CLUSTER faultline_cluster AS faultline.dependency_resolved_minutes_local
 ENGINE = Distributed(faultline_cluster, faultline, dependency_resolved_minutes_local, toUnixTimestamp(minute));
+
+-- 006_spans_deduplication.sql
+ALTER TABLE faultline.spans_local ON CLUSTER faultline_cluster
+    MODIFY SETTING non_replicated_deduplication_window = 1000;

@@ -155,3 +155,7 @@ CREATE TABLE IF NOT EXISTS faultline.dependency_resolved_minutes
 ENGINE = ReplacingMergeTree
 ORDER BY minute
 TTL minute + INTERVAL 7 DAY DELETE;
+
+-- 006_spans_deduplication.sql
+ALTER TABLE faultline.spans
+    MODIFY SETTING non_replicated_deduplication_window = 1000;

@@ -18,6 +18,10 @@ const CLIENT_SETTINGS: ClickHouseSettings = {
   output_format_json_quote_64bit_integers: 1,
   output_format_json_quote_64bit_floats: 0,
   date_time_input_format: 'best_effort',
+  // The embedded engine's connection applies per-query settings as session SET
+  // statements (chdb 3.4), so a token given to one insert would stay for the next ones
+  // and make them look like duplicates. Sending an empty token with every query resets it.
+  insert_deduplication_token: '',
 };
 
 export interface StorageOptions {

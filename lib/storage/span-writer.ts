@@ -2,6 +2,14 @@ import type { SpanRecord } from '../model/span';
 import type { Storage } from './clickhouse';
 import { toSpanRow } from './span-rows';
 
+export interface WriteOptions {
+  /**
+   * Insert deduplication token. A retry of the same spans with the same token is
+   * stored once, because the table keeps the tokens of its last 1000 inserts.
+   */
+  deduplicationToken?: string;
+}
+
 /**
  * Writes spans to the `spans` table in one insert.
  *
@@ -9,13 +17,20 @@ import { toSpanRow } from './span-rows';
  * readers. Writing the same span again is harmless: the table collapses rows with the
  * same (trace id, span id, kind) and readers collapse those that merges have not yet.
  * A rejected promise means none or only some of the spans may be stored, so the caller
- * retries the whole batch.
+ * retries the whole batch, with the same `deduplicationToken` when it gave one.
  */
-export async function writeSpans(storage: Storage, spans: SpanRecord[]): Promise<void> {
+export async function writeSpans(
+  storage: Storage,
+  spans: SpanRecord[],
+  options: WriteOptions = {},
+): Promise<void> {
   if (spans.length === 0) return;
   await storage.client.insert({
     table: `${storage.database}.spans`,
     values: spans.map(toSpanRow),
     format: 'JSONEachRow',
+    clickhouse_settings: options.deduplicationToken
+      ? { insert_deduplicate: 1, insert_deduplication_token: options.deduplicationToken }
+      : undefined,
   });
 }
