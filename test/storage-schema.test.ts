@@ -7,7 +7,13 @@ import { decodeProtobufRequest } from '../lib/otlp/decode';
 import { flattenExportRequest } from '../lib/otlp/flatten';
 import { openStorage, type Storage } from '../lib/storage/clickhouse';
 import { closedMinutes, DEPENDENCY_LATENESS_MS } from '../lib/storage/dependency-minutes';
-import { rangeParams, readTraceSpans, searchTraces } from '../lib/storage/span-reader';
+import { readOperationFigures } from '../lib/storage/operation-minutes';
+import {
+  RANGE_CONDITION,
+  rangeParams,
+  readTraceSpans,
+  searchTraces,
+} from '../lib/storage/span-reader';
 import { writeSpans } from '../lib/storage/span-writer';
 import { makeTempDir } from './helpers/faultline';
 
@@ -201,6 +207,29 @@ describe('operation minutes', () => {
     });
     expect(Number(row.calls)).toBe(inWindow.length);
     expect(Number(row.errors)).toBe(inWindow.filter((span) => span.isError).length);
+  });
+
+  it('give RED figures equal to spans', async () => {
+    // After the spans that other tests store twice, which the rollup counts twice.
+    const range = { startMs: START_MS + 600_250, endMs: START_MS + 1_890_500 };
+    const figures = await readOperationFigures(storage, range, 'checkout');
+    const expected = await rows<{ name: string; kind: string; calls: string; errors: string }>(
+      storage,
+      `SELECT name, kind, count() AS calls, countIf(is_error) AS errors
+       FROM (SELECT * FROM faultline.spans WHERE service_name = 'checkout' AND ${RANGE_CONDITION}
+             LIMIT 1 BY trace_id, span_id, kind)
+       GROUP BY name, kind ORDER BY name, kind`,
+      rangeParams(range),
+    );
+    expect(expected.length).toBeGreaterThan(1);
+    expect(figures.map((item) => [item.name, item.kind, item.calls, item.errors])).toEqual(
+      expected.map((row) => [row.name, row.kind, Number(row.calls), Number(row.errors)]),
+    );
+    for (const item of figures) {
+      expect(item.serviceName).toBe('checkout');
+      expect(item.p50Ms).toBeGreaterThan(0);
+      expect(item.p99Ms).toBeGreaterThanOrEqual(item.p50Ms);
+    }
   });
 });
 
