@@ -190,3 +190,10 @@ ENGINE = Distributed(faultline_cluster, faultline, dependency_resolved_minutes_l
 -- 006_spans_deduplication.sql
 ALTER TABLE faultline.spans_local ON CLUSTER faultline_cluster
     MODIFY SETTING non_replicated_deduplication_window = 1000;
+
+-- 007_denser_codecs.sql
+ALTER TABLE faultline.spans_local ON CLUSTER faultline_cluster
+    MODIFY COLUMN attributes_string Map(LowCardinality(String), String) CODEC(ZSTD(3)),
+    MODIFY COLUMN attributes_int Map(LowCardinality(String), Int64) CODEC(ZSTD(3)),
+    MODIFY COLUMN event_attributes Array(String) CODEC(ZSTD(3)),
+    MODIFY COLUMN event_times Array(DateTime64(9)) CODEC(Delta, ZSTD(1));

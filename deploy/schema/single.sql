@@ -159,3 +159,10 @@ TTL minute + INTERVAL 7 DAY DELETE;
 -- 006_spans_deduplication.sql
 ALTER TABLE faultline.spans
     MODIFY SETTING non_replicated_deduplication_window = 1000;
+
+-- 007_denser_codecs.sql
+ALTER TABLE faultline.spans
+    MODIFY COLUMN attributes_string Map(LowCardinality(String), String) CODEC(ZSTD(3)),
+    MODIFY COLUMN attributes_int Map(LowCardinality(String), Int64) CODEC(ZSTD(3)),
+    MODIFY COLUMN event_attributes Array(String) CODEC(ZSTD(3)),
+    MODIFY COLUMN event_times Array(DateTime64(9)) CODEC(Delta, ZSTD(1));
