@@ -149,6 +149,24 @@ describe('trace API', () => {
     expect(path.body.error.code).toBe('FL_TRACE_TOO_LARGE');
   });
 
+  it('rebuilds a trace whose spans arrived apart', async () => {
+    const traceId = 'cafe0000000000000000000000000002';
+    const t0 = windowStart;
+    const child = makeSpan(2, 1, t0 + 10, t0 + 20, { traceId, serviceName: 'late' });
+    await writeSpans(faultline.app.storage, [child]);
+    const early = await getJson(faultline.queryUrl, `/api/traces/${traceId}`);
+    expect(early.body.missingRoot).toBe(true);
+    expect(early.body.roots[0].children[0].missingParent).toBe(true);
+
+    const root = makeSpan(1, '', t0, t0 + 100, { traceId, serviceName: 'early' });
+    await writeSpans(faultline.app.storage, [root, child]);
+    const { body } = await getJson(faultline.queryUrl, `/api/traces/${traceId}`);
+    expect(body.spanCount).toBe(2);
+    expect(body.missingRoot).toBe(false);
+    expect(body.roots).toHaveLength(1);
+    expect(body.roots[0].children.map((span: any) => span.spanId)).toEqual([spanId(2)]);
+  });
+
   it('returns the full tree of a small trace', async () => {
     const { body } = await getJson(faultline.queryUrl, `/api/traces/${slowTraceId}?view=full`);
     expect(body.spanCount).toBe(6);
