@@ -5,18 +5,44 @@ import { listen } from '../lib/http-server';
 import type { Logger } from '../lib/logger';
 import type { Storage } from '../lib/storage/clickhouse';
 import { cors, queryLimits, requireToken, type AccessConfig } from './access';
-import { queryApiRouter } from './api';
+import { queryApiRouter, type AnalysisApiOptions } from './api';
+import { incidentsRouter } from './incidents/api';
+import { AnalysisScheduler } from './incidents/scheduler';
+import { IncidentStore } from './incidents/store';
+import { DEFAULT_NOTIFIER_OPTIONS, Notifier, targetsFromConfig } from './incidents/webhooks';
 import { jaegerRouter } from './jaeger/routes';
 import { uiRouter } from './ui/serve';
 import { zipkinRouter } from './zipkin/routes';
+import { DEFAULT_USER_ATTRIBUTE } from './report';
 
-export type AnalyzerConfig = Pick<FaultlineConfig, 'host' | 'queryPort'> & AccessConfig;
+export type AnalyzerConfig = Pick<FaultlineConfig, 'host' | 'queryPort'> &
+  AccessConfig &
+  Partial<
+    Pick<
+      FaultlineConfig,
+      | 'userAttribute'
+      | 'maxTraceSpans'
+      | 'baselineMs'
+      | 'analysisIntervalMs'
+      | 'analysisWindowMs'
+      | 'incidentOpenAfterMs'
+      | 'incidentResolveAfterMs'
+      | 'incidentMinSamples'
+      | 'webhookUrls'
+      | 'slackWebhookUrls'
+    >
+  >;
 
-/** The analyzer role: the query APIs and the web UI over stored spans. */
+/** The analyzer role: the query APIs and the web UI over stored spans, and the scheduled analysis. */
 export interface Analyzer {
   readonly port: number;
+  readonly scheduler: AnalysisScheduler;
+  readonly notifier: Notifier;
   stop(): Promise<void>;
 }
+
+/** Milliseconds between checks for webhook deliveries due for a retry. */
+const RETRY_CHECK_MS = 1000;
 
 /**
  * Builds the analyzer's HTTP app: our API under `/api`, the Jaeger query API under
@@ -29,6 +55,7 @@ export function createAnalyzerApp(
   logger: Logger,
   access: AccessConfig,
   uiDistDir?: string,
+  analysis: Partial<AnalysisApiOptions> = {},
 ): express.Express {
   const app = express();
   app.disable('x-powered-by');
@@ -40,7 +67,7 @@ export function createAnalyzerApp(
   const options = { limits: queryLimits(access), guard: requireToken(access.queryTokens) };
   app.use('/jaeger', jaegerRouter(storage, logger, options));
   app.use('/zipkin', zipkinRouter(storage, logger, options));
-  app.use(queryApiRouter(storage, logger, options));
+  app.use(queryApiRouter(storage, logger, { ...options, ...analysis }));
   app.use(uiRouter(uiDistDir));
   app.use((request: express.Request, response: express.Response) => {
     const error = new FaultlineError('FL_NOT_FOUND', `no route ${request.method} ${request.path}`);
@@ -56,8 +83,42 @@ export async function startAnalyzer(options: {
 }): Promise<Analyzer> {
   const { config } = options;
   const logger = options.logger.child({ role: 'analyzer' });
+  const store = new IncidentStore(options.storage);
+  const notifier = new Notifier(
+    store,
+    {
+      ...DEFAULT_NOTIFIER_OPTIONS,
+      targets: targetsFromConfig({
+        webhookUrls: config.webhookUrls ?? [],
+        slackWebhookUrls: config.slackWebhookUrls ?? [],
+      }),
+    },
+    logger,
+  );
+  const scheduler = new AnalysisScheduler(
+    options.storage,
+    store,
+    notifier,
+    {
+      intervalMs: config.analysisIntervalMs ?? 0,
+      windowMs: config.analysisWindowMs ?? 900_000,
+      baselineMs: config.baselineMs ?? 3_600_000,
+      userAttribute: config.userAttribute ?? DEFAULT_USER_ATTRIBUTE,
+      policy: {
+        openAfterMs: config.incidentOpenAfterMs ?? 300_000,
+        resolveAfterMs: config.incidentResolveAfterMs ?? 900_000,
+        minSamples: config.incidentMinSamples ?? 50,
+      },
+    },
+    logger,
+  );
   const http = await listen(
-    createAnalyzerApp(options.storage, logger, config),
+    createAnalyzerApp(options.storage, logger, config, undefined, {
+      userAttribute: config.userAttribute,
+      maxTraceSpans: config.maxTraceSpans,
+      baselineMs: config.baselineMs,
+      incidents: incidentsRouter(store, scheduler),
+    }),
     config.host,
     config.queryPort,
   );
@@ -70,11 +131,21 @@ export async function startAnalyzer(options: {
     },
     'query api listening',
   );
+  scheduler.start();
+  notifier.start(RETRY_CHECK_MS);
+  let stopping: Promise<void> | undefined;
   return {
     port: http.port,
-    async stop() {
-      await http.close();
-      logger.info('analyzer stopped');
+    scheduler,
+    notifier,
+    stop() {
+      stopping ??= (async () => {
+        await scheduler.stop();
+        await notifier.stop();
+        await http.close();
+        logger.info('analyzer stopped');
+      })();
+      return stopping;
     },
   };
 }

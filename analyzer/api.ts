@@ -17,13 +17,36 @@ import {
 } from '../lib/storage/span-reader';
 import { parseDurationNs, parseTimeParam } from '../lib/time';
 import { checkRange, checkResultLimit, type QueryLimits } from './access';
-import { readDependencies } from './dependencies';
+import { buildCriticalPathView } from './critical-path-view';
+import { readDependencies, readDependencyMinutes } from './dependencies';
+import { markdownToHtml } from './incidents/incident-report';
 import { readTags } from './jaeger/routes';
 import { findTraceIds, readTraces, summariseTrace, type SpanSearch } from './jaeger/span-search';
 import { toOtlpJson } from './otlp-json';
-import { buildReport, defaultBaseline, renderReportMarkdown } from './report';
+import {
+  buildReport,
+  DEFAULT_USER_ATTRIBUTE,
+  defaultBaseline,
+  renderReportMarkdown,
+} from './report';
+import { countTraceSpans, readTraceSummary } from './trace-summary';
 import { toTraceView } from './trace-view';
 import { buildTraceTree } from './tree';
+
+/** Analysis settings of the query API; each has the default of its setting in lib/config.ts. */
+export interface AnalysisApiOptions {
+  userAttribute: string;
+  maxTraceSpans: number;
+  baselineMs: number;
+  /** Routes of stored reports and incidents, mounted before the 404 fallback. */
+  incidents?: Router;
+}
+
+const DEFAULT_ANALYSIS_OPTIONS: AnalysisApiOptions = {
+  userAttribute: DEFAULT_USER_ATTRIBUTE,
+  maxTraceSpans: 10_000,
+  baselineMs: 3_600_000,
+};
 
 const TRACE_ID_PATTERN = /^[0-9a-fA-F]{1,32}$/;
 const DEFAULT_LOOKBACK_MS = 3_600_000;
@@ -109,11 +132,38 @@ export interface QueryApiOptions {
   guard: RequestHandler;
 }
 
+function readTraceId(request: Request): string {
+  const raw = String(request.params.traceId);
+  if (!TRACE_ID_PATTERN.test(raw)) {
+    throw new FaultlineError(
+      'FL_TRACE_NOT_FOUND',
+      `trace ${JSON.stringify(raw)} not found: a trace id is 32 hex digits, such as 4bf92f3577b34da6a3ce929d0e0e4736`,
+    );
+  }
+  return raw.toLowerCase().padStart(32, '0');
+}
+
+function traceNotFound(traceId: string): FaultlineError {
+  return new FaultlineError(
+    'FL_TRACE_NOT_FOUND',
+    `trace ${traceId} not found: no span of it is stored; it may be older than the retention period or not yet sent`,
+  );
+}
+
 /** The JSON query API under `/api`. */
-export function queryApiRouter(storage: Storage, logger: Logger, options: QueryApiOptions): Router {
-  const { limits } = options;
+export function queryApiRouter(
+  storage: Storage,
+  logger: Logger,
+  apiOptions: QueryApiOptions & Partial<AnalysisApiOptions>,
+): Router {
+  const { limits } = apiOptions;
   const router = express.Router();
-  router.use('/api', options.guard);
+  router.use('/api', apiOptions.guard);
+  const setOptions = Object.entries(apiOptions).filter(([, value]) => value !== undefined);
+  const options: AnalysisApiOptions = {
+    ...DEFAULT_ANALYSIS_OPTIONS,
+    ...Object.fromEntries(setOptions),
+  };
 
   router.get(
     '/api/services',
@@ -161,24 +211,47 @@ export function queryApiRouter(storage: Storage, logger: Logger, options: QueryA
   );
 
   router.get(
+    '/api/traces/:traceId/critical-path',
+    handle(async (request, response) => {
+      const traceId = readTraceId(request);
+      const spanCount = await countTraceSpans(storage, traceId);
+      if (spanCount === 0) throw traceNotFound(traceId);
+      if (spanCount > options.maxTraceSpans) {
+        throw new FaultlineError(
+          'FL_TRACE_TOO_LARGE',
+          `trace ${traceId} has ${spanCount} spans, over the limit of ${options.maxTraceSpans} for a critical path: raise FAULTLINE_MAX_TRACE_SPANS or read the summary at /api/traces/${traceId}`,
+        );
+      }
+      const tree = buildTraceTree(traceId, await readTraceSpans(storage, traceId));
+      const startMs = Number(BigInt(tree.nodes[0]?.span.startTimeUnixNano ?? '0') / 1_000_000n);
+      const baseline =
+        queryText(request, 'baselineStart') || queryText(request, 'baselineEnd')
+          ? readRange(request, { start: 'baselineStart', end: 'baselineEnd' }, options.baselineMs)
+          : { startMs: startMs - options.baselineMs, endMs: startMs };
+      response.json(await buildCriticalPathView(storage, tree, baseline));
+    }),
+  );
+
+  router.get(
     '/api/traces/:traceId',
     handle(async (request, response) => {
-      const raw = String(request.params.traceId);
-      if (!TRACE_ID_PATTERN.test(raw)) {
+      const traceId = readTraceId(request);
+      const view = queryText(request, 'view') ?? 'auto';
+      if (view !== 'auto' && view !== 'full' && view !== 'summary') {
         throw new FaultlineError(
-          'FL_TRACE_NOT_FOUND',
-          `trace ${JSON.stringify(raw)} not found: a trace id is 32 hex digits, such as 4bf92f3577b34da6a3ce929d0e0e4736`,
+          'FL_INVALID_PARAMETER',
+          `invalid view ${JSON.stringify(view)}: expected auto, full or summary`,
         );
       }
       const format = readTraceFormat(request);
-      const traceId = raw.toLowerCase().padStart(32, '0');
-      const spans = await readTraceSpans(storage, traceId);
-      if (spans.length === 0) {
-        throw new FaultlineError(
-          'FL_TRACE_NOT_FOUND',
-          `trace ${traceId} not found: no span of it is stored; it may be older than the retention period or not yet sent`,
-        );
+      const spanCount = await countTraceSpans(storage, traceId);
+      if (spanCount === 0) throw traceNotFound(traceId);
+      // A large trace is summarised in ClickHouse so that the analyzer's memory stays bounded.
+      if (format === 'json' && (view === 'summary' || spanCount > options.maxTraceSpans)) {
+        response.json(await readTraceSummary(storage, traceId, 100));
+        return;
       }
+      const spans = await readTraceSpans(storage, traceId);
       if (format === 'otlp') response.json(toOtlpJson(spans));
       else response.json(toTraceView(buildTraceTree(traceId, spans)));
     }),
@@ -188,7 +261,22 @@ export function queryApiRouter(storage: Storage, logger: Logger, options: QueryA
     '/api/dependencies',
     handle(async (request, response) => {
       const range = checkRange(readRange(request), limits);
-      response.json({ data: await readDependencies(storage, range) });
+      const perMinute = queryText(request, 'perMinute');
+      const [edges, minutes] = await Promise.all([
+        readDependencies(storage, range),
+        perMinute === 'true' || perMinute === '1'
+          ? readDependencyMinutes(storage, range)
+          : Promise.resolve(undefined),
+      ]);
+      const data = edges.map((edge) => ({
+        ...edge,
+        ...(minutes && {
+          minutes: minutes
+            .filter((item) => item.caller === edge.caller && item.callee === edge.callee)
+            .map(({ caller, callee, ...rest }) => (void caller, void callee, rest)),
+        }),
+      }));
+      response.json({ data });
     }),
   );
 
@@ -196,10 +284,10 @@ export function queryApiRouter(storage: Storage, logger: Logger, options: QueryA
     '/api/report',
     handle(async (request, response) => {
       const format = queryText(request, 'format') ?? 'json';
-      if (format !== 'json' && format !== 'md') {
+      if (format !== 'json' && format !== 'md' && format !== 'html') {
         throw new FaultlineError(
           'FL_INVALID_PARAMETER',
-          `invalid format ${JSON.stringify(format)}: expected json or md`,
+          `invalid format ${JSON.stringify(format)}: expected json, md or html`,
         );
       }
       const window = checkRange(
@@ -213,12 +301,23 @@ export function queryApiRouter(storage: Storage, logger: Logger, options: QueryA
               { start: 'baselineStart', end: 'baselineEnd' },
               window.endMs - window.startMs,
             )
-          : defaultBaseline(window);
-      const report = await buildReport(storage, { window, baseline: checkRange(baseline, limits) });
+          : defaultBaseline(window, options.baselineMs);
+      const userAttribute = queryText(request, 'userAttribute') ?? options.userAttribute;
+      const report = await buildReport(storage, {
+        window,
+        baseline: checkRange(baseline, limits),
+        userAttribute,
+      });
       if (format === 'md') response.type('text/markdown').send(renderReportMarkdown(report));
-      else response.json(report);
+      else if (format === 'html') {
+        response
+          .type('text/html')
+          .send(markdownToHtml(renderReportMarkdown(report), 'Faultline report'));
+      } else response.json(report);
     }),
   );
+
+  if (options.incidents) router.use(options.incidents);
 
   router.use('/api', (request: Request) => {
     throw new FaultlineError(

@@ -49,3 +49,51 @@ export async function readDependencies(
 function nsToMs(ns: number | undefined): number {
   return Math.round(Number(ns ?? 0) / 1e3) / 1e3;
 }
+
+/** Calls, errors and latency of one edge in one minute. */
+export interface EdgeMinute {
+  caller: string;
+  callee: string;
+  /** Start of the minute, RFC 3339. */
+  minute: string;
+  calls: number;
+  errors: number;
+  p50Ms: number;
+  p95Ms: number;
+  p99Ms: number;
+}
+
+/** Reads each edge's calls, errors and latency percentiles per minute over a range. */
+export async function readDependencyMinutes(
+  storage: Storage,
+  range: TimeRange,
+): Promise<EdgeMinute[]> {
+  const result = await storage.client.query({
+    query: `SELECT caller, callee, toStartOfMinute(start_time) AS minute,
+  count() AS calls, countIf(is_error) AS errors,
+  quantiles(0.5, 0.95, 0.99)(duration_ns) AS latency
+FROM (${edgeCallsQuery(storage.database)})
+GROUP BY caller, callee, minute
+ORDER BY caller, callee, minute`,
+    query_params: rangeParams(range),
+    format: 'JSONEachRow',
+  });
+  const rows = await result.json<{
+    caller: string;
+    callee: string;
+    minute: string;
+    calls: string;
+    errors: string;
+    latency: number[];
+  }>();
+  return rows.map((row) => ({
+    caller: row.caller,
+    callee: row.callee,
+    minute: new Date(`${row.minute.replace(' ', 'T')}Z`).toISOString(),
+    calls: Number(row.calls),
+    errors: Number(row.errors),
+    p50Ms: nsToMs(row.latency[0]),
+    p95Ms: nsToMs(row.latency[1]),
+    p99Ms: nsToMs(row.latency[2]),
+  }));
+}

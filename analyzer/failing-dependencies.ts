@@ -1,7 +1,12 @@
+import { attributeText } from '../lib/model/attributes';
+import type { SpanRecord } from '../lib/model/span';
 import type { Storage } from '../lib/storage/clickhouse';
 import { RANGE_CONDITION, rangeParams } from '../lib/storage/span-reader';
-import { readDependencies, type DependencyEdge } from './dependencies';
-import type { Culprit, Finding, ReportRequest } from './report-types';
+import { readDependencies, UNKNOWN_CALLEE, type DependencyEdge } from './dependencies';
+import type { DraftFinding } from './draft-finding';
+import { groupExceptions } from './exceptions';
+import type { SpanSelector } from './impact';
+import type { Culprit, ReportRequest } from './report-types';
 import { oneProportionZ, twoProportionZ } from './statistics';
 import { readTraceTrees } from './trace-sample';
 import type { TraceTree, TreeNode } from './tree';
@@ -22,6 +27,8 @@ export const FAILING_DEPENDENCY_LIMITS = {
   minRateIncrease: 0.02,
   /** Failing traces read to find where errors start. */
   sampledTraces: 300,
+  /** Share of origins in one instance or version that names it in the culprit. */
+  concentratedShare: 0.8,
 };
 
 interface FlaggedEdge {
@@ -31,9 +38,14 @@ interface FlaggedEdge {
 }
 
 interface OriginGroup {
+  kind: 'failing_dependency' | 'bad_requests';
   culprit: Culprit;
+  /** Callee of the edge the origin sits on. */
+  callee: string;
   traceIds: Set<string>;
   impacted: Set<string>;
+  /** The origin spans, for their exceptions, instances and versions. */
+  spans: SpanRecord[];
 }
 
 /**
@@ -45,24 +57,29 @@ interface OriginGroup {
 export async function findFailingDependencies(
   storage: Storage,
   request: ReportRequest,
-): Promise<Finding[]> {
+): Promise<DraftFinding[]> {
   const flagged = await flagEdges(storage, request);
   if (flagged.length === 0) return [];
 
-  const traceIds = await sampleFailingTraces(storage, request);
+  const services = [...new Set(flagged.flatMap((item) => [item.edge.caller, item.edge.callee]))];
+  const traceIds = await sampleFailingTraces(storage, request, services);
   const trees = await readTraceTrees(storage, traceIds);
   const origins = groupOrigins(trees);
 
-  const findings: Finding[] = [];
+  const findings: DraftFinding[] = [];
   for (const group of origins.values()) {
-    const calleeName = group.culprit.dependency ?? group.culprit.service;
-    const edges = flagged.filter((item) => item.edge.callee === calleeName);
+    const edges = flagged.filter((item) => matchesEdge(group, item.edge));
     if (edges.length === 0) continue;
-    findings.push(toFinding(group, edges, traceIds.length));
+    findings.push(toFinding(group, edges, traceIds.length, trees));
   }
-  return findings.sort(
-    (a, b) => Number(b.evidence.failingTraces) - Number(a.evidence.failingTraces),
-  );
+  return findings.sort((a, b) => b.confidence - a.confidence);
+}
+
+function matchesEdge(group: OriginGroup, edge: DependencyEdge): boolean {
+  if (group.kind === 'bad_requests') {
+    return edge.caller === group.culprit.service && edge.callee === group.callee;
+  }
+  return edge.callee === group.callee;
 }
 
 async function flagEdges(storage: Storage, request: ReportRequest): Promise<FlaggedEdge[]> {
@@ -90,15 +107,22 @@ async function flagEdges(storage: Storage, request: ReportRequest): Promise<Flag
   return flagged;
 }
 
-async function sampleFailingTraces(storage: Storage, request: ReportRequest): Promise<string[]> {
+/** Failing traces with an error span in a service of a flagged edge, in a stable pseudo-random order. */
+async function sampleFailingTraces(
+  storage: Storage,
+  request: ReportRequest,
+  services: string[],
+): Promise<string[]> {
   const result = await storage.client.query({
     query: `SELECT DISTINCT leftPad(lower(hex(trace_id)), 32, '0') AS trace_id
 FROM ${storage.database}.spans
 WHERE is_error AND ${RANGE_CONDITION}
+  AND (service_name IN {services:Array(String)} OR remote_service IN {services:Array(String)})
 ORDER BY cityHash64(trace_id)
 LIMIT {limit:UInt32}`,
     query_params: {
       ...rangeParams(request.window),
+      services,
       limit: FAILING_DEPENDENCY_LIMITS.sampledTraces,
     },
     format: 'JSONEachRow',
@@ -119,15 +143,29 @@ export function errorOrigins(tree: TraceTree): TreeNode[] {
   return tree.nodes.filter((node) => node.span.isError && !hasErrorBelow.get(node));
 }
 
+/** True for a client span rejected with HTTP 4xx: by the conventions the caller is at fault. */
+export function isRejectedRequest(node: TreeNode): boolean {
+  const { span } = node;
+  return span.kind === 'CLIENT' && span.httpStatusCode >= 400 && span.httpStatusCode < 500;
+}
+
 /** Names what an origin span blames: its service, or the node a leaf client span called. */
 export function culpritOf(node: TreeNode): Culprit {
   const { span } = node;
   const leafCall =
     (span.kind === 'CLIENT' || span.kind === 'PRODUCER') && node.children.length === 0;
-  if (leafCall && span.remoteService) {
+  if (leafCall && span.remoteService && !isRejectedRequest(node)) {
     return { service: span.serviceName, operation: span.name, dependency: span.remoteService };
   }
   return { service: span.serviceName, operation: span.name };
+}
+
+/** Returns the callee of the edge an origin span sits on: the node it called, or its own service. */
+function calleeOf(node: TreeNode): string {
+  const { span } = node;
+  if (span.kind !== 'CLIENT' && span.kind !== 'PRODUCER') return span.serviceName;
+  const server = node.children.find((child) => child.span.serviceName !== span.serviceName);
+  return server?.span.serviceName ?? (span.remoteService || UNKNOWN_CALLEE);
 }
 
 function groupOrigins(trees: TraceTree[]): Map<string, OriginGroup> {
@@ -137,14 +175,20 @@ function groupOrigins(trees: TraceTree[]): Map<string, OriginGroup> {
       tree.nodes.filter((node) => node.span.isError).map((node) => node.span.serviceName),
     );
     for (const origin of errorOrigins(tree)) {
+      const kind = isRejectedRequest(origin) ? 'bad_requests' : 'failing_dependency';
       const culprit = culpritOf(origin);
-      const key = `${culprit.service}\u0000${culprit.dependency ?? ''}`;
+      const callee = calleeOf(origin);
+      const key = [kind, culprit.service, culprit.dependency ?? '', callee].join('\u0000');
       const group = groups.get(key) ?? {
+        kind,
         culprit,
+        callee,
         traceIds: new Set<string>(),
         impacted: new Set<string>(),
+        spans: [],
       };
       group.traceIds.add(tree.traceId);
+      group.spans.push(origin.span);
       for (const service of impactedInTrace) {
         if (service !== culprit.service || culprit.dependency) group.impacted.add(service);
       }
@@ -154,25 +198,37 @@ function groupOrigins(trees: TraceTree[]): Map<string, OriginGroup> {
   return groups;
 }
 
-function toFinding(group: OriginGroup, edges: FlaggedEdge[], sampledTraces: number): Finding {
+function toFinding(
+  group: OriginGroup,
+  edges: FlaggedEdge[],
+  sampledTraces: number,
+  trees: TraceTree[],
+): DraftFinding {
   const calls = edges.reduce((sum, item) => sum + item.edge.calls, 0);
   const errors = edges.reduce((sum, item) => sum + item.edge.errors, 0);
   const baselineCalls = edges.reduce((sum, item) => sum + (item.baseline?.calls ?? 0), 0);
   const baselineErrors = edges.reduce((sum, item) => sum + (item.baseline?.errors ?? 0), 0);
   const rate = errors / calls;
-  const callers = edges.map((item) => item.edge.caller);
-  const target = group.culprit.dependency ?? group.culprit.service;
+  const callers = [...new Set(edges.map((item) => item.edge.caller))];
   const share = group.traceIds.size / Math.max(sampledTraces, 1);
+  const culprit = { ...group.culprit, ...concentration(group, trees) };
   const baselineText =
     baselineCalls > 0
       ? `${percent(baselineErrors / baselineCalls)} in the baseline (${baselineErrors} of ${baselineCalls})`
       : 'no baseline traffic';
+  const target = culprit.dependency ?? culprit.service;
+  const where = culprit.instance ? ` (instance ${culprit.instance})` : '';
+  const summary =
+    group.kind === 'bad_requests'
+      ? `${culprit.service} sends requests that ${group.callee} rejects: ${percent(rate)} of its calls got HTTP 4xx (${errors} of ${calls}) against ${baselineText}; the caller is at fault in ${group.traceIds.size} of ${sampledTraces} sampled failing traces`
+      : `${target}${where} is failing: ${percent(rate)} of calls from ${callers.join(', ')} failed (${errors} of ${calls}) against ${baselineText}; it is where the error starts in ${group.traceIds.size} of ${sampledTraces} sampled failing traces`;
 
   return {
-    kind: 'failing_dependency',
-    culprit: group.culprit,
-    severity: rate >= 0.2 ? 'critical' : rate >= 0.05 ? 'high' : 'medium',
-    summary: `${target} is failing: ${percent(rate)} of calls from ${callers.join(', ')} failed (${errors} of ${calls}) against ${baselineText}; it is where the error starts in ${group.traceIds.size} of ${sampledTraces} sampled failing traces`,
+    kind: group.kind,
+    culprit,
+    errorRate: rate,
+    confidence: share,
+    summary,
     impactedServices: [...group.impacted].filter((service) => service !== target).sort(),
     evidence: {
       calls,
@@ -187,7 +243,68 @@ function toFinding(group: OriginGroup, edges: FlaggedEdge[], sampledTraces: numb
       originShare: round(share),
     },
     exampleTraceIds: [...group.traceIds].slice(0, 5),
+    exceptions: groupExceptions(group.spans),
+    selector: selectorOf(group),
   };
+}
+
+function selectorOf(group: OriginGroup): SpanSelector {
+  const { culprit } = group;
+  if (group.kind === 'bad_requests') {
+    return {
+      condition:
+        "service_name = {sel_service:String} AND kind = 'CLIENT' AND is_error AND http_status_code BETWEEN 400 AND 499",
+      params: { sel_service: culprit.service },
+    };
+  }
+  if (culprit.dependency) {
+    return {
+      condition:
+        "service_name = {sel_service:String} AND remote_service = {sel_dependency:String} AND kind IN ('CLIENT', 'PRODUCER') AND is_error",
+      params: { sel_service: culprit.service, sel_dependency: culprit.dependency },
+    };
+  }
+  return {
+    condition: 'service_name = {sel_service:String} AND is_error',
+    params: { sel_service: culprit.service },
+  };
+}
+
+/**
+ * Names the instance or version that carries the errors when the service ran several in the
+ * sampled traces and at least `concentratedShare` of the origins sit in one of them.
+ */
+function concentration(group: OriginGroup, trees: TraceTree[]): Partial<Culprit> {
+  if (group.culprit.dependency) return {};
+  const service = group.culprit.service;
+  const result: Partial<Culprit> = {};
+  const instanceOf = (span: SpanRecord) =>
+    attributeText(span.resourceAttributes, 'service.instance.id') ??
+    attributeText(span.resourceAttributes, 'host.name') ??
+    '';
+  const allInstances = new Set<string>();
+  const allVersions = new Set<string>();
+  for (const tree of trees) {
+    for (const node of tree.nodes) {
+      if (node.span.serviceName !== service) continue;
+      allInstances.add(instanceOf(node.span));
+      allVersions.add(node.span.serviceVersion);
+    }
+  }
+  const instance = dominant(group.spans.map(instanceOf));
+  if (allInstances.size > 1 && instance) result.instance = instance;
+  const version = dominant(group.spans.map((span) => span.serviceVersion));
+  if (allVersions.size > 1 && version) result.version = version;
+  return result;
+}
+
+function dominant(values: string[]): string | undefined {
+  const counts = new Map<string, number>();
+  for (const value of values) counts.set(value, (counts.get(value) ?? 0) + 1);
+  for (const [value, count] of counts) {
+    if (value && count / values.length >= FAILING_DEPENDENCY_LIMITS.concentratedShare) return value;
+  }
+  return undefined;
 }
 
 function percent(fraction: number): string {

@@ -1,8 +1,9 @@
 import type { Storage } from '../lib/storage/clickhouse';
 import { RANGE_CONDITION, rangeParams, type TimeRange } from '../lib/storage/span-reader';
 import { formatDurationNs } from '../lib/time';
-import type { Culprit, Finding, ReportRequest } from './report-types';
-import { oneProportionZ } from './statistics';
+import type { DraftFinding } from './draft-finding';
+import type { Culprit, ReportRequest } from './report-types';
+import { oneProportionZ, twoProportionZ } from './statistics';
 import { readTraceTrees } from './trace-sample';
 import type { TraceTree, TreeNode } from './tree';
 
@@ -16,10 +17,21 @@ export const LATENCY_LIMITS = {
   outlierScore: 3.5,
   /** An outlier also takes at least this many times the median duration. */
   minSlowdown: 2,
+  /**
+   * An outlier also takes at least this many milliseconds more than the median: scheduler and
+   * timer jitter of a few milliseconds on fast operations is not an incident.
+   */
+  minExtraMs: 100,
   /** Smallest MAD of the log-duration, so that very steady operations do not flag jitter. */
   minLogMad: 0.1,
   /** Outliers an operation needs before it is flagged. */
   minOutliers: 5,
+  /**
+   * Share of an operation's spans that must be outliers: a pause of the whole host (garbage
+   * collection, CPU contention) slows a few spans of every operation at once, which is not a
+   * fault of any one of them.
+   */
+  minOutlierShare: 0.05,
   /** Share of outliers expected by chance. */
   expectedOutlierShare: 0.01,
   /** z of a one-sided test at p = 0.001. */
@@ -67,10 +79,15 @@ function operationKey(service: string, name: string, kind: string, remoteService
 export async function findLatencyOutliers(
   storage: Storage,
   request: ReportRequest,
-): Promise<Finding[]> {
+): Promise<DraftFinding[]> {
   const baselines = await readBaselines(storage, request);
   if (baselines.size === 0) return [];
-  const windows = await readWindow(storage, request.window, baselines);
+  const [windows, before] = await Promise.all([
+    readWindow(storage, request.window, baselines),
+    readWindow(storage, request.baseline, baselines),
+  ]);
+  const beforeByKey = new Map(before.map((item) => [item.key, item]));
+  const isFlagged = (window: OperationWindow) => flagOperation(window, beforeByKey.get(window.key));
   const flagged = windows.filter(isFlagged);
   if (flagged.length === 0) return [];
 
@@ -81,7 +98,7 @@ export async function findLatencyOutliers(
   const trees = await readTraceTrees(storage, traceIds);
   const origins = groupSlowOrigins(trees, baselines);
 
-  const findings: Finding[] = [];
+  const findings: DraftFinding[] = [];
   for (const [key, origin] of origins) {
     const window = windows.find((item) => item.key === key);
     const baseline = baselines.get(key);
@@ -136,9 +153,11 @@ async function readBaselines(
     if (Number(row.spans) < LATENCY_LIMITS.minBaselineSpans) continue;
     const key = operationKey(row.service, row.name, row.kind, row.remote_service);
     const mad = Math.max(Number(row.log_mad) * 1.4826, LATENCY_LIMITS.minLogMad);
+    const medianNs = Math.exp(Number(row.log_median));
     const logThreshold = Math.max(
       Number(row.log_median) + LATENCY_LIMITS.outlierScore * mad,
       Number(row.log_median) + Math.log(LATENCY_LIMITS.minSlowdown),
+      Math.log(medianNs + LATENCY_LIMITS.minExtraMs * 1e6),
     );
     baselines.set(key, {
       key,
@@ -202,13 +221,20 @@ GROUP BY service_name, name, kind, remote_service`,
   }));
 }
 
-function isFlagged(window: OperationWindow): boolean {
-  if (window.spans < LATENCY_LIMITS.minWindowSpans || window.outliers < LATENCY_LIMITS.minOutliers)
-    return false;
-  return (
-    oneProportionZ(window.outliers, window.spans, LATENCY_LIMITS.expectedOutlierShare) >=
-    LATENCY_LIMITS.minZ
-  );
+/**
+ * Flags an operation whose share of outliers is significantly higher than in the baseline (or,
+ * with too few baseline spans, than the share expected by chance), so that an operation with a
+ * steady slow tail is not flagged.
+ */
+function flagOperation(window: OperationWindow, before: OperationWindow | undefined): boolean {
+  const limits = LATENCY_LIMITS;
+  if (window.spans < limits.minWindowSpans || window.outliers < limits.minOutliers) return false;
+  if (window.outliers / window.spans < limits.minOutlierShare) return false;
+  if (before && before.spans >= limits.minBaselineSpans) {
+    const z = twoProportionZ(window.outliers, window.spans, before.outliers, before.spans);
+    return z >= limits.minZ;
+  }
+  return oneProportionZ(window.outliers, window.spans, limits.expectedOutlierShare) >= limits.minZ;
 }
 
 interface SlowOrigin {
@@ -262,7 +288,7 @@ function toFinding(
   baseline: OperationBaseline,
   origin: SlowOrigin,
   sampledTraces: number,
-): Finding {
+): DraftFinding {
   const culprit: Culprit = { service: window.service, operation: window.name };
   const isCall = window.kind === 'CLIENT' || window.kind === 'PRODUCER';
   if (isCall && window.remoteService) culprit.dependency = window.remoteService;
@@ -273,7 +299,19 @@ function toFinding(
   return {
     kind: 'latency_outlier',
     culprit,
-    severity: share >= 0.2 ? 'high' : share >= 0.05 ? 'medium' : 'low',
+    errorRate: share,
+    confidence: origin.traceIds.size / Math.max(sampledTraces, 1),
+    selector: {
+      condition:
+        'service_name = {sel_service:String} AND name = {sel_name:String} AND toString(kind) = {sel_kind:String} AND remote_service = {sel_remote:String} AND duration_ns > {sel_threshold:UInt64}',
+      params: {
+        sel_service: window.service,
+        sel_name: window.name,
+        sel_kind: window.kind,
+        sel_remote: window.remoteService,
+        sel_threshold: Math.round(baseline.thresholdNs),
+      },
+    },
     summary: `${subject} was slow in ${window.outliers} of ${window.spans} spans (${(share * 100).toFixed(1)}%): typically ${formatDurationNs(window.outlierMedianNs)} instead of ${formatDurationNs(baseline.medianNs)}; it is the deepest slow span in ${origin.traceIds.size} of ${sampledTraces} sampled slow traces`,
     impactedServices: [...origin.impacted].filter((service) => service !== window.service).sort(),
     evidence: {

@@ -1,5 +1,5 @@
 import { toPlainObject, type PlainValue } from '../lib/model/attributes';
-import type { TraceTree, TreeNode } from './tree';
+import { adjustedTimes, type NodeLink, type TraceTree, type TreeNode } from './tree';
 
 /** A span as the query API returns it, with its children nested. */
 export interface SpanView {
@@ -18,6 +18,15 @@ export interface SpanView {
   isError: boolean;
   missingParent: boolean;
   cycleBroken: boolean;
+  /** Shift that would place the span inside its parent recorded by another service; 0 when it fits. */
+  clockSkewMs: number;
+  /** Start and end after clock-skew adjustment; the raw times above stay as recorded. */
+  adjustedStartTimeUnixNano: string;
+  adjustedEndTimeUnixNano: string;
+  /** Resolved links: OTLP span links and producer-to-consumer hops, never parent links. */
+  relatedSpans: NodeLink[];
+  /** True for the placeholder that groups spans whose root is not stored. */
+  synthetic?: boolean;
   attributes: Record<string, PlainValue>;
   resource: Record<string, PlainValue>;
   scope: { name: string; version: string; attributes: Record<string, PlainValue> };
@@ -44,6 +53,12 @@ export interface TraceView {
   durationMs: number;
   /** Spans whose parent is not stored; they are roots in `roots`, marked `missingParent`. */
   missingParentCount: number;
+  /** Spans whose parent link closed a cycle and was cut. */
+  cycleBrokenCount: number;
+  /** Spans recorded outside their parent by another service's clock. */
+  clockSkewedCount: number;
+  /** True when no root span is stored, so `roots` holds one synthetic root over the orphans. */
+  missingRoot: boolean;
   roots: SpanView[];
 }
 
@@ -69,6 +84,10 @@ function toSpanView(node: TreeNode): SpanView {
     isError: span.isError,
     missingParent: node.missingParent,
     cycleBroken: node.cycleBroken,
+    clockSkewMs: nsToMs(node.clockSkewNs),
+    adjustedStartTimeUnixNano: adjustedTimes(node).startNs.toString(),
+    adjustedEndTimeUnixNano: adjustedTimes(node).endNs.toString(),
+    relatedSpans: node.links,
     attributes: toPlainObject(span.attributes),
     resource: toPlainObject(span.resourceAttributes),
     scope: {
@@ -105,6 +124,8 @@ export function toTraceView(tree: TraceTree): TraceView {
     if (start === undefined || spanStart < start) start = spanStart;
     if (end === undefined || spanEnd > end) end = spanEnd;
   }
+  const missingRoot =
+    tree.roots.length > 0 && tree.roots.every((node) => node.missingParent || node.cycleBroken);
   return {
     traceId: tree.traceId,
     spanCount: tree.nodes.length,
@@ -113,6 +134,45 @@ export function toTraceView(tree: TraceTree): TraceView {
     startTimeUnixNano: String(start ?? 0n),
     durationMs: nsToMs((end ?? 0n) - (start ?? 0n)),
     missingParentCount: tree.nodes.filter((node) => node.missingParent).length,
-    roots: tree.roots.map(toSpanView),
+    cycleBrokenCount: tree.nodes.filter((node) => node.cycleBroken).length,
+    clockSkewedCount: tree.nodes.filter((node) => node.clockSkewNs !== 0n).length,
+    missingRoot,
+    roots: missingRoot ? [syntheticRoot(tree, start ?? 0n, end ?? 0n)] : tree.roots.map(toSpanView),
+  };
+}
+
+/** Groups root-less spans under one placeholder so that the trace still reads as one tree. */
+function syntheticRoot(tree: TraceTree, start: bigint, end: bigint): SpanView {
+  return {
+    spanId: '',
+    parentSpanId: '',
+    name: '(missing root span)',
+    kind: 'UNSPECIFIED',
+    serviceName: '',
+    serviceVersion: '',
+    startTimeUnixNano: start.toString(),
+    endTimeUnixNano: end.toString(),
+    durationMs: nsToMs(end - start),
+    selfTimeMs: 0,
+    depth: -1,
+    status: { code: 'UNSET', message: '' },
+    isError: false,
+    missingParent: false,
+    cycleBroken: false,
+    clockSkewMs: 0,
+    adjustedStartTimeUnixNano: start.toString(),
+    adjustedEndTimeUnixNano: end.toString(),
+    relatedSpans: [],
+    synthetic: true,
+    attributes: {},
+    resource: {},
+    scope: { name: '', version: '', attributes: {} },
+    events: [],
+    links: [],
+    droppedAttributesCount: 0,
+    droppedEventsCount: 0,
+    droppedLinksCount: 0,
+    ingestWarnings: [],
+    children: tree.roots.map(toSpanView),
   };
 }

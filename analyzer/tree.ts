@@ -12,6 +12,25 @@ export interface TreeNode {
   cycleBroken: boolean;
   /** Duration minus the time covered by its children, in nanoseconds. */
   selfTimeNs: bigint;
+  /**
+   * Shift, in nanoseconds, that would place this span inside its parent when the two were
+   * recorded by different services whose clocks disagree; 0 when it fits or has no parent.
+   */
+  clockSkewNs: bigint;
+  /** Total shift applied to this span's times by clock-skew adjustment: its own and its ancestors'. */
+  adjustmentNs: bigint;
+  /** Links to other spans: OTLP span links, and a consumer's producer when the hop is asynchronous. */
+  links: NodeLink[];
+}
+
+/** A link from a span to another span, in this trace or another. */
+export interface NodeLink {
+  traceId: string;
+  spanId: string;
+  /** `link` for an OTLP span link, `follows_from` for a consumer span to its producer. */
+  relation: 'link' | 'follows_from';
+  /** True when the linked span is stored as part of this trace. */
+  inTrace: boolean;
 }
 
 export interface TraceTree {
@@ -43,6 +62,9 @@ export function buildTraceTree(traceId: string, spans: SpanRecord[]): TraceTree 
       missingParent: false,
       cycleBroken: false,
       selfTimeNs: 0n,
+      clockSkewNs: 0n,
+      adjustmentNs: 0n,
+      links: [],
     });
   }
 
@@ -60,7 +82,13 @@ export function buildTraceTree(traceId: string, spans: SpanRecord[]): TraceTree 
   const parents = new Map<TreeNode, TreeNode>();
   for (const node of nodes.values()) {
     const parent = findParent(node, bySpanId, clientBySpanId);
-    if (parent) {
+    if (parent && isAsyncHop(parent, node)) {
+      // A message handled after it was sent is a follows-from relation: nesting the
+      // consumer under the producer would stretch the producer over the queue wait.
+      node.links.push(followsFrom(parent, 'follows_from'));
+      parent.links.push(followsFrom(node, 'follows_from'));
+      roots.push(node);
+    } else if (parent) {
       parent.children.push(node);
       parents.set(node, parent);
     } else {
@@ -86,7 +114,64 @@ export function buildTraceTree(traceId: string, spans: SpanRecord[]): TraceTree 
     roots.push(node);
     visit([node], ordered, visited);
   }
+  addSpanLinks(ordered, bySpanId);
+  measureClockSkew(ordered);
+  for (const node of ordered) node.selfTimeNs = selfTime(node);
   return { traceId, roots, nodes: ordered };
+}
+
+function isAsyncHop(parent: TreeNode, child: TreeNode): boolean {
+  return parent.span.kind === 'PRODUCER' && child.span.kind === 'CONSUMER';
+}
+
+function followsFrom(target: TreeNode, relation: NodeLink['relation']): NodeLink {
+  return { traceId: target.span.traceId, spanId: target.span.spanId, relation, inTrace: true };
+}
+
+function addSpanLinks(nodes: TreeNode[], bySpanId: Map<string, TreeNode>): void {
+  for (const node of nodes) {
+    for (const link of node.span.links) {
+      const inTrace = link.traceId === node.span.traceId && bySpanId.has(link.spanId);
+      node.links.push({ traceId: link.traceId, spanId: link.spanId, relation: 'link', inTrace });
+    }
+  }
+}
+
+/**
+ * Measures clock skew the way tracing UIs adjust it. A span recorded by another service than
+ * its parent that does not fit inside the parent is shifted to sit centred in it, or to start
+ * with it when it is longer, and its subtree moves with it. Spans of one service share a
+ * clock, so a child outside a parent of the same service is left as recorded. Nodes must be
+ * ordered parents before children.
+ */
+function measureClockSkew(nodes: TreeNode[]): void {
+  const parentOf = new Map<TreeNode, TreeNode>();
+  for (const node of nodes) for (const child of node.children) parentOf.set(child, node);
+  for (const node of nodes) {
+    const parent = parentOf.get(node);
+    if (!parent) continue;
+    node.adjustmentNs = parent.adjustmentNs;
+    if (parent.span.serviceName === node.span.serviceName) continue;
+    const parentStart = BigInt(parent.span.startTimeUnixNano) + parent.adjustmentNs;
+    const parentEnd = BigInt(parent.span.endTimeUnixNano) + parent.adjustmentNs;
+    const start = BigInt(node.span.startTimeUnixNano) + node.adjustmentNs;
+    const end = BigInt(node.span.endTimeUnixNano) + node.adjustmentNs;
+    if (start >= parentStart && end <= parentEnd) continue;
+    const duration = end - start;
+    const parentDuration = parentEnd - parentStart;
+    const target =
+      duration <= parentDuration ? parentStart + (parentDuration - duration) / 2n : parentStart;
+    node.clockSkewNs = target - start;
+    node.adjustmentNs += node.clockSkewNs;
+  }
+}
+
+/** Start and end of a span after clock-skew adjustment, in nanoseconds since the epoch. */
+export function adjustedTimes(node: TreeNode): { startNs: bigint; endNs: bigint } {
+  return {
+    startNs: BigInt(node.span.startTimeUnixNano) + node.adjustmentNs,
+    endNs: BigInt(node.span.endTimeUnixNano) + node.adjustmentNs,
+  };
 }
 
 function visit(start: TreeNode[], ordered: TreeNode[], visited: Set<TreeNode>): void {
@@ -96,7 +181,6 @@ function visit(start: TreeNode[], ordered: TreeNode[], visited: Set<TreeNode>): 
     if (visited.has(node)) continue;
     visited.add(node);
     node.children.sort(byStart);
-    node.selfTimeNs = selfTime(node);
     ordered.push(node);
     for (let index = node.children.length - 1; index >= 0; index -= 1) {
       node.children[index].depth = node.depth + 1;
@@ -124,15 +208,12 @@ function findParent(
   return parent && parent !== node ? parent : undefined;
 }
 
-/** Duration not covered by any child; overlapping children count once. */
+/** Duration not covered by any child after skew adjustment; overlapping children count once. */
 function selfTime(node: TreeNode): bigint {
-  const start = BigInt(node.span.startTimeUnixNano);
-  const end = BigInt(node.span.endTimeUnixNano);
+  const { startNs: start, endNs: end } = adjustedTimes(node);
   const intervals = node.children
-    .map(
-      (child) =>
-        [BigInt(child.span.startTimeUnixNano), BigInt(child.span.endTimeUnixNano)] as const,
-    )
+    .map((child) => adjustedTimes(child))
+    .map(({ startNs, endNs }) => [startNs, endNs] as const)
     .map(
       ([childStart, childEnd]) =>
         [childStart < start ? start : childStart, childEnd > end ? end : childEnd] as const,

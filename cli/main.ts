@@ -4,6 +4,7 @@ import { FaultlineError, errorMessage } from '../lib/errors';
 import { createLogger } from '../lib/logger';
 import { startApp, type Role } from './app';
 import { runDemoCommand } from './demo-command';
+import { runIncidentAction, runIncidentShow, runIncidentsList } from './incidents-command';
 import { runReportCommand } from './report-command';
 
 /** Adds a flag for every setting, so that each can be given on the command line. */
@@ -55,7 +56,8 @@ async function runServer(roles: Role[], options: Record<string, unknown>): Promi
 export function buildProgram(): Command {
   const program = new Command('faultline')
     .description('OpenTelemetry tracing collector and analyzer that finds the failing dependency')
-    .showHelpAfterError();
+    .showHelpAfterError()
+    .enablePositionalOptions();
 
   withSettings(
     program.command('start').description('run the collector and the analyzer in one process'),
@@ -73,13 +75,14 @@ export function buildProgram(): Command {
       .option('--since <duration>', 'window length ending now, such as 15m or 1h', '15m')
       .option('--from <time>', 'window start: RFC 3339 or epoch milliseconds (overrides --since)')
       .option('--to <time>', 'window end: RFC 3339 or epoch milliseconds; default now')
-      .option('--format <format>', 'md or json', 'md')
+      .option('--format <format>', 'md, html or json', 'md')
       .option(
         '--query-url <url>',
         'analyzer to ask; when none answers there, storage is read directly',
         'http://127.0.0.1:16686',
       ),
   ).action((options: Record<string, unknown>) => runReportCommand(options, configFrom(options)));
+  addIncidentCommands(program);
   withSettings(
     program
       .command('demo')
@@ -88,6 +91,46 @@ export function buildProgram(): Command {
       .option('--rate <requests>', 'requests a second sent to the demo frontend', '20'),
   ).action((options: Record<string, unknown>) => runDemoCommand(options, configFrom(options)));
   return program;
+}
+
+const QUERY_URL_HELP = 'analyzer to ask; when none answers there, storage is read directly';
+
+function addIncidentCommands(program: Command): void {
+  const incidents = withSettings(
+    program
+      .command('incidents')
+      .description('list incidents: findings that held long enough to open, and their state')
+      .option('--status <status>', 'pending, open or resolved; default open and resolved')
+      .option('--format <format>', 'table or json', 'table')
+      .option('--limit <count>', 'incidents to list, newest first', '50')
+      .option('--query-url <url>', QUERY_URL_HELP, 'http://127.0.0.1:16686')
+      // Options after `show`, `ack` or `silence` belong to that subcommand.
+      .enablePositionalOptions(),
+  ).action((options: Record<string, unknown>) => runIncidentsList(options, configFrom(options)));
+  withSettings(
+    incidents
+      .command('show <id>')
+      .description('print an incident as the start of a post-incident review')
+      .option('--format <format>', 'md, html or json', 'md')
+      .option('--query-url <url>', QUERY_URL_HELP, 'http://127.0.0.1:16686'),
+  ).action((id: string, options: Record<string, unknown>) =>
+    runIncidentShow(id, options, configFrom(options)),
+  );
+  incidents
+    .command('ack <id>')
+    .description('acknowledge an incident: no more notifications of severity increases')
+    .option('--query-url <url>', 'running analyzer', 'http://127.0.0.1:16686')
+    .action((id: string, options: Record<string, unknown>) =>
+      runIncidentAction('ack', id, options),
+    );
+  incidents
+    .command('silence <id>')
+    .description('hold back every notification of an incident for a while')
+    .option('--for <duration>', 'how long, such as 30m or 2h', '1h')
+    .option('--query-url <url>', 'running analyzer', 'http://127.0.0.1:16686')
+    .action((id: string, options: Record<string, unknown>) =>
+      runIncidentAction('silence', id, options),
+    );
 }
 
 export async function main(argv: string[]): Promise<void> {

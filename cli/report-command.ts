@@ -2,6 +2,7 @@ import type { FaultlineConfig } from '../lib/config';
 import { FaultlineError } from '../lib/errors';
 import { openStorage } from '../lib/storage/clickhouse';
 import { parseDurationNs, parseTimeParam } from '../lib/time';
+import { markdownToHtml } from '../analyzer/incidents/incident-report';
 import { buildReport, defaultBaseline, renderReportMarkdown } from '../analyzer/report';
 
 interface ReportOptions {
@@ -19,10 +20,10 @@ export async function runReportCommand(
 ): Promise<void> {
   const options = raw as ReportOptions;
   const format = options.format ?? 'md';
-  if (format !== 'md' && format !== 'json') {
+  if (format !== 'md' && format !== 'json' && format !== 'html') {
     throw new FaultlineError(
       'FL_INVALID_PARAMETER',
-      `invalid --format ${JSON.stringify(format)}: expected md or json`,
+      `invalid --format ${JSON.stringify(format)}: expected md, html or json`,
     );
   }
   const endMs = options.to ? parseTimeParam('--to', options.to) : Date.now();
@@ -50,9 +51,18 @@ export async function runReportCommand(
   });
   try {
     const window = { startMs, endMs };
-    const report = await buildReport(storage, { window, baseline: defaultBaseline(window) });
+    const report = await buildReport(storage, {
+      window,
+      baseline: defaultBaseline(window, config.baselineMs),
+      userAttribute: config.userAttribute,
+    });
+    const markdown = renderReportMarkdown(report);
     process.stdout.write(
-      format === 'json' ? `${JSON.stringify(report, null, 2)}\n` : renderReportMarkdown(report),
+      format === 'json'
+        ? `${JSON.stringify(report, null, 2)}\n`
+        : format === 'html'
+          ? markdownToHtml(markdown, 'Faultline report')
+          : markdown,
     );
   } finally {
     await storage.close();

@@ -1,6 +1,6 @@
 /**
- * Faults that the demo injects at run time. The parent process sends them to the payment and
- * stock-api processes, which read them on every request.
+ * Faults that the demo injects at run time. The parent process sends them to the service
+ * processes, which read them on every request; each field acts in one service.
  */
 export interface FaultSettings {
   /** Share of POST /charge requests that fail with HTTP 500, from 0 to 1. */
@@ -11,6 +11,14 @@ export interface FaultSettings {
   stockSlowMinMs: number;
   /** Maximum delay of a slow stock-api response, in milliseconds. */
   stockSlowMaxMs: number;
+  /** Share of inventory's queries to its database (which sends no spans) that fail. */
+  databaseFailureRate?: number;
+  /** Share of fraud checks that fraud delays by 800 to 1500 ms. */
+  fraudSlowRate?: number;
+  /** Share of fraud checks that fail with HTTP 500; payment then charges without the check. */
+  fraudFailureRate?: number;
+  /** Share of checkout's charges sent without a currency, which payment rejects with HTTP 400. */
+  badRequestRate?: number;
 }
 
 export const NO_FAULTS: Readonly<FaultSettings> = Object.freeze({
@@ -32,12 +40,35 @@ export const INCIDENT_FAULTS: Readonly<FaultSettings> = Object.freeze({
 export const NORMAL_LATENCY_MS = Object.freeze({
   payment: { min: 10, max: 40 },
   stock: { min: 5, max: 20 },
+  database: { min: 2, max: 8 },
+  fraud: { min: 5, max: 15 },
 });
+
+/** Delay of a slow fraud check, in milliseconds. */
+export const FRAUD_SLOW_MS = Object.freeze({ min: 800, max: 1500 });
+
+/** Error message of a failed query to inventory's database; the numbers vary by query. */
+export function databaseFailureMessage(random: Random): string {
+  const connection = Math.floor(random() * 90) + 10;
+  return `connection ${connection} to 10.0.3.7:5432 reset by peer after ${Math.floor(random() * 900) + 100}ms`;
+}
+
+/** True with probability `rate` (0 when the rate is not set). */
+export function chance(random: Random, rate: number | undefined): boolean {
+  return random() < (rate ?? 0);
+}
 
 /** Error message that payment records as the exception of a failed charge. */
 export const PAYMENT_FAILURE_MESSAGE = 'card processor declined: timeout after 2000ms';
 
-const RATE_FIELDS = ['paymentFailureRate', 'stockSlowRate'] as const;
+const RATE_FIELDS = [
+  'paymentFailureRate',
+  'stockSlowRate',
+  'databaseFailureRate',
+  'fraudSlowRate',
+  'fraudFailureRate',
+  'badRequestRate',
+] as const;
 const DELAY_FIELDS = ['stockSlowMinMs', 'stockSlowMaxMs'] as const;
 
 /** Returns the problems of a fault setting, one sentence each. An empty list means valid. */
@@ -45,7 +76,7 @@ export function findFaultProblems(faults: FaultSettings): string[] {
   const problems: string[] = [];
 
   for (const field of RATE_FIELDS) {
-    const value = faults[field];
+    const value = faults[field] ?? 0;
     if (!(Number.isFinite(value) && value >= 0 && value <= 1)) {
       problems.push(`${field} must be a number from 0 to 1, got ${value}`);
     }

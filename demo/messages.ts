@@ -1,6 +1,13 @@
 import type { FaultSettings } from './faults';
 
-export const SERVICE_NAMES = ['frontend', 'checkout', 'payment', 'inventory', 'stock-api'] as const;
+export const SERVICE_NAMES = [
+  'frontend',
+  'checkout',
+  'payment',
+  'fraud',
+  'inventory',
+  'stock-api',
+] as const;
 
 export type ServiceName = (typeof SERVICE_NAMES)[number];
 
@@ -9,11 +16,15 @@ export const INSTRUMENTED_SERVICES: readonly ServiceName[] = [
   'frontend',
   'checkout',
   'payment',
+  'fraud',
   'inventory',
 ];
 
 /** Base URLs of the services, such as http://127.0.0.1:41234. */
 export type ServiceUrls = Partial<Record<ServiceName, string>>;
+
+/** Base URLs of every instance of a service that a caller spreads its calls over, round robin. */
+export type ReplicaUrls = Partial<Record<ServiceName, string[]>>;
 
 /** Settings a service process reads at start from the environment variable SERVICE_CONFIG_ENV. */
 export interface ServiceProcessConfig {
@@ -25,6 +36,8 @@ export interface ServiceProcessConfig {
   batchDelayMs: number;
   /** Seed of the fault decisions. Without it the process uses Math.random. */
   seed?: number;
+  /** Resource attribute service.instance.id, which tells replicas of one service apart. */
+  instance?: string;
 }
 
 export const SERVICE_CONFIG_ENV = 'FAULTLINE_DEMO_SERVICE_CONFIG';
@@ -34,7 +47,7 @@ export const SERVICE_CONFIG_ENV = 'FAULTLINE_DEMO_SERVICE_CONFIG';
  * with an `ack` of the same id, and to shutdown by flushing its spans and exiting.
  */
 export type ParentMessage =
-  | { type: 'configure'; id: number; downstream: ServiceUrls }
+  | { type: 'configure'; id: number; downstream: ServiceUrls; replicas?: ReplicaUrls }
   | { type: 'set-faults'; id: number; faults: FaultSettings }
   | { type: 'shutdown' };
 

@@ -1,5 +1,5 @@
 import type { RequestOptions } from 'node:http';
-import type { ServiceName, ServiceUrls } from './messages';
+import type { ReplicaUrls, ServiceName, ServiceUrls } from './messages';
 
 /**
  * Maps host and port to service names, so the client span of a call can carry peer.service. The
@@ -8,9 +8,13 @@ import type { ServiceName, ServiceUrls } from './messages';
 export class PeerDirectory {
   private readonly names = new Map<string, ServiceName>();
 
-  update(urls: ServiceUrls): void {
+  update(urls: ServiceUrls, replicas: ReplicaUrls = {}): void {
     this.names.clear();
-    for (const [name, url] of Object.entries(urls)) {
+    const entries: [string, string][] = Object.entries(urls);
+    for (const [name, list] of Object.entries(replicas)) {
+      for (const url of list) entries.push([name, url]);
+    }
+    for (const [name, url] of entries) {
       const parsed = new URL(url);
       this.names.set(`${parsed.hostname}:${parsed.port}`, name as ServiceName);
     }

@@ -20,6 +20,7 @@ const DRAIN_TIMEOUT_MS = 2000;
 
 const context: ServiceContext = {
   downstream: {},
+  replicas: {},
   faults: { ...NO_FAULTS },
   random: createRandom(config.seed),
   tracer: trace.getTracer(`demo-${config.service}`, config.serviceVersion),
@@ -46,7 +47,8 @@ function handleMessage(message: ParentMessage): void {
   switch (message.type) {
     case 'configure':
       context.downstream = message.downstream;
-      peers.update(message.downstream);
+      context.replicas = message.replicas ?? {};
+      peers.update(message.downstream, context.replicas);
       send({ type: 'ack', id: message.id });
       return;
     case 'set-faults': {

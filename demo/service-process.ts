@@ -24,6 +24,8 @@ type ParentRequest =
 /** One service's child process and its IPC channel. */
 export class ServiceProcess {
   readonly name: ServiceName;
+  /** service.instance.id, set when the service runs more than one instance. */
+  readonly instance: string | undefined;
   private readonly child: ChildProcess;
   private readonly exited: Promise<void>;
   private readonly pending = new Map<number, PendingRequest>();
@@ -38,6 +40,7 @@ export class ServiceProcess {
     private readonly log: DemoLogger,
   ) {
     this.name = config.service;
+    this.instance = config.instance;
     this.child = spawn(process.execPath, ['--require', require.resolve('tsx/cjs'), SERVICE_MAIN], {
       cwd: REPOSITORY_ROOT,
       env: { ...process.env, [SERVICE_CONFIG_ENV]: JSON.stringify(config) },

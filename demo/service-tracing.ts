@@ -22,6 +22,7 @@ export const tracing: TracingHandle | undefined = INSTRUMENTED_SERVICES.includes
       environment: config.environment,
       endpoint: config.otlpEndpoint,
       batchDelayMs: config.batchDelayMs,
+      resourceAttributes: config.instance ? { 'service.instance.id': config.instance } : {},
       // Short enough that a service whose receiver is gone still exits within the supervisor's
       // stop timeout, after the drain of open requests.
       shutdownTimeoutMs: 3000,

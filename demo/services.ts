@@ -1,9 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { RequestListener } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { SpanStatusCode, type Tracer } from '@opentelemetry/api';
+import { SpanKind, SpanStatusCode, trace, type Tracer } from '@opentelemetry/api';
 import express, { type ErrorRequestHandler } from 'express';
 import {
+  chance,
+  databaseFailureMessage,
+  FRAUD_SLOW_MS,
   NORMAL_LATENCY_MS,
   PAYMENT_FAILURE_MESSAGE,
   pickStockDelayMs,
@@ -13,11 +16,13 @@ import {
   type Random,
 } from './faults';
 import { sendRequest } from './http-client';
-import type { LogLevel, ServiceName, ServiceUrls } from './messages';
+import type { LogLevel, ReplicaUrls, ServiceName, ServiceUrls } from './messages';
 
 /** State that a service's handlers read on every request. The parent changes it over IPC. */
 export interface ServiceContext {
   downstream: ServiceUrls;
+  /** Instances of a downstream service to call round robin, in place of its one URL. */
+  replicas: ReplicaUrls;
   faults: FaultSettings;
   random: Random;
   tracer: Tracer;
@@ -27,7 +32,8 @@ export interface ServiceContext {
 /** Timeouts of the calls between services, in milliseconds. */
 const CALL_TIMEOUT_MS = {
   checkout: 5000,
-  payment: 2000,
+  payment: 3000,
+  fraud: 2500,
   inventory: 4000,
   stockApi: 3000,
 };
@@ -45,6 +51,8 @@ export function createRequestListener(
       return createCheckout(context);
     case 'payment':
       return createPayment(context);
+    case 'fraud':
+      return createFraud(context);
     case 'inventory':
       return createInventory(context);
     case 'stock-api':
@@ -58,6 +66,9 @@ function createFrontend(context: ServiceContext): express.Express {
 
   app.get('/checkout', async (request, response) => {
     const sku = readSku(request.query.sku);
+    if (typeof request.query.user === 'string') {
+      trace.getActiveSpan()?.setAttribute('enduser.id', request.query.user);
+    }
     const order = await callService(context, 'checkout', '/checkout', {
       method: 'POST',
       body: { sku, quantity: 1 },
@@ -81,9 +92,11 @@ function createCheckout(context: ServiceContext): express.Express {
     const sku = readSku(request.body?.sku);
     const quantity = Number(request.body?.quantity) || 1;
 
+    // The fault stands for a checkout release that stopped sending the currency.
+    const currency = chance(context.random, context.faults.badRequestRate) ? undefined : 'EUR';
     const charge = await callService(context, 'payment', '/charge', {
       method: 'POST',
-      body: { amountCents: PRICE_CENTS * quantity, currency: 'EUR' },
+      body: { amountCents: PRICE_CENTS * quantity, currency },
       timeoutMs: CALL_TIMEOUT_MS.payment,
     });
     if (!charge.ok) {
@@ -112,28 +125,63 @@ function createCheckout(context: ServiceContext): express.Express {
 function createPayment(context: ServiceContext): express.Express {
   const app = express();
 
-  app.post('/charge', express.json(), (request, response) =>
-    context.tracer.startActiveSpan('charge card', async (span) => {
-      try {
-        const { min, max } = NORMAL_LATENCY_MS.payment;
-        await sleep(randomBetween(context.random, min, max));
+  app.post('/charge', express.json(), async (request, response) => {
+    if (typeof request.body?.currency !== 'string') {
+      response.status(400).json({ error: 'invalid charge: currency is required' });
+      return;
+    }
+    // A failed fraud check is tolerated: the charge goes on without it.
+    await callService(context, 'fraud', '/score', {
+      method: 'POST',
+      body: { amountCents: request.body?.amountCents },
+      timeoutMs: CALL_TIMEOUT_MS.fraud,
+    });
+    await chargeCard(context, request, response);
+  });
+  return finishApp(app, context);
+}
 
-        if (shouldFailPayment(context.faults, context.random)) {
-          const error = new Error(PAYMENT_FAILURE_MESSAGE);
-          error.name = 'CardProcessorError';
-          span.recordException(error);
-          span.setStatus({ code: SpanStatusCode.ERROR, message: error.message });
-          response.status(500).json({ error: error.message });
-          return;
-        }
+function chargeCard(
+  context: ServiceContext,
+  request: express.Request,
+  response: express.Response,
+): Promise<void> {
+  return context.tracer.startActiveSpan('charge card', async (span) => {
+    try {
+      const { min, max } = NORMAL_LATENCY_MS.payment;
+      await sleep(randomBetween(context.random, min, max));
 
-        span.setAttribute('payment.amount_cents', Number(request.body?.amountCents) || 0);
-        response.json({ chargeId: `ch_${randomUUID()}`, status: 'captured' });
-      } finally {
-        span.end();
+      if (shouldFailPayment(context.faults, context.random)) {
+        const error = new Error(PAYMENT_FAILURE_MESSAGE);
+        error.name = 'CardProcessorError';
+        span.recordException(error);
+        span.setStatus({ code: SpanStatusCode.ERROR, message: error.message });
+        response.status(500).json({ error: error.message });
+        return;
       }
-    }),
-  );
+
+      span.setAttribute('payment.amount_cents', Number(request.body?.amountCents) || 0);
+      response.json({ chargeId: `ch_${randomUUID()}`, status: 'captured' });
+    } finally {
+      span.end();
+    }
+  });
+}
+
+/** POST /score scores a charge for fraud. Under faults it is slow or fails for a share of calls. */
+function createFraud(context: ServiceContext): express.Express {
+  const app = express();
+
+  app.post('/score', express.json(), async (_request, response) => {
+    const slow = chance(context.random, context.faults.fraudSlowRate);
+    const { min, max } = slow ? FRAUD_SLOW_MS : NORMAL_LATENCY_MS.fraud;
+    await sleep(randomBetween(context.random, min, max));
+    if (chance(context.random, context.faults.fraudFailureRate)) {
+      response.status(500).json({ error: 'fraud model unavailable' });
+      return;
+    }
+    response.json({ score: Math.round(context.random() * 100) / 100 });
+  });
   return finishApp(app, context);
 }
 
@@ -143,6 +191,10 @@ function createInventory(context: ServiceContext): express.Express {
 
   app.get('/reserve', async (request, response) => {
     const sku = readSku(request.query.sku);
+    if (!(await queryDatabase(context, sku))) {
+      response.status(500).json({ error: 'inventory database unavailable' });
+      return;
+    }
     const stock = await callService(context, 'stock-api', `/stock?sku=${encodeURIComponent(sku)}`, {
       timeoutMs: CALL_TIMEOUT_MS.stockApi,
     });
@@ -174,6 +226,43 @@ function createStockApi(context: ServiceContext): RequestListener {
   };
 }
 
+/**
+ * Reads the reserved count of a SKU from inventory's PostgreSQL database, which sends no spans:
+ * the client span carries db.system and db.namespace, so the dependency graph gets a virtual
+ * node. The query is simulated; under faults a share of them fail with a connection error.
+ */
+function queryDatabase(context: ServiceContext, sku: string): Promise<boolean> {
+  const attributes = {
+    'db.system': 'postgresql',
+    'db.namespace': 'inventory',
+    'db.operation.name': 'SELECT',
+    'db.query.text': 'SELECT reserved FROM stock WHERE sku = $1',
+    'server.address': '10.0.3.7',
+    'server.port': 5432,
+  };
+  return context.tracer.startActiveSpan(
+    'SELECT inventory.stock',
+    { kind: SpanKind.CLIENT, attributes },
+    async (span) => {
+      try {
+        const { min, max } = NORMAL_LATENCY_MS.database;
+        await sleep(randomBetween(context.random, min, max));
+        if (chance(context.random, context.faults.databaseFailureRate)) {
+          const error = new Error(databaseFailureMessage(context.random));
+          error.name = 'ConnectionResetError';
+          span.recordException(error);
+          span.setStatus({ code: SpanStatusCode.ERROR, message: error.message });
+          return false;
+        }
+        span.setAttribute('db.response.returned_rows', sku ? 1 : 0);
+        return true;
+      } finally {
+        span.end();
+      }
+    },
+  );
+}
+
 type CallResult = { ok: true; body: unknown } | { ok: false; reason: string };
 
 /** Calls another demo service. Resolves with ok false on a network error or a non-2xx status. */
@@ -183,7 +272,7 @@ async function callService(
   path: string,
   options: { method?: string; body?: unknown; timeoutMs: number },
 ): Promise<CallResult> {
-  const baseUrl = context.downstream[target];
+  const baseUrl = pickInstance(context, target);
   if (!baseUrl) {
     return { ok: false, reason: `the URL of ${target} is not configured` };
   }
@@ -197,6 +286,16 @@ async function callService(
   } catch (error) {
     return { ok: false, reason: error instanceof Error ? error.message : String(error) };
   }
+}
+
+const roundRobin = new Map<ServiceName, number>();
+
+function pickInstance(context: ServiceContext, target: ServiceName): string | undefined {
+  const instances = context.replicas[target];
+  if (!instances || instances.length === 0) return context.downstream[target];
+  const next = roundRobin.get(target) ?? 0;
+  roundRobin.set(target, next + 1);
+  return instances[next % instances.length];
 }
 
 /** Adds the handler for unexpected errors, which logs the error and responds with HTTP 500. */

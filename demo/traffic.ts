@@ -79,7 +79,8 @@ export async function driveTraffic(options: TrafficOptions): Promise<PhaseStats>
         continue;
       }
 
-      const url = `${options.url}${options.url.includes('?') ? '&' : '?'}sku=sku-${(index % 10) + 1}`;
+      const query = `sku=sku-${(index % 10) + 1}&user=user-${(index * 7) % 40}`;
+      const url = `${options.url}${options.url.includes('?') ? '&' : '?'}${query}`;
       const request = sendOne(url, options.requestTimeoutMs ?? 10_000, agent, recorder);
       inFlight.add(request);
       void request.finally(() => inFlight.delete(request));

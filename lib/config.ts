@@ -43,6 +43,20 @@ const corsOrigin = z
     /^(\*|https?:\/\/[^/\s]+)$/,
     'expected * or origins such as https://grafana.example.com (scheme, host and port, no path)',
   );
+const nonNegativeInt = z.coerce.number().int().min(0);
+const attributeKey = z
+  .string()
+  .regex(/^[A-Za-z0-9_.:-]*$/, 'expected an attribute key such as enduser.id, or empty');
+const urlList = z
+  .string()
+  .transform((text) =>
+    text
+      .split(',')
+      .map((item) => item.trim())
+      .filter(Boolean),
+  )
+  .pipe(z.array(z.string().url('expected http or https URLs separated by commas')))
+  .or(z.array(z.string().url()));
 const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
 function setting<T>(
@@ -163,6 +177,76 @@ export const SETTINGS = {
     1000,
     positiveInt,
     'Most traces that one search may return (the largest accepted limit)',
+  ),
+  maxTraceSpans: setting(
+    'FAULTLINE_MAX_TRACE_SPANS',
+    '--max-trace-spans',
+    10000,
+    positiveInt,
+    'Spans above which GET /api/traces/{traceId} returns a summary instead of the whole tree',
+  ),
+  userAttribute: setting(
+    'FAULTLINE_USER_ATTRIBUTE',
+    '--user-attribute',
+    'enduser.id',
+    attributeKey,
+    'Span attribute that names the user or tenant, counted as distinct users hurt; empty turns it off',
+  ),
+  baselineMs: setting(
+    'FAULTLINE_BASELINE_MS',
+    '--baseline-ms',
+    3_600_000,
+    positiveInt,
+    'Milliseconds before the analysis window that serve as its baseline',
+  ),
+  analysisIntervalMs: setting(
+    'FAULTLINE_ANALYSIS_INTERVAL_MS',
+    '--analysis-interval-ms',
+    300_000,
+    nonNegativeInt,
+    'Milliseconds between scheduled analyses in the analyzer; 0 turns the schedule off',
+  ),
+  analysisWindowMs: setting(
+    'FAULTLINE_ANALYSIS_WINDOW_MS',
+    '--analysis-window-ms',
+    900_000,
+    positiveInt,
+    'Milliseconds of the latest spans that each scheduled analysis covers',
+  ),
+  incidentOpenAfterMs: setting(
+    'FAULTLINE_INCIDENT_OPEN_AFTER_MS',
+    '--incident-open-after-ms',
+    300_000,
+    nonNegativeInt,
+    'Milliseconds a finding must keep appearing before its incident opens',
+  ),
+  incidentResolveAfterMs: setting(
+    'FAULTLINE_INCIDENT_RESOLVE_AFTER_MS',
+    '--incident-resolve-after-ms',
+    900_000,
+    nonNegativeInt,
+    'Milliseconds without the finding after which its incident resolves',
+  ),
+  incidentMinSamples: setting(
+    'FAULTLINE_INCIDENT_MIN_SAMPLES',
+    '--incident-min-samples',
+    50,
+    positiveInt,
+    'Calls or spans a finding must cover before it counts toward opening an incident',
+  ),
+  webhookUrls: setting(
+    'FAULTLINE_WEBHOOK_URLS',
+    '--webhook-urls',
+    [] as string[],
+    urlList,
+    'Comma-separated URLs that get incident notifications as generic JSON',
+  ),
+  slackWebhookUrls: setting(
+    'FAULTLINE_SLACK_WEBHOOK_URLS',
+    '--slack-webhook-urls',
+    [] as string[],
+    urlList,
+    'Comma-separated Slack incoming-webhook URLs that get incident notifications',
   ),
   logLevel: setting(
     'FAULTLINE_LOG_LEVEL',

@@ -1,0 +1,14 @@
+-- Incidents: findings grouped by fingerprint. Each change writes the whole incident again
+-- with a later updated_at; readers use FINAL so that the latest row of an id wins.
+CREATE TABLE IF NOT EXISTS ${database}.incidents
+(
+    id String,
+    fingerprint String,
+    status LowCardinality(String),
+    severity LowCardinality(String),
+    opened_at DateTime64(3),
+    updated_at DateTime64(3),
+    incident String CODEC(ZSTD(3))
+)
+ENGINE = ReplacingMergeTree(updated_at)
+ORDER BY id;
