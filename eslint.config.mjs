@@ -3,7 +3,7 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   {
-    ignores: ['node_modules', '**/dist', 'data', 'coverage', 'test-output'],
+    ignores: ['node_modules', '**/dist', 'data', 'coverage', 'test-output', '.tmp'],
   },
   js.configs.recommended,
   ...tseslint.configs.recommended,

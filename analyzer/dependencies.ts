@@ -1,6 +1,6 @@
 import type { Storage } from '../lib/storage/clickhouse';
 import { edgeCallsSql, readEdgeFigures, UNKNOWN_CALLEE } from '../lib/storage/dependency-minutes';
-import { RANGE_CONDITION, type TimeRange } from '../lib/storage/span-reader';
+import { RANGE_CONDITION, rangeParams, type TimeRange } from '../lib/storage/span-reader';
 
 export { UNKNOWN_CALLEE };
 

@@ -197,3 +197,60 @@ ALTER TABLE faultline.spans_local ON CLUSTER faultline_cluster
     MODIFY COLUMN attributes_int Map(LowCardinality(String), Int64) CODEC(ZSTD(3)),
     MODIFY COLUMN event_attributes Array(String) CODEC(ZSTD(3)),
     MODIFY COLUMN event_times Array(DateTime64(9)) CODEC(Delta, ZSTD(1));
+
+-- 020_reports.sql
+CREATE TABLE IF NOT EXISTS faultline.reports_local ON CLUSTER faultline_cluster
+(
+    id String,
+    created_at DateTime64(3),
+    window_start DateTime64(3),
+    window_end DateTime64(3),
+    findings UInt32,
+    top_finding String,
+    report String CODEC(ZSTD(3))
+)
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')
+ORDER BY (created_at, id)
+TTL toDateTime(created_at) + INTERVAL 7 DAY DELETE;
+
+CREATE TABLE IF NOT EXISTS faultline.reports ON CLUSTER faultline_cluster AS faultline.reports_local
+ENGINE = Distributed(faultline_cluster, faultline, reports_local, cityHash64(id));
+
+-- 021_incidents.sql
+CREATE TABLE IF NOT EXISTS faultline.incidents_local ON CLUSTER faultline_cluster
+(
+    id String,
+    fingerprint String,
+    status LowCardinality(String),
+    severity LowCardinality(String),
+    opened_at DateTime64(3),
+    updated_at DateTime64(3),
+    incident String CODEC(ZSTD(3))
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', updated_at)
+ORDER BY id;
+
+CREATE TABLE IF NOT EXISTS faultline.incidents ON CLUSTER faultline_cluster AS faultline.incidents_local
+ENGINE = Distributed(faultline_cluster, faultline, incidents_local, cityHash64(id));
+
+-- 022_notifications.sql
+CREATE TABLE IF NOT EXISTS faultline.notifications_local ON CLUSTER faultline_cluster
+(
+    id String,
+    incident_id String,
+    event LowCardinality(String),
+    target String,
+    payload String CODEC(ZSTD(3)),
+    attempts UInt32,
+    delivered Bool,
+    failed Bool,
+    last_error String,
+    next_attempt_at DateTime64(3),
+    created_at DateTime64(3),
+    updated_at DateTime64(3)
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', updated_at)
+ORDER BY id;
+
+CREATE TABLE IF NOT EXISTS faultline.notifications ON CLUSTER faultline_cluster AS faultline.notifications_local
+ENGINE = Distributed(faultline_cluster, faultline, notifications_local, cityHash64(id));

@@ -28,7 +28,8 @@ export interface Migration {
  * Expands one `${name}` or `${name:argument}` placeholder of a migration file:
  * - `${database}`, `${retentionDays}`, `${onCluster}`;
  * - `${table:spans}`: the table that stores rows (`spans_local` in cluster mode);
- * - `${engine:ReplacingMergeTree}`: the engine, replicated in cluster mode;
+ * - `${engine:ReplacingMergeTree}`: the engine, replicated in cluster mode; engine
+ *   parameters follow a second colon, as in `${engine:ReplacingMergeTree:updated_at}`;
  * - `${distributed:spans:cityHash64(trace_id)}`: a whole statement that creates the
  *   Distributed table over `spans_local` with that sharding key, empty without a cluster.
  */
@@ -44,10 +45,12 @@ function expandPlaceholder(name: string, argument: string | undefined, options: 
       return cluster ? `ON CLUSTER ${cluster}` : '';
     case 'table':
       return cluster ? `${argument}_local` : argument;
-    case 'engine':
-      return cluster
-        ? `Replicated${argument}('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')`
-        : argument;
+    case 'engine': {
+      const [engine, parameters] = splitOnce(argument ?? '', ':');
+      if (!cluster) return parameters ? `${engine}(${parameters})` : engine;
+      const replication = `'/clickhouse/tables/{shard}/{database}/{table}', '{replica}'`;
+      return `Replicated${engine}(${parameters ? `${replication}, ${parameters}` : replication})`;
+    }
     case 'distributed': {
       if (!cluster || !argument) return '';
       const [table, shardingKey] = splitOnce(argument, ':');

@@ -1,5 +1,5 @@
 -- Reports of the scheduled analysis, one row each, the report as JSON.
-CREATE TABLE IF NOT EXISTS ${database}.reports
+CREATE TABLE IF NOT EXISTS ${database}.${table:reports} ${onCluster}
 (
     id String,
     created_at DateTime64(3),
@@ -9,6 +9,8 @@ CREATE TABLE IF NOT EXISTS ${database}.reports
     top_finding String,
     report String CODEC(ZSTD(3))
 )
-ENGINE = MergeTree
+ENGINE = ${engine:MergeTree}
 ORDER BY (created_at, id)
 TTL toDateTime(created_at) + INTERVAL ${retentionDays} DAY DELETE;
+
+${distributed:reports:cityHash64(id)};

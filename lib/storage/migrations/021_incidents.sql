@@ -1,6 +1,6 @@
 -- Incidents: findings grouped by fingerprint. Each change writes the whole incident again
 -- with a later updated_at; readers use FINAL so that the latest row of an id wins.
-CREATE TABLE IF NOT EXISTS ${database}.incidents
+CREATE TABLE IF NOT EXISTS ${database}.${table:incidents} ${onCluster}
 (
     id String,
     fingerprint String,
@@ -10,5 +10,7 @@ CREATE TABLE IF NOT EXISTS ${database}.incidents
     updated_at DateTime64(3),
     incident String CODEC(ZSTD(3))
 )
-ENGINE = ReplacingMergeTree(updated_at)
+ENGINE = ${engine:ReplacingMergeTree:updated_at}
 ORDER BY id;
+
+${distributed:incidents:cityHash64(id)};
