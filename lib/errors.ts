@@ -15,6 +15,12 @@ export const ERROR_CODES = {
   FL_TRACE_NOT_FOUND: 404,
   FL_NOT_FOUND: 404,
   FL_SHUTTING_DOWN: 503,
+  FL_DECOMPRESSED_TOO_LARGE: 413,
+  FL_TOO_MANY_SPANS: 413,
+  FL_UNAUTHORIZED: 401,
+  FL_OVERLOADED: 429,
+  FL_WAL_FULL: 503,
+  FL_WAL_UNAVAILABLE: 503,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
@@ -23,12 +29,19 @@ export type ErrorCode = keyof typeof ERROR_CODES;
 export class FaultlineError extends Error {
   readonly code: ErrorCode;
   readonly httpStatus: number;
+  /** Seconds a sender should wait before retrying, for overload and unavailability errors. */
+  readonly retryAfterSeconds?: number;
 
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options?: { cause?: unknown; retryAfterSeconds?: number },
+  ) {
     super(message, options);
     this.name = 'FaultlineError';
     this.code = code;
     this.httpStatus = ERROR_CODES[code];
+    this.retryAfterSeconds = options?.retryAfterSeconds;
   }
 }
 
