@@ -136,8 +136,10 @@ export function padZipkinId(value: unknown, width: 16 | 32): unknown {
 /** Microseconds (Zipkin) to nanoseconds (OTLP) as a decimal string; 0 when absent or bad. */
 function microsToNanos(value: unknown): string {
   const micros = typeof value === 'number' ? value : Number(text(value));
-  if (!Number.isFinite(micros) || micros < 0) return '0';
-  return (BigInt(Math.trunc(micros)) * 1000n).toString();
+  if (!Number.isFinite(micros) || micros < 0 || micros >= 2 ** 63 / 1000) return '0';
+  // Some senders write fractional microseconds; keep them as far as a double holds them.
+  const whole = Math.trunc(micros);
+  return (BigInt(whole) * 1000n + BigInt(Math.round((micros - whole) * 1000))).toString();
 }
 
 function toOtlpSpan(span: ZipkinSpan, tags: Record<string, string>): OtlpSpan {
