@@ -80,8 +80,8 @@ export async function startCollector(options: {
   const { config } = options;
   const logger = options.logger.child({ role: 'collector' });
   const metrics = new CollectorMetrics();
-  const write = storageWriter({ storage: options.storage, metrics, ...config });
-  const pipeline = await startPipeline({ config, write, metrics, logger });
+  const writer = storageWriter({ storage: options.storage, metrics, ...config });
+  const pipeline = await startPipeline({ config, writer, metrics, logger });
   const ingest = new Ingest({
     sink: pipeline.sink,
     limits: config,

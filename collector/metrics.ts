@@ -89,6 +89,12 @@ export class CollectorMetrics {
     registers: [this.registry],
   });
 
+  readonly spansQuarantined = new Counter({
+    name: 'faultline_spans_quarantined_total',
+    help: 'Acknowledged spans that storage refused on their own, moved to the quarantine folder',
+    registers: [this.registry],
+  });
+
   readonly queueDepth = new Gauge({
     name: 'faultline_queue_spans',
     help: 'Spans accepted and not yet in ClickHouse (write-ahead log or batcher)',

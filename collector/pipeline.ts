@@ -7,6 +7,7 @@ import { WriteAheadLog } from '../lib/wal/wal';
 import { SpanBatcher } from './batcher';
 import type { SpanSink } from './ingest';
 import type { CollectorMetrics } from './metrics';
+import type { StorageWriter } from './storage-writer';
 import { SyncSink, WalSink } from './sinks';
 
 export type PipelineConfig = Pick<
@@ -43,7 +44,7 @@ export function walDirOf(config: Pick<FaultlineConfig, 'dataDir' | 'walDir'>): s
 
 export async function startPipeline(options: {
   config: PipelineConfig;
-  write(spans: SpanRecord[]): Promise<void>;
+  writer: StorageWriter;
   metrics: CollectorMetrics;
   logger: Logger;
 }): Promise<Pipeline> {
@@ -58,7 +59,7 @@ function startSyncPipeline(options: Parameters<typeof startPipeline>[0]): Pipeli
     write: async (spans) => {
       const stopTimer = metrics.insertSeconds.startTimer();
       try {
-        await options.write(spans);
+        await options.writer.write(spans);
         stopTimer({ outcome: 'ok' });
       } catch (error) {
         stopTimer({ outcome: 'error' });
@@ -93,13 +94,15 @@ async function startWalPipeline(options: Parameters<typeof startPipeline>[0]): P
   if (replay.segments > 0) logger.info({ dir, ...replay }, 'wal replay started');
   const shipper = new WalShipper({
     wal,
-    write: options.write,
+    write: options.writer.write,
+    isStorageReachable: options.writer.reachable,
     batchMaxSpans: config.batchMaxSpans,
     batchMaxAgeMs: config.batchMaxAgeMs,
     retryMaxMs: config.insertRetryMaxMs,
     logger,
     onInsert: (outcome, seconds) => metrics.insertSeconds.observe({ outcome }, seconds),
     onRetry: () => metrics.insertRetries.inc(),
+    onQuarantine: (spans) => metrics.spansQuarantined.inc(spans),
   });
   shipper.start();
   const sink = new WalSink(wal, shipper, config.walMaxBytes);

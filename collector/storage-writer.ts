@@ -9,8 +9,8 @@ import type { CollectorMetrics } from './metrics';
 export const FAIL_INSERTS_FILE = 'fail-inserts';
 
 /**
- * The insert function of the collector: `writeSpans` with the written-span counter.
- * With `faultHooks` on (fault tests only), every insert throws while the file
+ * The insert function of the collector: `writeSpans` with the written-span counter, and
+ * a reachability check. With `faultHooks` on (fault tests only), every insert throws, and the check fails, while the file
  * `fail-inserts` exists in the data folder, so a test can make storage fail and recover
  * without restarting the process.
  */
@@ -19,13 +19,24 @@ export function storageWriter(options: {
   metrics: CollectorMetrics;
   faultHooks: boolean;
   dataDir: string;
-}): (spans: SpanRecord[]) => Promise<void> {
+}): StorageWriter {
   const hookFile = path.join(options.dataDir, FAIL_INSERTS_FILE);
-  return async (spans) => {
-    if (options.faultHooks && fs.existsSync(hookFile)) {
-      throw new Error(`insert refused by the fault hook: ${hookFile} exists`);
-    }
-    await writeSpans(options.storage, spans);
-    options.metrics.spansWritten.inc(spans.length);
+  const failing = () => options.faultHooks && fs.existsSync(hookFile);
+  return {
+    async write(spans) {
+      if (failing()) throw new Error(`insert refused by the fault hook: ${hookFile} exists`);
+      await writeSpans(options.storage, spans);
+      options.metrics.spansWritten.inc(spans.length);
+    },
+    async reachable() {
+      if (failing()) return false;
+      return (await options.storage.client.ping()).success;
+    },
   };
+}
+
+export interface StorageWriter {
+  write(spans: SpanRecord[]): Promise<void>;
+  /** Whether storage answers a ping; the fault hook makes it unreachable too. */
+  reachable(): Promise<boolean>;
 }

@@ -227,8 +227,8 @@ function flattenSpan(
   const kind = SPAN_KINDS[toEnumNumber(span.kind, KIND_NAMES)] ?? 'UNSPECIFIED';
   const status = objectOrEmpty(span.status);
   const statusCode = STATUS_CODES[toEnumNumber(status.code, STATUS_NAMES)] ?? 'UNSET';
-  const times = readTimes(span, marks, spanContext.nowNs);
   const { attributes, dropped } = readAttributes(span.attributes, context, limits);
+  const times = readTimes(span, marks, spanContext.nowNs, attributes);
   const httpStatus = httpStatusCode(attributes);
 
   return {
@@ -293,15 +293,27 @@ function readNanos(value: unknown, marks: Set<string>): bigint {
   return nanos;
 }
 
-function readTimes(span: OtlpSpan, marks: Set<string>, nowNs: bigint) {
-  const start = readNanos(span.startTimeUnixNano, marks);
+/**
+ * Below this (1970-01-12), a start time is no time at all: storage cannot index it, so the
+ * span is kept at its end time or the receive time, and the value sent is kept as the
+ * attribute `faultline.original_start_time_unix_nano`.
+ */
+const MIN_STORABLE_NS = 1_000_000_000_000_000n;
+export const ORIGINAL_START_ATTRIBUTE = 'faultline.original_start_time_unix_nano';
+
+function readTimes(span: OtlpSpan, marks: Set<string>, nowNs: bigint, attributes: KeyValue[]) {
+  const sent = readNanos(span.startTimeUnixNano, marks);
+  let start = sent;
   let end = readNanos(span.endTimeUnixNano, marks);
-  if (start <= 0n) marks.add('missing_start_time');
-  else if (start < EARLIEST_PLAUSIBLE_NS || start > nowNs + FUTURE_TOLERANCE_NS) {
+  if (sent < MIN_STORABLE_NS) {
+    marks.add(sent === 0n ? 'missing_start_time' : 'start_time_out_of_range');
+    attributes.push({ key: ORIGINAL_START_ATTRIBUTE, value: { intValue: sent.toString() } });
+    start = end >= MIN_STORABLE_NS ? end : nowNs;
+  } else if (start < EARLIEST_PLAUSIBLE_NS || start > nowNs + FUTURE_TOLERANCE_NS) {
     marks.add('start_time_out_of_range');
   }
   if (end < start) {
-    marks.add('end_before_start');
+    if (end !== 0n || sent >= MIN_STORABLE_NS) marks.add('end_before_start');
     end = start;
   }
   return {

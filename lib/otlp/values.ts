@@ -153,7 +153,10 @@ export function toKeyValues(
   const result: KeyValue[] = [];
   for (const item of list) {
     if (!item || typeof item.key !== 'string') continue;
-    result.push({ key: cleanText(item.key, context), value: toAnyValue(item.value, context, depth) });
+    result.push({
+      key: cleanText(item.key, context),
+      value: toAnyValue(item.value, context, depth),
+    });
   }
   return result;
 }

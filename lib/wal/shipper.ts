@@ -15,11 +15,19 @@ export interface ShipperOptions {
   /** Longest backoff between retries of a failed insert. */
   retryMaxMs: number;
   logger: Logger;
+  /**
+   * Whether storage answers at all. A batch that keeps failing while storage answers holds
+   * a span storage refuses, so it is split until that span is found and quarantined.
+   */
+  isStorageReachable(): Promise<boolean>;
   onInsert?(outcome: 'ok' | 'error', seconds: number, spans: number): void;
   onRetry?(): void;
+  onQuarantine?(spans: number): void;
 }
 
 const RETRY_BASE_MS = 100;
+/** Failed attempts of one batch, with storage reachable, before it is split. */
+const ATTEMPTS_BEFORE_SPLIT = 3;
 
 /**
  * Moves the log into storage: reads the oldest segment, inserts its spans in batches,
@@ -130,6 +138,7 @@ export class WalShipper {
   }
 
   private async insertWithRetry(spans: SpanRecord[], segment: SegmentInfo): Promise<boolean> {
+    let attempts = 0;
     while (!this.stopped) {
       const started = performance.now();
       try {
@@ -143,6 +152,10 @@ export class WalShipper {
       } catch (error) {
         this.options.onInsert?.('error', (performance.now() - started) / 1000, 0);
         this.failures += 1;
+        attempts += 1;
+        if (attempts >= ATTEMPTS_BEFORE_SPLIT && (await this.reachable())) {
+          return this.isolate(spans, segment, error);
+        }
         const waitMs = backoffMs(this.failures, this.options.retryMaxMs);
         this.logRetry(error, spans.length, segment, waitMs);
         this.options.onRetry?.();
@@ -150,6 +163,40 @@ export class WalShipper {
       }
     }
     return false;
+  }
+
+  private async reachable(): Promise<boolean> {
+    try {
+      return await this.options.isStorageReachable();
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Splits a batch that storage answers but refuses, so the good spans are stored and a
+   * span refused on its own goes to the quarantine folder with the error.
+   */
+  private async isolate(
+    spans: SpanRecord[],
+    segment: SegmentInfo,
+    error: unknown,
+  ): Promise<boolean> {
+    if (spans.length === 1) {
+      await this.options.wal.quarantineSpans(spans, errorMessage(error));
+      this.options.onQuarantine?.(1);
+      this.failures = 0;
+      this.options.logger.error(
+        { err: errorMessage(error), traceId: spans[0].traceId, spanId: spans[0].spanId },
+        'span refused by storage; quarantined',
+      );
+      return true;
+    }
+    const middle = spans.length >> 1;
+    return (
+      (await this.insertWithRetry(spans.slice(0, middle), segment)) &&
+      (await this.insertWithRetry(spans.slice(middle), segment))
+    );
   }
 
   private async idleUnlessStopped(ms: number): Promise<void> {

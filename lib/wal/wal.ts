@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import { promisify } from 'node:util';
 import { FaultlineError, errorMessage } from '../errors';
 import type { Logger } from '../logger';
@@ -7,6 +8,7 @@ import { encodeRecord } from './record';
 import {
   encodeEntry,
   listSegments,
+  QUARANTINE_DIR,
   recoverSegment,
   segmentFile,
   type SegmentInfo,
@@ -230,6 +232,16 @@ export class WriteAheadLog {
       if (this.sealed.length === 0 && this.active.spans > 0 && !this.syncing) this.rotate();
     }
     return this.sealed[0];
+  }
+
+  /** Writes spans that storage refuses to a file in the quarantine folder, with the reason. */
+  async quarantineSpans(spans: SpanRecord[], reason: string): Promise<string> {
+    const dir = path.join(this.options.dir, QUARANTINE_DIR);
+    await fs.promises.mkdir(dir, { recursive: true });
+    const file = path.join(dir, `refused-${Date.now()}.jsonl`);
+    const lines = spans.map((span) => JSON.stringify({ reason, span })).join('\n');
+    await fs.promises.appendFile(file, `${lines}\n`);
+    return file;
   }
 
   /** Deletes a segment whose spans are stored. */
