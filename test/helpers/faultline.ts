@@ -30,7 +30,6 @@ export async function startTestFaultline(
       host: '127.0.0.1',
       otlpHttpPort: 0,
       otlpGrpcPort: 0,
-      otlpGrpcPort: 0,
       queryPort: 0,
       batchMaxAgeMs: 20,
       logLevel: 'silent',
