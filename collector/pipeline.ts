@@ -108,7 +108,7 @@ async function startWalPipeline(options: Parameters<typeof startPipeline>[0]): P
   const sink = new WalSink(wal, shipper, config.walMaxBytes);
   return {
     sink,
-    notReadyReason: () => sink.admissionError()?.message,
+    notReadyReason: () => sink.notReadyReason(),
     flush: (timeoutMs = 30_000) => waitUntilEmpty(wal, timeoutMs),
     updateGauges: () => {
       metrics.walBytes.set(wal.bytes);

@@ -7,6 +7,8 @@ import type { SpanSink } from './ingest';
 
 /** Acknowledges spans once they are in the write-ahead log; the shipper stores them later. */
 export class WalSink implements SpanSink {
+  private lastFullMs = 0;
+
   constructor(
     private readonly wal: WriteAheadLog,
     private readonly shipper: WalShipper,
@@ -29,10 +31,24 @@ export class WalSink implements SpanSink {
       await this.wal.append(spans);
     } catch (error) {
       if (error instanceof FaultlineError && error.code === 'FL_WAL_FULL') {
+        this.lastFullMs = Date.now();
         throw this.fullError(this.wal.bytes);
       }
       throw error;
     }
+  }
+
+  /**
+   * Why the collector should not get traffic: the log cannot be written, is at 90% of its
+   * budget, or refused an append for lack of room in the last 5 seconds.
+   */
+  notReadyReason(): string | undefined {
+    const refusal = this.admissionError();
+    if (refusal) return refusal.message;
+    if (this.wal.bytes >= this.maxBytes * 0.9 || Date.now() - this.lastFullMs < 5000) {
+      return `write-ahead log near its budget: ${this.wal.bytes} of ${this.maxBytes} bytes`;
+    }
+    return undefined;
   }
 
   /**

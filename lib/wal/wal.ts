@@ -61,6 +61,7 @@ export class WriteAheadLog {
   private syncing: Promise<void> | undefined;
   private failure: FaultlineError | undefined;
   private nextSeq = 1;
+  private syncCount = 0;
   private readonly listeners = new Set<() => void>();
 
   private constructor(private readonly options: WalOptions) {}
@@ -110,6 +111,11 @@ export class WriteAheadLog {
       this.sealed.reduce((sum, segment) => sum + segment.bytes, this.active.bytes) +
       this.pendingBytes
     );
+  }
+
+  /** fdatasync calls so far; fewer than appends when group commit shares them. */
+  get syncs(): number {
+    return this.syncCount;
   }
 
   get hasSealed(): boolean {
@@ -188,6 +194,7 @@ export class WriteAheadLog {
         batch.map((item) => item.record),
       );
       await fdatasync(this.fd);
+      this.syncCount += 1;
     } catch (error) {
       this.pendingBytes -= bytes;
       this.failWrites(error);
