@@ -1,7 +1,6 @@
 import path from 'node:path';
 import type { FaultlineConfig } from '../lib/config';
 import type { Logger } from '../lib/logger';
-import type { SpanRecord } from '../lib/model/span';
 import { WalShipper } from '../lib/wal/shipper';
 import { WriteAheadLog } from '../lib/wal/wal';
 import { SpanBatcher } from './batcher';
