@@ -176,6 +176,12 @@ describe('collector with the write-ahead log', () => {
       const accepted = await post('c1'.repeat(16), 20);
       expect(accepted.status).toBe(200);
 
+      // 503 (not 429) needs the writer to have seen storage fail at least once.
+      for (let attempt = 0; attempt < 100; attempt += 1) {
+        const text = await (await fetch(`${faultline.otlpUrl}/metrics`)).text();
+        if (/faultline_insert_retries_total [1-9]/.test(text)) break;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
       let refused: Response | undefined;
       for (let attempt = 0; attempt < 50 && !refused; attempt += 1) {
         const reply = await post('c2'.repeat(16), 20);
