@@ -3,42 +3,72 @@ import type { FaultlineConfig } from '../lib/config';
 import { listen, type ListeningServer } from '../lib/http-server';
 import type { Logger } from '../lib/logger';
 import type { Storage } from '../lib/storage/clickhouse';
-import { writeSpans } from '../lib/storage/span-writer';
-import { SpanBatcher } from './batcher';
-import { otlpHttpRouter } from './otlp-http';
+import { Ingest } from './ingest';
+import { CollectorMetrics } from './metrics';
+import { startOtlpGrpc, type OtlpGrpcServer } from './otlp-grpc';
+import { otlpHttpRouter, type OtlpHttpOptions } from './otlp-http';
+import { startPipeline, type Pipeline, type PipelineConfig } from './pipeline';
+import { storageWriter } from './storage-writer';
+import { zipkinHttpRouter } from './zipkin-http';
 
-export type CollectorConfig = Pick<
-  FaultlineConfig,
-  'host' | 'otlpHttpPort' | 'maxBodyBytes' | 'batchMaxSpans' | 'batchMaxAgeMs'
->;
+export type CollectorConfig = PipelineConfig &
+  Pick<
+    FaultlineConfig,
+    | 'host'
+    | 'otlpHttpPort'
+    | 'otlpGrpcPort'
+    | 'maxBodyBytes'
+    | 'maxDecompressedBytes'
+    | 'maxSpansPerRequest'
+    | 'maxAttributesPerSpan'
+    | 'maxAttributeValueLength'
+    | 'maxInflightBytes'
+    | 'ingestTokens'
+    | 'shutdownTimeoutMs'
+    | 'faultHooks'
+  >;
 
-/** The collector role: receives spans and writes them to storage in batches. */
+/** The collector role: receives spans over OTLP/HTTP, OTLP/gRPC and Zipkin and stores them. */
 export interface Collector {
   readonly httpPort: number;
-  readonly batcher: SpanBatcher;
-  /** Stops accepting, answers 503 to new exports, and flushes what was accepted. */
+  readonly grpcPort: number;
+  readonly metrics: CollectorMetrics;
+  readonly pipeline: Pipeline;
+  /** Resolves once every span acknowledged so far is stored; see `Pipeline.flush`. */
+  flush(timeoutMs?: number): Promise<void>;
+  /**
+   * Stops accepting (new exports get 503 / UNAVAILABLE), lets running exports finish,
+   * then stores what it can within `shutdownTimeoutMs`; the write-ahead log keeps the rest.
+   * Calling it again returns the same promise.
+   */
   stop(): Promise<void>;
 }
 
+/** Express app of the collector's HTTP port: ingest routes, health, readiness and metrics. */
 export function createCollectorApp(options: {
-  batcher: SpanBatcher;
-  config: CollectorConfig;
-  logger: Logger;
-  isAccepting(): boolean;
+  http: OtlpHttpOptions;
+  pipeline: Pipeline;
+  metrics: CollectorMetrics;
 }): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.get('/healthz', (_request, response) => {
     response.json({ status: 'ok' });
   });
-  app.use(
-    otlpHttpRouter({
-      batcher: options.batcher,
-      maxBodyBytes: options.config.maxBodyBytes,
-      logger: options.logger,
-      isAccepting: options.isAccepting,
-    }),
-  );
+  app.get('/readyz', (_request, response) => {
+    const reason = options.http.isAccepting()
+      ? options.pipeline.notReadyReason()
+      : 'collector is shutting down';
+    if (reason) response.status(503).json({ status: 'not ready', reason });
+    else response.json({ status: 'ready' });
+  });
+  app.get('/metrics', async (_request, response) => {
+    options.pipeline.updateGauges();
+    response.type(options.metrics.registry.contentType);
+    response.send(await options.metrics.registry.metrics());
+  });
+  app.use(otlpHttpRouter(options.http));
+  app.use(zipkinHttpRouter(options.http));
   return app;
 }
 
@@ -47,35 +77,77 @@ export async function startCollector(options: {
   storage: Storage;
   logger: Logger;
 }): Promise<Collector> {
+  const { config } = options;
   const logger = options.logger.child({ role: 'collector' });
-  const batcher = new SpanBatcher({
-    maxSpans: options.config.batchMaxSpans,
-    maxAgeMs: options.config.batchMaxAgeMs,
-    write: (spans) => writeSpans(options.storage, spans),
+  const metrics = new CollectorMetrics();
+  const writer = storageWriter({ storage: options.storage, metrics, ...config });
+  const pipeline = await startPipeline({ config, writer, metrics, logger });
+  const ingest = new Ingest({
+    sink: pipeline.sink,
+    limits: config,
+    tokens: config.ingestTokens,
+    metrics,
     logger,
   });
   let accepting = true;
-  const app = createCollectorApp({
-    batcher,
-    config: options.config,
+  const http: OtlpHttpOptions = {
+    ingest,
+    limits: config,
     logger,
     isAccepting: () => accepting,
-  });
-  const http: ListeningServer = await listen(app, options.config.host, options.config.otlpHttpPort);
-  logger.info({ host: options.config.host, port: http.port }, 'otlp/http listening');
+  };
+  const servers = await listenAll(config, http, pipeline, metrics, logger);
 
   let stopping: Promise<void> | undefined;
   return {
-    httpPort: http.port,
-    batcher,
+    httpPort: servers.http.port,
+    grpcPort: servers.grpc.port,
+    metrics,
+    pipeline,
+    flush: (timeoutMs) => pipeline.flush(timeoutMs),
     stop() {
       stopping ??= (async () => {
         accepting = false;
-        await http.close();
-        await batcher.flush();
+        const started = Date.now();
+        await Promise.all([
+          servers.http.close(config.shutdownTimeoutMs),
+          servers.grpc.close(config.shutdownTimeoutMs),
+        ]);
+        await pipeline.stop(Math.max(0, config.shutdownTimeoutMs - (Date.now() - started)));
         logger.info('collector stopped');
       })();
       return stopping;
     },
   };
+}
+
+async function listenAll(
+  config: CollectorConfig,
+  http: OtlpHttpOptions,
+  pipeline: Pipeline,
+  metrics: CollectorMetrics,
+  logger: Logger,
+): Promise<{ http: ListeningServer; grpc: OtlpGrpcServer }> {
+  const app = createCollectorApp({ http, pipeline, metrics });
+  let httpServer: ListeningServer | undefined;
+  try {
+    httpServer = await listen(app, config.host, config.otlpHttpPort);
+    const grpc = await startOtlpGrpc({
+      ingest: http.ingest,
+      host: config.host,
+      port: config.otlpGrpcPort,
+      maxMessageBytes: config.maxDecompressedBytes,
+      logger,
+      isAccepting: http.isAccepting,
+    });
+    logger.info(
+      { host: config.host, httpPort: httpServer.port, grpcPort: grpc.port, wal: config.wal },
+      'collector listening',
+    );
+    return { http: httpServer, grpc };
+  } catch (error) {
+    await httpServer?.close(0);
+    await pipeline.stop(0);
+    throw error;
+  }
 }

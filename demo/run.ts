@@ -43,6 +43,7 @@ export async function runDemoScenario(options: DemoRunOptions): Promise<DemoRun>
     dataDir,
     clickhouseUrl: '',
     otlpHttpPort: 0,
+    otlpGrpcPort: 0,
   };
   const app: FaultlineApp = await startApp(config, ['collector', 'analyzer'], options.logger);
   try {
@@ -58,7 +59,7 @@ export async function runDemoScenario(options: DemoRunOptions): Promise<DemoRun>
       log: options.logger.child({ role: 'demo' }),
     });
     // The services flushed their spans when they stopped; the collector writes what it holds.
-    await app.collector!.batcher.flush();
+    await app.collector!.flush();
 
     const window = { startMs: demo.faultsStartedAtMs, endMs: Date.now() };
     const baseline = { startMs: startedAtMs, endMs: demo.faultsStartedAtMs };

@@ -140,7 +140,7 @@ async function runScenario(
   } finally {
     await services.stop();
   }
-  await app.collector!.batcher.flush();
+  await app.collector!.flush();
   const report = await buildReport(app.storage, {
     window: { startMs: windowStart, endMs: Date.now() },
     baseline: { startMs: baselineStart, endMs: windowStart },
@@ -173,7 +173,14 @@ async function main(): Promise<void> {
   const options = readOptions(process.argv.slice(2));
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'faultline-eval-'));
   const config = loadConfig(
-    { dataDir, otlpHttpPort: 0, queryPort: 0, batchMaxAgeMs: 50, logLevel: 'silent' },
+    {
+      dataDir,
+      otlpHttpPort: 0,
+      otlpGrpcPort: 0,
+      queryPort: 0,
+      batchMaxAgeMs: 50,
+      logLevel: 'silent',
+    },
     {},
   );
   const app = await startApp(config, ['collector'], silentLogger);

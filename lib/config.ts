@@ -57,6 +57,18 @@ const urlList = z
   )
   .pipe(z.array(z.string().url('expected http or https URLs separated by commas')))
   .or(z.array(z.string().url()));
+/** A switch given as true/false, on/off or 1/0. */
+const onOff = z
+  .union([z.boolean(), z.enum(['true', 'false', 'on', 'off', '1', '0'])])
+  .transform((value) => value === true || value === 'true' || value === 'on' || value === '1');
+/** A comma-separated list; blanks around items are ignored and empty items dropped. */
+const tokenList = z
+  .union([z.array(z.string()), z.string()])
+  .transform((value) =>
+    (Array.isArray(value) ? value : value.split(','))
+      .map((item) => item.trim())
+      .filter((item) => item !== ''),
+  );
 const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
 function setting<T>(
@@ -131,7 +143,105 @@ export const SETTINGS = {
     '--max-body-bytes',
     16 * 1024 * 1024,
     positiveInt,
-    'Largest accepted ingest request body, after decompression, in bytes',
+    'Largest accepted ingest request body as sent (compressed or not), in bytes',
+  ),
+  maxDecompressedBytes: setting(
+    'FAULTLINE_MAX_DECOMPRESSED_BYTES',
+    '--max-decompressed-bytes',
+    64 * 1024 * 1024,
+    positiveInt,
+    'Largest ingest request body after decompression, in bytes; inflating stops at this size',
+  ),
+  maxSpansPerRequest: setting(
+    'FAULTLINE_MAX_SPANS_PER_REQUEST',
+    '--max-spans-per-request',
+    50000,
+    positiveInt,
+    'Spans one export request may carry; a larger request is refused with 413',
+  ),
+  maxAttributesPerSpan: setting(
+    'FAULTLINE_MAX_ATTRIBUTES_PER_SPAN',
+    '--max-attributes-per-span',
+    512,
+    positiveInt,
+    'Attributes kept per span, event or link; the rest are dropped and counted',
+  ),
+  maxAttributeValueLength: setting(
+    'FAULTLINE_MAX_ATTRIBUTE_VALUE_LENGTH',
+    '--max-attribute-value-length',
+    32768,
+    positiveInt,
+    'Characters kept of a string attribute value; longer values are truncated and marked',
+  ),
+  ingestTokens: setting(
+    'FAULTLINE_INGEST_TOKENS',
+    '--ingest-tokens',
+    [] as string[],
+    tokenList,
+    'Comma-separated bearer tokens accepted on every ingest endpoint; empty accepts any sender',
+  ),
+  otlpGrpcPort: setting(
+    'FAULTLINE_OTLP_GRPC_PORT',
+    '--otlp-grpc-port',
+    4317,
+    port,
+    'Port of OTLP/gRPC ingest; 0 picks a free port',
+  ),
+  maxInflightBytes: setting(
+    'FAULTLINE_MAX_INFLIGHT_BYTES',
+    '--max-inflight-bytes',
+    256 * 1024 * 1024,
+    positiveInt,
+    'Request bytes the collector holds in memory at once; past it new exports get 429',
+  ),
+  wal: setting(
+    'FAULTLINE_WAL',
+    '--wal',
+    true,
+    onOff,
+    'Acknowledge spans once they are in the write-ahead log (on) or once ClickHouse stored them (off)',
+  ),
+  walDir: setting(
+    'FAULTLINE_WAL_DIR',
+    '--wal-dir',
+    '',
+    z.string(),
+    'Folder of the write-ahead log; empty uses the wal folder inside the data folder',
+  ),
+  walMaxBytes: setting(
+    'FAULTLINE_WAL_MAX_BYTES',
+    '--wal-max-bytes',
+    1024 * 1024 * 1024,
+    positiveInt,
+    'Disk budget of the write-ahead log in bytes; past it exports get 429 or 503 with Retry-After',
+  ),
+  walSegmentBytes: setting(
+    'FAULTLINE_WAL_SEGMENT_BYTES',
+    '--wal-segment-bytes',
+    16 * 1024 * 1024,
+    positiveInt,
+    'Size in bytes at which a write-ahead log segment is closed and a new one started',
+  ),
+  insertRetryMaxMs: setting(
+    'FAULTLINE_INSERT_RETRY_MAX_MS',
+    '--insert-retry-max-ms',
+    30000,
+    positiveInt,
+    'Longest wait in milliseconds between retries of a failed insert (exponential backoff with jitter)',
+  ),
+  shutdownTimeoutMs: setting(
+    'FAULTLINE_SHUTDOWN_TIMEOUT_MS',
+    '--shutdown-timeout-ms',
+    10000,
+    nonNegativeInt,
+    'Milliseconds a stop spends writing the write-ahead log to ClickHouse; the rest waits for the next start',
+  ),
+  faultHooks: setting(
+    'FAULTLINE_FAULT_HOOKS',
+    '--fault-hooks',
+    false,
+    onOff,
+    'Testing only: inserts fail while the file fail-inserts exists in the data folder',
   ),
   batchMaxSpans: setting(
     'FAULTLINE_BATCH_MAX_SPANS',

@@ -22,6 +22,11 @@ export const ERROR_CODES = {
   FL_UNAUTHORIZED: 401,
   FL_QUERY_LIMIT: 400,
   FL_UI_NOT_BUILT: 503,
+  FL_DECOMPRESSED_TOO_LARGE: 413,
+  FL_TOO_MANY_SPANS: 413,
+  FL_OVERLOADED: 429,
+  FL_WAL_FULL: 503,
+  FL_WAL_UNAVAILABLE: 503,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
@@ -30,12 +35,19 @@ export type ErrorCode = keyof typeof ERROR_CODES;
 export class FaultlineError extends Error {
   readonly code: ErrorCode;
   readonly httpStatus: number;
+  /** Seconds a sender should wait before retrying, for overload and unavailability errors. */
+  readonly retryAfterSeconds?: number;
 
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options?: { cause?: unknown; retryAfterSeconds?: number },
+  ) {
     super(message, options);
     this.name = 'FaultlineError';
     this.code = code;
     this.httpStatus = ERROR_CODES[code];
+    this.retryAfterSeconds = options?.retryAfterSeconds;
   }
 }
 

@@ -37,7 +37,17 @@ describe('faultline start process', () => {
   let first: RunningCli;
 
   beforeAll(async () => {
-    first = runCli(['start', '--data-dir', dataDir, '--otlp-http-port', '0', '--query-port', '0']);
+    first = runCli([
+      'start',
+      '--data-dir',
+      dataDir,
+      '--otlp-http-port',
+      '0',
+      '--otlp-grpc-port',
+      '0',
+      '--query-port',
+      '0',
+    ]);
     await waitFor(() => first.output().includes('faultline started'), 30_000);
   });
 
@@ -63,6 +73,8 @@ describe('faultline start process', () => {
       '--data-dir',
       dataDir,
       '--otlp-http-port',
+      '0',
+      '--otlp-grpc-port',
       '0',
       '--query-port',
       '0',

@@ -34,7 +34,7 @@ describe('incidents from real traffic', () => {
       await services.stop();
     }
     try {
-      await faultline.app.collector!.batcher.flush();
+      await faultline.app.collector!.flush();
       // Replays the schedule once a second over the recorded traffic.
       const scheduler = faultline.app.analyzer!.scheduler;
       const events: string[] = [];

@@ -98,6 +98,7 @@ describe.each([
 
   beforeAll(async () => {
     sent = await sendTrace(makeExporter(faultline.otlpUrl), serviceName);
+    await faultline.app.collector!.flush();
     const { status, body } = await getJson(faultline.queryUrl, `/api/traces/${sent.traceId}`);
     expect(status).toBe(200);
     view = body;

@@ -190,13 +190,13 @@ describe('span flattening', () => {
       jsonRequest({
         traceId: TRACE_ID,
         spanId: SPAN_ID,
-        startTimeUnixNano: '2000',
-        endTimeUnixNano: '1000',
+        startTimeUnixNano: '1700000000000002000',
+        endTimeUnixNano: '1700000000000001000',
       }),
     );
     const [span] = result.spans;
     expect(span.durationNs).toBe('0');
-    expect(span.endTimeUnixNano).toBe('2000');
+    expect(span.endTimeUnixNano).toBe('1700000000000002000');
     expect(span.ingestWarnings).toContain('end_before_start');
   });
 

@@ -14,11 +14,35 @@ export function decodeProtobufRequest(body: Uint8Array): OtlpExportRequest {
   }
 }
 
-/** Decodes an OTLP/HTTP JSON body (`application/json`). */
+const SNAKE_SEPARATOR = /(?<=[a-z0-9])_([a-z0-9])/g;
+
+/**
+ * JSON.parse reviver that renames the snake_case field names of the protobuf definition
+ * (`resource_spans`, `start_time_unix_nano`, ...) to the lowerCamelCase that OTLP/JSON
+ * uses; when both spellings are present the lowerCamelCase one wins.
+ */
+function camelCaseKeys(_key: string, value: unknown): unknown {
+  if (!value || typeof value !== 'object' || Array.isArray(value)) return value;
+  const object = value as Record<string, unknown>;
+  for (const key of Object.keys(object)) {
+    if (!key.includes('_')) continue;
+    const camel = key.replace(SNAKE_SEPARATOR, (_match, letter: string) => letter.toUpperCase());
+    if (camel === key) continue;
+    if (!Object.prototype.hasOwnProperty.call(object, camel)) object[camel] = object[key];
+    delete object[key];
+  }
+  return object;
+}
+
+/**
+ * Decodes an OTLP/HTTP JSON body (`application/json`): lowerCamelCase or snake_case
+ * field names, unknown fields ignored. Values keep their JSON types; the flattener
+ * accepts hex or base64 ids, int64 as string or number and enums as number or name.
+ */
 export function decodeJsonRequest(body: Uint8Array): OtlpExportRequest {
   let parsed: unknown;
   try {
-    parsed = JSON.parse(Buffer.from(body).toString('utf8'));
+    parsed = JSON.parse(Buffer.from(body).toString('utf8'), camelCaseKeys);
   } catch (error) {
     throw new FaultlineError(
       'FL_UNDECODABLE_BODY',

@@ -8,8 +8,23 @@ import {
   type SpanLink,
   type SpanRecord,
 } from '../model/span';
-import type { OtlpExportRequest, OtlpLink, OtlpResourceSpans, OtlpSpan } from './request';
-import { idToHex, toCount, toDecimalString, toEnumNumber, toKeyValues } from './values';
+import type {
+  OtlpExportRequest,
+  OtlpKeyValue,
+  OtlpLink,
+  OtlpResourceSpans,
+  OtlpScopeSpans,
+  OtlpSpan,
+} from './request';
+import {
+  cleanText,
+  idToHex,
+  toCount,
+  toDecimalString,
+  toEnumNumber,
+  toKeyValues,
+  type ValueContext,
+} from './values';
 
 /** Service name the OpenTelemetry SDKs use when `service.name` is missing. */
 export const UNKNOWN_SERVICE = 'unknown_service';
@@ -18,6 +33,22 @@ const KIND_NAMES = SPAN_KINDS.map((kind) => `SPAN_KIND_${kind}`);
 const STATUS_NAMES = STATUS_CODES.map((code) => `STATUS_CODE_${code}`);
 const ZERO_TRACE_ID = '0'.repeat(32);
 const ZERO_SPAN_ID = '0'.repeat(16);
+/** Start times before 2000-01-01 or more than a day ahead of the clock are kept but marked. */
+const EARLIEST_PLAUSIBLE_NS = 946_684_800n * 1_000_000_000n;
+const FUTURE_TOLERANCE_NS = 86_400n * 1_000_000_000n;
+
+/** Limits the flattener enforces by repairing, never by rejecting. */
+export interface FlattenLimits {
+  /** Attributes kept per span, event, link, resource and scope; the rest are counted as dropped. */
+  maxAttributesPerSpan: number;
+  /** Characters kept of a string attribute value. */
+  maxAttributeValueLength: number;
+}
+
+export const DEFAULT_FLATTEN_LIMITS: FlattenLimits = {
+  maxAttributesPerSpan: 512,
+  maxAttributeValueLength: 32768,
+};
 
 /** Spans of one export request, with the count and first reason of those rejected. */
 export interface FlattenResult {
@@ -33,34 +64,41 @@ interface ResourceContext {
   serviceName: string;
   serviceVersion: string;
   environment: string;
-  warnings: string[];
+  /** Repairs made while reading the resource and scope; each of their spans carries them. */
+  marks: Set<string>;
 }
 
 interface ScopeContext {
   name: string;
   version: string;
   attributes: KeyValue[];
+  droppedAttributesCount: number;
+}
+
+interface SpanContext {
+  limits: FlattenLimits;
+  nowNs: bigint;
 }
 
 /**
  * Flattens an export request into one record a span, carrying its resource and scope.
  * A span whose trace or span id is invalid is rejected and counted; other defects are
- * repaired and listed in the span's `ingestWarnings`.
+ * repaired and listed in the span's `ingestWarnings`. Any decoded shape is accepted:
+ * fields of the wrong type read as absent, so hostile input cannot throw here.
  */
-export function flattenExportRequest(request: OtlpExportRequest): FlattenResult {
+export function flattenExportRequest(
+  request: OtlpExportRequest,
+  limits: FlattenLimits = DEFAULT_FLATTEN_LIMITS,
+): FlattenResult {
   const result: FlattenResult = { spans: [], rejectedSpans: 0, errorMessage: '' };
-  for (const resourceSpans of request.resourceSpans ?? []) {
-    if (!resourceSpans) continue;
-    const resource = readResource(resourceSpans);
-    for (const scopeSpans of resourceSpans.scopeSpans ?? []) {
-      if (!scopeSpans) continue;
-      const scope: ScopeContext = {
-        name: scopeSpans.scope?.name ?? '',
-        version: scopeSpans.scope?.version ?? '',
-        attributes: toKeyValues(scopeSpans.scope?.attributes),
-      };
-      for (const span of scopeSpans.spans ?? []) {
-        const flattened = flattenSpan(span ?? {}, resource, scope);
+  const context: SpanContext = { limits, nowNs: BigInt(Date.now()) * 1_000_000n };
+  for (const resourceSpans of objects(request?.resourceSpans)) {
+    const resource = readResource(resourceSpans, limits);
+    for (const scopeSpans of objects(resourceSpans.scopeSpans)) {
+      const scope = readScope(scopeSpans, resource, limits);
+      for (const span of asArray(scopeSpans.spans)) {
+        const input = span && typeof span === 'object' ? span : {};
+        const flattened = flattenSpan(input, resource, scope, context);
         if (typeof flattened === 'string') {
           result.rejectedSpans += 1;
           if (!result.errorMessage) result.errorMessage = flattened;
@@ -73,25 +111,101 @@ export function flattenExportRequest(request: OtlpExportRequest): FlattenResult 
   return result;
 }
 
-function readResource(resourceSpans: OtlpResourceSpans): ResourceContext {
-  const attributes = toKeyValues(resourceSpans.resource?.attributes);
-  const warnings: string[] = [];
+/** Counts the spans of a request without converting them, to enforce the per-request limit. */
+export function countSpans(request: OtlpExportRequest): number {
+  let count = 0;
+  for (const resourceSpans of objects(request?.resourceSpans)) {
+    for (const scopeSpans of objects(resourceSpans.scopeSpans)) {
+      count += asArray(scopeSpans.spans).length;
+    }
+  }
+  return count;
+}
+
+function asArray<T>(value: T[] | null | undefined): T[] {
+  return Array.isArray(value) ? value : [];
+}
+
+function objects<T>(value: (T | null | undefined)[] | null | undefined): T[] {
+  return asArray(value).filter((item): item is T => !!item && typeof item === 'object');
+}
+
+function objectOrEmpty<T extends object>(value: T | null | undefined): Partial<T> {
+  return value && typeof value === 'object' ? value : {};
+}
+
+function valueContext(limits: FlattenLimits, marks: Set<string>): ValueContext {
+  return { maxValueLength: limits.maxAttributeValueLength, marks };
+}
+
+/** Converts attributes and keeps at most the limit; returns the kept ones and the dropped count. */
+function readAttributes(
+  list: OtlpKeyValue[] | null | undefined,
+  context: ValueContext,
+  limits: FlattenLimits,
+): { attributes: KeyValue[]; dropped: number } {
+  const attributes = toKeyValues(list, context);
+  if (attributes.length <= limits.maxAttributesPerSpan) return { attributes, dropped: 0 };
+  context.marks.add('attributes_dropped');
+  const dropped = attributes.length - limits.maxAttributesPerSpan;
+  return { attributes: attributes.slice(0, limits.maxAttributesPerSpan), dropped };
+}
+
+function readResource(resourceSpans: OtlpResourceSpans, limits: FlattenLimits): ResourceContext {
+  const marks = new Set<string>();
+  const context = valueContext(limits, marks);
+  const resource = objectOrEmpty(resourceSpans.resource);
+  const { attributes, dropped } = readAttributes(resource.attributes, context, limits);
   let serviceName = attributeText(attributes, 'service.name') ?? '';
   if (!serviceName) {
     serviceName = UNKNOWN_SERVICE;
-    warnings.push('missing_service_name');
+    marks.add('missing_service_name');
   }
   return {
     attributes,
-    droppedAttributesCount: toCount(resourceSpans.resource?.droppedAttributesCount),
+    droppedAttributesCount: toCount(resource.droppedAttributesCount) + dropped,
     serviceName,
     serviceVersion: attributeText(attributes, 'service.version') ?? '',
     environment:
       attributeText(attributes, 'deployment.environment.name') ??
       attributeText(attributes, 'deployment.environment') ??
       '',
-    warnings,
+    marks,
   };
+}
+
+function readScope(
+  scopeSpans: OtlpScopeSpans,
+  resource: ResourceContext,
+  limits: FlattenLimits,
+): ScopeContext {
+  const context = valueContext(limits, resource.marks);
+  const scope = objectOrEmpty(scopeSpans.scope);
+  const { attributes, dropped } = readAttributes(scope.attributes, context, limits);
+  return {
+    name: cleanText(scope.name, context),
+    version: cleanText(scope.version, context),
+    attributes,
+    droppedAttributesCount: toCount(scope.droppedAttributesCount) + dropped,
+  };
+}
+
+/**
+ * Returns why a span is rejected, or undefined when its converted ids are valid. The
+ * message quotes the ids as sent. Exported for every decoder, so all reject alike.
+ */
+export function spanIdProblem(
+  ids: { traceId: string | undefined; spanId: string | undefined },
+  sent: { traceId?: unknown; spanId?: unknown; name?: unknown },
+): string | undefined {
+  const name = JSON.stringify(typeof sent.name === 'string' ? sent.name : '');
+  if (ids.traceId === undefined || ids.traceId.length !== 32 || ids.traceId === ZERO_TRACE_ID) {
+    return `invalid trace id ${JSON.stringify(describeId(sent.traceId))} in span ${name}: expected 16 bytes (32 hex digits), not all zero`;
+  }
+  if (ids.spanId === undefined || ids.spanId.length !== 16 || ids.spanId === ZERO_SPAN_ID) {
+    return `invalid span id ${JSON.stringify(describeId(sent.spanId))} in span ${name}: expected 8 bytes (16 hex digits), not all zero`;
+  }
+  return undefined;
 }
 
 /** Returns the flattened span, or the reason it is rejected. */
@@ -99,42 +213,35 @@ function flattenSpan(
   span: OtlpSpan,
   resource: ResourceContext,
   scope: ScopeContext,
+  spanContext: SpanContext,
 ): SpanRecord | string {
   const traceId = idToHex(span.traceId);
-  if (traceId === undefined || traceId.length !== 32 || traceId === ZERO_TRACE_ID) {
-    return `invalid trace id ${JSON.stringify(describeId(span.traceId))} in span ${JSON.stringify(span.name ?? '')}: expected 16 bytes (32 hex digits), not all zero`;
-  }
   const spanId = idToHex(span.spanId);
-  if (spanId === undefined || spanId.length !== 16 || spanId === ZERO_SPAN_ID) {
-    return `invalid span id ${JSON.stringify(describeId(span.spanId))} in span ${JSON.stringify(span.name ?? '')}: expected 8 bytes (16 hex digits), not all zero`;
-  }
+  const rejection = spanIdProblem({ traceId, spanId }, span);
+  if (rejection) return rejection;
 
-  const warnings = [...resource.warnings];
-  let parentSpanId = idToHex(span.parentSpanId);
-  if (parentSpanId === undefined || (parentSpanId !== '' && parentSpanId.length !== 16)) {
-    warnings.push('invalid_parent_span_id');
-    parentSpanId = '';
-  } else if (parentSpanId === ZERO_SPAN_ID) {
-    parentSpanId = '';
-  }
-
+  const { limits } = spanContext;
+  const marks = new Set(resource.marks);
+  const context = valueContext(limits, marks);
+  const parentSpanId = readParentId(span.parentSpanId, marks);
   const kind = SPAN_KINDS[toEnumNumber(span.kind, KIND_NAMES)] ?? 'UNSPECIFIED';
-  const statusCode = STATUS_CODES[toEnumNumber(span.status?.code, STATUS_NAMES)] ?? 'UNSET';
-  const times = readTimes(span, warnings);
-  const attributes = toKeyValues(span.attributes);
+  const status = objectOrEmpty(span.status);
+  const statusCode = STATUS_CODES[toEnumNumber(status.code, STATUS_NAMES)] ?? 'UNSET';
+  const { attributes, dropped } = readAttributes(span.attributes, context, limits);
+  const times = readTimes(span, marks, spanContext.nowNs, attributes);
   const httpStatus = httpStatusCode(attributes);
 
   return {
-    traceId,
-    spanId,
+    traceId: traceId as string,
+    spanId: spanId as string,
     parentSpanId,
-    traceState: span.traceState ?? '',
+    traceState: cleanText(span.traceState, context),
     flags: toCount(span.flags),
-    name: span.name ?? '',
+    name: cleanText(span.name, context),
     kind,
     ...times,
     statusCode,
-    statusMessage: span.status?.message ?? '',
+    statusMessage: cleanText(status.message, context),
     serviceName: resource.serviceName,
     serviceVersion: resource.serviceVersion,
     deploymentEnvironment: resource.environment,
@@ -142,31 +249,71 @@ function flattenSpan(
     httpStatusCode: httpStatus,
     isError: isErrorSpan(kind, statusCode, httpStatus),
     attributes,
-    droppedAttributesCount: toCount(span.droppedAttributesCount),
+    droppedAttributesCount: toCount(span.droppedAttributesCount) + dropped,
     resourceAttributes: resource.attributes,
     droppedResourceAttributesCount: resource.droppedAttributesCount,
     scopeName: scope.name,
     scopeVersion: scope.version,
     scopeAttributes: scope.attributes,
-    events: readEvents(span),
+    events: readEvents(span, context, limits),
     droppedEventsCount: toCount(span.droppedEventsCount),
-    links: readLinks(span.links),
+    links: readLinks(span.links, context, limits),
     droppedLinksCount: toCount(span.droppedLinksCount),
-    ingestWarnings: warnings,
+    ingestWarnings: [...marks],
   };
 }
 
 function describeId(value: unknown): string {
   if (value instanceof Uint8Array) return Buffer.from(value).toString('hex');
-  return typeof value === 'string' ? value : String(value ?? '');
+  const text = typeof value === 'string' ? value : String(value ?? '');
+  return text.length > 80 ? `${text.slice(0, 80)}...` : text;
 }
 
-function readTimes(span: OtlpSpan, warnings: string[]) {
-  const start = BigInt(toDecimalString(span.startTimeUnixNano) ?? '0');
-  let end = BigInt(toDecimalString(span.endTimeUnixNano) ?? '0');
-  if (start <= 0n) warnings.push('missing_start_time');
+function readParentId(value: unknown, marks: Set<string>): string {
+  const parentSpanId = idToHex(value);
+  if (parentSpanId === undefined || (parentSpanId !== '' && parentSpanId.length !== 16)) {
+    marks.add('invalid_parent_span_id');
+    return '';
+  }
+  return parentSpanId === ZERO_SPAN_ID ? '' : parentSpanId;
+}
+
+function readNanos(value: unknown, marks: Set<string>): bigint {
+  const text = toDecimalString(value);
+  if (text === undefined) {
+    marks.add('invalid_timestamp');
+    return 0n;
+  }
+  const nanos = BigInt(text);
+  // Nanoseconds since the epoch fit in UInt64; negative or larger values cannot be stored.
+  if (nanos < 0n || nanos >= 1n << 64n) {
+    marks.add('invalid_timestamp');
+    return 0n;
+  }
+  return nanos;
+}
+
+/**
+ * Below this (1970-01-12), a start time is no time at all: storage cannot index it, so the
+ * span is kept at its end time or the receive time, and the value sent is kept as the
+ * attribute `faultline.original_start_time_unix_nano`.
+ */
+const MIN_STORABLE_NS = 1_000_000_000_000_000n;
+export const ORIGINAL_START_ATTRIBUTE = 'faultline.original_start_time_unix_nano';
+
+function readTimes(span: OtlpSpan, marks: Set<string>, nowNs: bigint, attributes: KeyValue[]) {
+  const sent = readNanos(span.startTimeUnixNano, marks);
+  let start = sent;
+  let end = readNanos(span.endTimeUnixNano, marks);
+  if (sent < MIN_STORABLE_NS) {
+    marks.add(sent === 0n ? 'missing_start_time' : 'start_time_out_of_range');
+    attributes.push({ key: ORIGINAL_START_ATTRIBUTE, value: { intValue: sent.toString() } });
+    start = end >= MIN_STORABLE_NS ? end : nowNs;
+  } else if (start < EARLIEST_PLAUSIBLE_NS || start > nowNs + FUTURE_TOLERANCE_NS) {
+    marks.add('start_time_out_of_range');
+  }
   if (end < start) {
-    warnings.push('end_before_start');
+    if (end !== 0n || sent >= MIN_STORABLE_NS) marks.add('end_before_start');
     end = start;
   }
   return {
@@ -176,29 +323,38 @@ function readTimes(span: OtlpSpan, warnings: string[]) {
   };
 }
 
-function readEvents(span: OtlpSpan): SpanEvent[] {
-  if (!Array.isArray(span.events)) return [];
-  return span.events.map((event) => ({
-    timeUnixNano: toDecimalString(event?.timeUnixNano) ?? '0',
-    name: event?.name ?? '',
-    attributes: toKeyValues(event?.attributes),
-    droppedAttributesCount: toCount(event?.droppedAttributesCount),
-  }));
+function readEvents(span: OtlpSpan, context: ValueContext, limits: FlattenLimits): SpanEvent[] {
+  return objects(span.events).map((event) => {
+    const { attributes, dropped } = readAttributes(event.attributes, context, limits);
+    return {
+      timeUnixNano: readNanos(event.timeUnixNano, context.marks).toString(),
+      name: cleanText(event.name, context),
+      attributes,
+      droppedAttributesCount: toCount(event.droppedAttributesCount) + dropped,
+    };
+  });
 }
 
-function readLinks(links: OtlpLink[] | null | undefined): SpanLink[] {
-  if (!Array.isArray(links)) return [];
+function readLinks(
+  links: OtlpLink[] | null | undefined,
+  context: ValueContext,
+  limits: FlattenLimits,
+): SpanLink[] {
   const result: SpanLink[] = [];
-  for (const link of links) {
-    const traceId = idToHex(link?.traceId);
-    const spanId = idToHex(link?.spanId);
-    if (!traceId || traceId.length !== 32 || !spanId || spanId.length !== 16) continue;
+  for (const link of objects(links)) {
+    const traceId = idToHex(link.traceId);
+    const spanId = idToHex(link.spanId);
+    if (!traceId || traceId.length !== 32 || !spanId || spanId.length !== 16) {
+      context.marks.add('invalid_link_dropped');
+      continue;
+    }
+    const { attributes, dropped } = readAttributes(link.attributes, context, limits);
     result.push({
       traceId,
       spanId,
-      traceState: link.traceState ?? '',
-      attributes: toKeyValues(link.attributes),
-      droppedAttributesCount: toCount(link.droppedAttributesCount),
+      traceState: cleanText(link.traceState, context),
+      attributes,
+      droppedAttributesCount: toCount(link.droppedAttributesCount) + dropped,
       flags: toCount(link.flags),
     });
   }

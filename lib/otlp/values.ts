@@ -2,6 +2,24 @@ import type { AnyValue, KeyValue } from '../model/span';
 import type { OtlpAnyValue, OtlpKeyValue } from './request';
 
 const HEX_PATTERN = /^[0-9a-fA-F]*$/;
+const BASE64_PATTERN = /^[A-Za-z0-9+/]+={0,2}$/;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/** Nesting of array and kvlist values kept; deeper values are replaced and marked. */
+export const MAX_VALUE_DEPTH = 16;
+
+/** Limits applied while converting values, and the repair marks they produce. */
+export interface ValueContext {
+  /** Characters kept of a string attribute value. */
+  maxValueLength: number;
+  /** Repairs made so far, such as `attribute_value_truncated`; the caller owns the set. */
+  marks: Set<string>;
+}
+
+/** A context without limits, for callers that only convert. */
+export function unlimitedContext(): ValueContext {
+  return { maxValueLength: Number.MAX_SAFE_INTEGER, marks: new Set() };
+}
 
 function has(object: object, key: string): boolean {
   return Object.prototype.hasOwnProperty.call(object, key);
@@ -9,15 +27,20 @@ function has(object: object, key: string): boolean {
 
 /**
  * Converts a trace or span id to lowercase hex. Accepts the bytes that the protobuf
- * decoder yields and the hex text of OTLP/JSON. Returns an empty string for an absent
- * id and undefined for one that is not hex.
+ * decoder yields, the hex text of OTLP/JSON, and the base64 text that generic protobuf
+ * JSON writers use for bytes. Returns an empty string for an absent id and undefined for
+ * one that is neither.
  */
 export function idToHex(value: unknown): string | undefined {
   if (value === undefined || value === null) return '';
   if (value instanceof Uint8Array)
     return Buffer.from(value.buffer, value.byteOffset, value.length).toString('hex');
-  if (typeof value === 'string')
-    return HEX_PATTERN.test(value) && value.length % 2 === 0 ? value.toLowerCase() : undefined;
+  if (typeof value !== 'string') return undefined;
+  if (HEX_PATTERN.test(value) && value.length % 2 === 0) return value.toLowerCase();
+  // Base64 of 8 or 16 bytes is 12 or 24 characters; hex ids never have those lengths.
+  if ((value.length === 12 || value.length === 24) && BASE64_PATTERN.test(value)) {
+    return Buffer.from(value, 'base64').toString('hex');
+  }
   return undefined;
 }
 
@@ -53,43 +76,87 @@ export function toEnumNumber(value: unknown, names: readonly string[]): number {
   return 0;
 }
 
+/**
+ * Makes text safe to store: lone surrogates (from JSON escapes) become U+FFFD. The
+ * decoders already replace invalid UTF-8 bytes with U+FFFD, so its presence marks the
+ * text as repaired.
+ */
+export function cleanText(value: unknown, context: ValueContext): string {
+  if (value === undefined || value === null) return '';
+  let text = typeof value === 'string' ? value : String(value);
+  LONE_SURROGATE.lastIndex = 0;
+  if (LONE_SURROGATE.test(text)) text = text.replace(LONE_SURROGATE, '\uFFFD');
+  if (text.includes('\uFFFD')) context.marks.add('invalid_utf8');
+  return text;
+}
+
+function limitLength(text: string, context: ValueContext): string {
+  if (text.length <= context.maxValueLength) return text;
+  context.marks.add('attribute_value_truncated');
+  return text.slice(0, context.maxValueLength);
+}
+
 function toBase64(value: unknown): string {
   if (value instanceof Uint8Array) return Buffer.from(value).toString('base64');
   return typeof value === 'string' ? value : '';
 }
 
+function isSet(value: OtlpAnyValue, key: keyof OtlpAnyValue): boolean {
+  return has(value, key) && value[key] !== null && value[key] !== undefined;
+}
+
 /** Converts a decoded `AnyValue` to its OTLP/JSON form; an empty value becomes an empty string. */
-export function toAnyValue(value: OtlpAnyValue | null | undefined, depth = 0): AnyValue {
-  if (!value) return { stringValue: '' };
-  if (has(value, 'stringValue') && value.stringValue !== null) {
-    return { stringValue: String(value.stringValue) };
+export function toAnyValue(
+  value: OtlpAnyValue | null | undefined,
+  context: ValueContext = unlimitedContext(),
+  depth = 0,
+): AnyValue {
+  if (!value || typeof value !== 'object') return { stringValue: '' };
+  if (isSet(value, 'stringValue')) {
+    return { stringValue: limitLength(cleanText(value.stringValue, context), context) };
   }
-  if (has(value, 'boolValue') && value.boolValue !== null)
-    return { boolValue: Boolean(value.boolValue) };
-  if (has(value, 'intValue') && value.intValue !== null) {
-    return { intValue: toDecimalString(value.intValue) ?? '0' };
+  if (isSet(value, 'boolValue')) return { boolValue: Boolean(value.boolValue) };
+  if (isSet(value, 'intValue')) return { intValue: toDecimalString(value.intValue) ?? '0' };
+  if (isSet(value, 'doubleValue')) return { doubleValue: toDouble(value.doubleValue) };
+  if (isSet(value, 'arrayValue') || isSet(value, 'kvlistValue')) {
+    return toNestedValue(value, context, depth);
   }
-  if (has(value, 'doubleValue') && value.doubleValue !== null) {
-    return { doubleValue: Number(value.doubleValue) };
-  }
-  if (has(value, 'arrayValue') && value.arrayValue) {
-    const values = value.arrayValue.values ?? [];
-    return { arrayValue: { values: values.map((item) => toAnyValue(item, depth + 1)) } };
-  }
-  if (has(value, 'kvlistValue') && value.kvlistValue) {
-    return { kvlistValue: { values: toKeyValues(value.kvlistValue.values, depth + 1) } };
-  }
-  if (has(value, 'bytesValue') && value.bytesValue !== null)
-    return { bytesValue: toBase64(value.bytesValue) };
+  if (isSet(value, 'bytesValue')) return { bytesValue: toBase64(value.bytesValue) };
   return { stringValue: '' };
 }
 
-export function toKeyValues(list: OtlpKeyValue[] | null | undefined, depth = 0): KeyValue[] {
+/** OTLP/JSON writes NaN and the infinities as strings. */
+function toDouble(value: unknown): number {
+  const number = Number(value);
+  return Number.isNaN(number) && value !== 'NaN' ? 0 : number;
+}
+
+function toNestedValue(value: OtlpAnyValue, context: ValueContext, depth: number): AnyValue {
+  if (depth >= MAX_VALUE_DEPTH) {
+    context.marks.add('attribute_depth_truncated');
+    return { stringValue: `[nested deeper than ${MAX_VALUE_DEPTH} levels]` };
+  }
+  if (isSet(value, 'arrayValue')) {
+    const values = value.arrayValue?.values;
+    const list = Array.isArray(values) ? values : [];
+    return { arrayValue: { values: list.map((item) => toAnyValue(item, context, depth + 1)) } };
+  }
+  return { kvlistValue: { values: toKeyValues(value.kvlistValue?.values, context, depth + 1) } };
+}
+
+export function toKeyValues(
+  list: OtlpKeyValue[] | null | undefined,
+  context: ValueContext = unlimitedContext(),
+  depth = 0,
+): KeyValue[] {
   if (!Array.isArray(list)) return [];
   const result: KeyValue[] = [];
   for (const item of list) {
     if (!item || typeof item.key !== 'string') continue;
-    result.push({ key: item.key, value: toAnyValue(item.value, depth) });
+    result.push({
+      key: cleanText(item.key, context),
+      value: toAnyValue(item.value, context, depth),
+    });
   }
   return result;
 }

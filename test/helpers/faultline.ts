@@ -29,6 +29,7 @@ export async function startTestFaultline(
       dataDir,
       host: '127.0.0.1',
       otlpHttpPort: 0,
+      otlpGrpcPort: 0,
       queryPort: 0,
       batchMaxAgeMs: 20,
       logLevel: 'silent',

@@ -1,0 +1,160 @@
+import crypto from 'node:crypto';
+import { FaultlineError, errorMessage } from '../lib/errors';
+import type { Logger } from '../lib/logger';
+import type { SpanRecord } from '../lib/model/span';
+import { countSpans, flattenExportRequest, type FlattenLimits } from '../lib/otlp/flatten';
+import type { OtlpExportRequest } from '../lib/otlp/request';
+import type { CollectorMetrics, Protocol } from './metrics';
+
+/**
+ * Where accepted spans go: the write-ahead log, or the batcher that inserts them
+ * synchronously. `accept` resolves once the spans will not be lost (durable in the log,
+ * or stored); it throws a FaultlineError with a Retry-After when the sink is full or
+ * storage is failing.
+ */
+export interface SpanSink {
+  accept(spans: SpanRecord[]): Promise<void>;
+  /** The error a new export would get now, checked before its body is read. */
+  admissionError(): FaultlineError | undefined;
+  /** Spans accepted and not yet stored. */
+  readonly queuedSpans: number;
+}
+
+export interface IngestLimits extends FlattenLimits {
+  maxSpansPerRequest: number;
+  /** Request bytes held in memory at once across all exports. */
+  maxInflightBytes: number;
+}
+
+/** What an export answers: spans rejected for invalid ids, with the first reason. */
+export interface ExportOutcome {
+  acceptedSpans: number;
+  rejectedSpans: number;
+  errorMessage: string;
+}
+
+/**
+ * The protocol-independent part of ingest: authorization, memory admission, the
+ * per-request span limit, validation and repair, hand-off to the sink, and metrics.
+ * The OTLP/HTTP, OTLP/gRPC and Zipkin receivers all go through it.
+ */
+export class Ingest {
+  private inflight = 0;
+  private readonly tokenDigests: Buffer[];
+
+  constructor(
+    private readonly options: {
+      sink: SpanSink;
+      limits: IngestLimits;
+      tokens: string[];
+      metrics: CollectorMetrics;
+      logger: Logger;
+    },
+  ) {
+    this.tokenDigests = options.tokens.map(digest);
+  }
+
+  get metrics(): CollectorMetrics {
+    return this.options.metrics;
+  }
+
+  /**
+   * Checks an `Authorization` header against the configured tokens. Every token is
+   * compared in constant time, so the answer leaks neither which tokens exist nor how
+   * much of one matched.
+   */
+  authorize(header: string | undefined): FaultlineError | undefined {
+    if (this.tokenDigests.length === 0) return undefined;
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
+    const offered = digest(match ? match[1] : '');
+    let valid = false;
+    for (const known of this.tokenDigests) valid = crypto.timingSafeEqual(known, offered) || valid;
+    if (valid) return undefined;
+    return new FaultlineError(
+      'FL_UNAUTHORIZED',
+      'missing or unknown bearer token: send the header "Authorization: Bearer <token>" with a token from FAULTLINE_INGEST_TOKENS',
+    );
+  }
+
+  /**
+   * Reserves memory for a request of `bytes` (its declared or largest possible size);
+   * returns the release function. Throws FL_OVERLOADED past the in-flight budget.
+   */
+  reserve(bytes: number): () => void {
+    const admission = this.options.sink.admissionError();
+    if (admission) throw admission;
+    const limit = this.options.limits.maxInflightBytes;
+    if (this.inflight > 0 && this.inflight + bytes > limit) {
+      throw new FaultlineError(
+        'FL_OVERLOADED',
+        `collector holds ${this.inflight} bytes of requests in memory, limit ${limit}: retry later or raise FAULTLINE_MAX_INFLIGHT_BYTES`,
+        { retryAfterSeconds: 1 },
+      );
+    }
+    this.inflight += bytes;
+    this.options.metrics.inflightBytes.set(this.inflight);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.inflight -= bytes;
+      this.options.metrics.inflightBytes.set(this.inflight);
+    };
+  }
+
+  /** Validates, repairs and hands a decoded request to the sink. */
+  async ingest(protocol: Protocol, request: OtlpExportRequest): Promise<ExportOutcome> {
+    const { limits, metrics } = this.options;
+    const total = countSpans(request);
+    if (total > limits.maxSpansPerRequest) {
+      throw new FaultlineError(
+        'FL_TOO_MANY_SPANS',
+        `request carries ${total} spans, limit ${limits.maxSpansPerRequest}: lower the exporter's batch size or raise FAULTLINE_MAX_SPANS_PER_REQUEST`,
+      );
+    }
+    const flattened = flattenExportRequest(request, limits);
+    metrics.spansReceived.inc({ protocol }, total);
+    if (flattened.rejectedSpans > 0) {
+      metrics.spansRejected.inc({ protocol, reason: 'invalid_id' }, flattened.rejectedSpans);
+    }
+    countRepairs(metrics, flattened.spans);
+    await this.options.sink.accept(flattened.spans);
+    metrics.spansAccepted.inc({ protocol }, flattened.spans.length);
+    return {
+      acceptedSpans: flattened.spans.length,
+      rejectedSpans: flattened.rejectedSpans,
+      errorMessage: flattened.errorMessage,
+    };
+  }
+
+  /** Counts a request refused as a whole, and logs it at a bounded rate. */
+  recordRefusal(protocol: Protocol, error: unknown, spans = 0): void {
+    const reason =
+      error instanceof FaultlineError ? error.code.slice(3).toLowerCase() : 'internal_error';
+    this.options.metrics.requestsRejected.inc({ protocol, reason });
+    if (spans > 0) this.options.metrics.spansRejected.inc({ protocol, reason }, spans);
+    this.warnLimited(reason, { protocol, reason, err: errorMessage(error) });
+  }
+
+  private lastWarn = new Map<string, number>();
+
+  /** Logs one line per reason every 10 seconds at most; the counters carry the rest. */
+  private warnLimited(key: string, fields: Record<string, unknown>): void {
+    const now = Date.now();
+    if (now - (this.lastWarn.get(key) ?? 0) < 10_000) return;
+    this.lastWarn.set(key, now);
+    this.options.logger.warn(fields, 'export refused');
+  }
+}
+
+function digest(token: string): Buffer {
+  return crypto.createHash('sha256').update(token).digest();
+}
+
+function countRepairs(metrics: CollectorMetrics, spans: SpanRecord[]): void {
+  const counts = new Map<string, number>();
+  for (const span of spans) {
+    for (const repair of span.ingestWarnings) counts.set(repair, (counts.get(repair) ?? 0) + 1);
+  }
+  for (const [repair, count] of counts) metrics.spanRepairs.inc({ repair }, count);
+}

@@ -1,0 +1,97 @@
+import { FaultlineError, errorMessage } from '../lib/errors';
+import type { SpanRecord } from '../lib/model/span';
+import type { WalShipper } from '../lib/wal/shipper';
+import type { WriteAheadLog } from '../lib/wal/wal';
+import type { SpanBatcher } from './batcher';
+import type { SpanSink } from './ingest';
+
+/** Acknowledges spans once they are in the write-ahead log; the shipper stores them later. */
+export class WalSink implements SpanSink {
+  private lastFullMs = 0;
+
+  constructor(
+    private readonly wal: WriteAheadLog,
+    private readonly shipper: WalShipper,
+    private readonly maxBytes: number,
+  ) {}
+
+  get queuedSpans(): number {
+    return this.wal.spans;
+  }
+
+  admissionError(): FaultlineError | undefined {
+    if (this.wal.error) return this.wal.error;
+    if (this.wal.bytes < this.maxBytes) return undefined;
+    return this.fullError(this.wal.bytes);
+  }
+
+  async accept(spans: SpanRecord[]): Promise<void> {
+    if (spans.length === 0) return;
+    try {
+      await this.wal.append(spans);
+    } catch (error) {
+      if (error instanceof FaultlineError && error.code === 'FL_WAL_FULL') {
+        this.lastFullMs = Date.now();
+        throw this.fullError(this.wal.bytes);
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * Why the collector should not get traffic: the log cannot be written, is at 90% of its
+   * budget, or refused an append for lack of room in the last 5 seconds.
+   */
+  notReadyReason(): string | undefined {
+    const refusal = this.admissionError();
+    if (refusal) return refusal.message;
+    if (this.wal.bytes >= this.maxBytes * 0.9 || Date.now() - this.lastFullMs < 5000) {
+      return `write-ahead log near its budget: ${this.wal.bytes} of ${this.maxBytes} bytes`;
+    }
+    return undefined;
+  }
+
+  /**
+   * A full log while storage fails is an outage (503); while storage works, senders are
+   * faster than inserts and should slow down (429).
+   */
+  private fullError(bytes: number): FaultlineError {
+    if (this.shipper.failing) {
+      return new FaultlineError(
+        'FL_WAL_FULL',
+        `storage is failing and the write-ahead log holds ${bytes} bytes, its limit FAULTLINE_WAL_MAX_BYTES=${this.maxBytes}: retry later`,
+        { retryAfterSeconds: 10 },
+      );
+    }
+    return new FaultlineError(
+      'FL_OVERLOADED',
+      `spans arrive faster than storage takes them; the write-ahead log holds ${bytes} bytes of FAULTLINE_WAL_MAX_BYTES=${this.maxBytes}: retry later`,
+      { retryAfterSeconds: 2 },
+    );
+  }
+}
+
+/** Acknowledges spans once ClickHouse stored them, through the shared batcher. */
+export class SyncSink implements SpanSink {
+  constructor(private readonly batcher: SpanBatcher) {}
+
+  get queuedSpans(): number {
+    return this.batcher.queuedSpans;
+  }
+
+  admissionError(): FaultlineError | undefined {
+    return undefined;
+  }
+
+  async accept(spans: SpanRecord[]): Promise<void> {
+    try {
+      await this.batcher.add(spans);
+    } catch (error) {
+      throw new FaultlineError(
+        'FL_STORAGE_UNAVAILABLE',
+        `spans could not be stored: ${errorMessage(error)}; retry later`,
+        { cause: error, retryAfterSeconds: 5 },
+      );
+    }
+  }
+}

@@ -1,0 +1,42 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { SpanRecord } from '../lib/model/span';
+import type { Storage } from '../lib/storage/clickhouse';
+import { writeSpans } from '../lib/storage/span-writer';
+import type { CollectorMetrics } from './metrics';
+
+/** File whose presence in the data folder makes inserts fail, when fault hooks are on. */
+export const FAIL_INSERTS_FILE = 'fail-inserts';
+
+/**
+ * The insert function of the collector: `writeSpans` with the written-span counter, and
+ * a reachability check. With `faultHooks` on (fault tests only), every insert throws, and the check fails, while the file
+ * `fail-inserts` exists in the data folder, so a test can make storage fail and recover
+ * without restarting the process.
+ */
+export function storageWriter(options: {
+  storage: Storage;
+  metrics: CollectorMetrics;
+  faultHooks: boolean;
+  dataDir: string;
+}): StorageWriter {
+  const hookFile = path.join(options.dataDir, FAIL_INSERTS_FILE);
+  const failing = () => options.faultHooks && fs.existsSync(hookFile);
+  return {
+    async write(spans) {
+      if (failing()) throw new Error(`insert refused by the fault hook: ${hookFile} exists`);
+      await writeSpans(options.storage, spans);
+      options.metrics.spansWritten.inc(spans.length);
+    },
+    async reachable() {
+      if (failing()) return false;
+      return (await options.storage.client.ping()).success;
+    },
+  };
+}
+
+export interface StorageWriter {
+  write(spans: SpanRecord[]): Promise<void>;
+  /** Whether storage answers a ping; the fault hook makes it unreachable too. */
+  reachable(): Promise<boolean>;
+}

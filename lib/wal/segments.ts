@@ -1,0 +1,105 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { SpanRecord } from '../model/span';
+import { scanRecords } from './record';
+
+const SEGMENT_PATTERN = /^segment-(\d{16})\.wal$/;
+export const QUARANTINE_DIR = 'quarantine';
+
+/** A segment file and what it holds; `spans` and `firstAppendMs` are known once read. */
+export interface SegmentInfo {
+  seq: number;
+  file: string;
+  bytes: number;
+  spans: number;
+  /** Epoch milliseconds of its first record's append; 0 when empty. */
+  firstAppendMs: number;
+}
+
+/** What one record carries: the spans of one accepted export and when it was appended. */
+export interface WalEntry {
+  appendedMs: number;
+  spans: SpanRecord[];
+}
+
+export function segmentFile(dir: string, seq: number): string {
+  return path.join(dir, `segment-${String(seq).padStart(16, '0')}.wal`);
+}
+
+/** Segment files of a folder in append order. */
+export function listSegments(dir: string): { seq: number; file: string }[] {
+  return fs
+    .readdirSync(dir)
+    .map((name) => ({ name, match: SEGMENT_PATTERN.exec(name) }))
+    .filter((entry) => entry.match)
+    .map((entry) => ({ seq: Number(entry.match![1]), file: path.join(dir, entry.name) }))
+    .sort((a, b) => a.seq - b.seq);
+}
+
+export function encodeEntry(entry: WalEntry): Buffer {
+  return Buffer.from(JSON.stringify({ t: entry.appendedMs, s: entry.spans }));
+}
+
+export function decodeEntry(payload: Buffer): WalEntry {
+  const parsed = JSON.parse(payload.toString('utf8')) as { t: number; s: SpanRecord[] };
+  return { appendedMs: parsed.t, spans: parsed.s };
+}
+
+/** Result of checking a segment at start: its entries, and the corrupt tail if any. */
+export interface RecoveredSegment {
+  entries: WalEntry[];
+  info: SegmentInfo;
+  /** Where the quarantined tail was copied, with the reason; undefined for a clean segment. */
+  quarantined?: { file: string; bytes: number; problem: string };
+}
+
+/**
+ * Reads a segment; a bad tail (torn write, bit rot, lost page) is copied to the quarantine
+ * folder and cut off, so the valid prefix is replayed and the file is clean again.
+ */
+export function recoverSegment(dir: string, seq: number, file: string): RecoveredSegment {
+  const data = fs.readFileSync(file);
+  const scan = scanRecords(data);
+  const entries = decodeEntries(scan.payloads);
+  const spans = entries.reduce((sum, entry) => sum + entry.spans.length, 0);
+  const info: SegmentInfo = {
+    seq,
+    file,
+    bytes: scan.validBytes,
+    spans,
+    firstAppendMs: entries[0]?.appendedMs ?? 0,
+  };
+  if (!scan.problem) return { entries, info };
+
+  const quarantineDir = path.join(dir, QUARANTINE_DIR);
+  fs.mkdirSync(quarantineDir, { recursive: true });
+  const target = path.join(quarantineDir, `${path.basename(file)}.at-${scan.validBytes}.bad`);
+  fs.writeFileSync(target, data.subarray(scan.validBytes));
+  fs.truncateSync(file, scan.validBytes);
+  const handle = fs.openSync(file, 'r+');
+  fs.fsyncSync(handle);
+  fs.closeSync(handle);
+  return {
+    entries,
+    info,
+    quarantined: { file: target, bytes: data.length - scan.validBytes, problem: scan.problem },
+  };
+}
+
+/** Decodes payloads whose checksum matched; one that is not valid JSON ends the list. */
+function decodeEntries(payloads: Buffer[]): WalEntry[] {
+  const entries: WalEntry[] = [];
+  for (const payload of payloads) {
+    try {
+      entries.push(decodeEntry(payload));
+    } catch {
+      break;
+    }
+  }
+  return entries;
+}
+
+/** Reads the entries of a sealed segment; a bad tail found now is skipped, not quarantined. */
+export function readSegment(file: string): WalEntry[] {
+  return decodeEntries(scanRecords(fs.readFileSync(file)).payloads);
+}

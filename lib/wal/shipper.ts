@@ -1,0 +1,226 @@
+import { errorMessage } from '../errors';
+import type { Logger } from '../logger';
+import type { SpanRecord } from '../model/span';
+import { readSegment, type SegmentInfo } from './segments';
+import type { WriteAheadLog } from './wal';
+
+export interface ShipperOptions {
+  wal: WriteAheadLog;
+  /** Stores spans; resolves once they are stored, and may be called again with the same spans. */
+  write(spans: SpanRecord[]): Promise<void>;
+  /** Spans per insert. */
+  batchMaxSpans: number;
+  /** Milliseconds to wait for more appends before an idle log is shipped. */
+  batchMaxAgeMs: number;
+  /** Longest backoff between retries of a failed insert. */
+  retryMaxMs: number;
+  logger: Logger;
+  /**
+   * Whether storage answers at all. A batch that keeps failing while storage answers holds
+   * a span storage refuses, so it is split until that span is found and quarantined.
+   */
+  isStorageReachable(): Promise<boolean>;
+  onInsert?(outcome: 'ok' | 'error', seconds: number, spans: number): void;
+  onRetry?(): void;
+  onQuarantine?(spans: number): void;
+}
+
+const RETRY_BASE_MS = 100;
+/** Failed attempts of one batch, with storage reachable, before it is split. */
+const ATTEMPTS_BEFORE_SPLIT = 3;
+
+/**
+ * Moves the log into storage: reads the oldest segment, inserts its spans in batches,
+ * and deletes it only once every batch succeeded. A failed insert is retried with capped
+ * exponential backoff and full jitter until it succeeds or the shipper stops; the
+ * segment then stays for the next start. A crash between insert and delete replays the
+ * segment, which the storage contract makes harmless.
+ */
+export class WalShipper {
+  private running: Promise<void> | undefined;
+  private stopped = false;
+  private wake: (() => void) | undefined;
+  private failures = 0;
+  private lastRetryLog = 0;
+
+  constructor(private readonly options: ShipperOptions) {}
+
+  /** True while inserts fail and are being retried. */
+  get failing(): boolean {
+    return this.failures > 0;
+  }
+
+  start(): void {
+    this.options.wal.onAppend(() => this.wake?.());
+    this.running ??= this.loop();
+  }
+
+  /**
+   * Ships what it can until the log is empty or `deadlineMs` passed, then stops; what is
+   * left stays in the log.
+   */
+  async stop(deadlineMs: number): Promise<void> {
+    const deadline = Date.now() + deadlineMs;
+    while (!this.stopped && Date.now() < deadline && this.options.wal.spans > 0) {
+      if (this.failing) break;
+      await sleep(Math.min(20, deadline - Date.now()));
+    }
+    this.stopped = true;
+    this.wake?.();
+    // An insert in flight is given a little past the deadline, then abandoned to the log.
+    let timer: NodeJS.Timeout | undefined;
+    const abandon = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, Math.max(0, deadline - Date.now()) + 1000);
+    });
+    await Promise.race([this.running, abandon]);
+    clearTimeout(timer);
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.stopped) {
+      if (!(await this.batchReady())) continue;
+      const segment = await this.options.wal.nextSegment();
+      if (!segment) continue;
+      if (await this.ship(segment)) await this.options.wal.remove(segment);
+      else if (!this.stopped) await this.idle(1000);
+    }
+  }
+
+  /**
+   * True when a sealed segment waits, or the oldest append in the active one is
+   * `batchMaxAgeMs` old, so that one insert carries many requests; otherwise waits.
+   */
+  private async batchReady(): Promise<boolean> {
+    const { wal, batchMaxAgeMs } = this.options;
+    if (wal.hasSealed) return true;
+    const oldest = wal.oldestAppendMs;
+    if (oldest === undefined) {
+      await this.idle(1000);
+      return false;
+    }
+    const waitMs = oldest + batchMaxAgeMs - Date.now();
+    if (waitMs > 0 && !this.stopped) await sleep(waitMs);
+    return true;
+  }
+
+  /** Waits until an append, a stop or the timeout. */
+  private idle(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.wake = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.wake = done;
+    });
+  }
+
+  /** Inserts every span of a segment; false when stopped before all were stored. */
+  private async ship(segment: SegmentInfo): Promise<boolean> {
+    let entries;
+    try {
+      entries = readSegment(segment.file);
+    } catch (error) {
+      this.options.logger.error({ err: error, segment: segment.file }, 'wal segment unreadable');
+      return false;
+    }
+    let batch: SpanRecord[] = [];
+    for (const entry of entries) {
+      batch.push(...entry.spans);
+      if (batch.length >= this.options.batchMaxSpans) {
+        if (!(await this.insertWithRetry(batch, segment))) return false;
+        batch = [];
+      }
+    }
+    return batch.length === 0 || this.insertWithRetry(batch, segment);
+  }
+
+  private async insertWithRetry(spans: SpanRecord[], segment: SegmentInfo): Promise<boolean> {
+    let attempts = 0;
+    while (!this.stopped) {
+      const started = performance.now();
+      try {
+        await this.options.write(spans);
+        this.options.onInsert?.('ok', (performance.now() - started) / 1000, spans.length);
+        if (this.failures > 0) {
+          this.options.logger.info({ failures: this.failures }, 'storage recovered');
+        }
+        this.failures = 0;
+        return true;
+      } catch (error) {
+        this.options.onInsert?.('error', (performance.now() - started) / 1000, 0);
+        this.failures += 1;
+        attempts += 1;
+        if (attempts >= ATTEMPTS_BEFORE_SPLIT && (await this.reachable())) {
+          return this.isolate(spans, segment, error);
+        }
+        const waitMs = backoffMs(this.failures, this.options.retryMaxMs);
+        this.logRetry(error, spans.length, segment, waitMs);
+        this.options.onRetry?.();
+        await this.idleUnlessStopped(waitMs);
+      }
+    }
+    return false;
+  }
+
+  private async reachable(): Promise<boolean> {
+    try {
+      return await this.options.isStorageReachable();
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Splits a batch that storage answers but refuses, so the good spans are stored and a
+   * span refused on its own goes to the quarantine folder with the error.
+   */
+  private async isolate(
+    spans: SpanRecord[],
+    segment: SegmentInfo,
+    error: unknown,
+  ): Promise<boolean> {
+    if (spans.length === 1) {
+      await this.options.wal.quarantineSpans(spans, errorMessage(error));
+      this.options.onQuarantine?.(1);
+      this.failures = 0;
+      this.options.logger.error(
+        { err: errorMessage(error), traceId: spans[0].traceId, spanId: spans[0].spanId },
+        'span refused by storage; quarantined',
+      );
+      return true;
+    }
+    const middle = spans.length >> 1;
+    return (
+      (await this.insertWithRetry(spans.slice(0, middle), segment)) &&
+      (await this.insertWithRetry(spans.slice(middle), segment))
+    );
+  }
+
+  private async idleUnlessStopped(ms: number): Promise<void> {
+    const end = Date.now() + ms;
+    while (!this.stopped && Date.now() < end) await this.idle(end - Date.now());
+  }
+
+  /** One line for the first failure, then at most one every 10 seconds. */
+  private logRetry(error: unknown, spans: number, segment: SegmentInfo, waitMs: number): void {
+    const now = Date.now();
+    if (this.failures > 1 && now - this.lastRetryLog < 10_000) return;
+    this.lastRetryLog = now;
+    this.options.logger.warn(
+      { err: errorMessage(error), spans, segment: segment.file, failures: this.failures, waitMs },
+      'insert failed; retrying',
+    );
+  }
+}
+
+/** Capped exponential backoff with full jitter: uniform in [0, min(cap, base * 2^n)]. */
+export function backoffMs(failures: number, capMs: number): number {
+  const ceiling = Math.min(capMs, RETRY_BASE_MS * 2 ** Math.min(failures, 30));
+  return Math.round(Math.random() * ceiling);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+}

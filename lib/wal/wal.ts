@@ -1,0 +1,269 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { FaultlineError, errorMessage } from '../errors';
+import type { Logger } from '../logger';
+import type { SpanRecord } from '../model/span';
+import { encodeRecord } from './record';
+import {
+  encodeEntry,
+  listSegments,
+  QUARANTINE_DIR,
+  recoverSegment,
+  segmentFile,
+  type SegmentInfo,
+  type WalEntry,
+} from './segments';
+
+const writev = promisify(fs.writev);
+const fdatasync = promisify(fs.fdatasync);
+
+export interface WalOptions {
+  dir: string;
+  /** Disk budget: appends that would pass it are refused. */
+  maxBytes: number;
+  /** Size at which the active segment is sealed and a new one started. */
+  segmentBytes: number;
+  logger: Logger;
+}
+
+interface PendingAppend {
+  record: Buffer;
+  spans: number;
+  appendedMs: number;
+  resolve(): void;
+  reject(error: unknown): void;
+}
+
+/** What start-up found in the log folder. */
+export interface ReplayReport {
+  segments: number;
+  spans: number;
+  quarantinedBytes: number;
+}
+
+/**
+ * An append-only log of accepted spans in numbered segment files.
+ *
+ * Contract: `append` resolves only after the record is written and fsynced, so a span
+ * whose export was answered 2xx survives a crash or power loss. Appends that arrive
+ * while a sync runs are written together by the next one (group commit). Sealed segments
+ * are handed out in append order and deleted only by `remove`, after their spans are
+ * stored. Not safe for two processes on one folder.
+ */
+export class WriteAheadLog {
+  private readonly sealed: SegmentInfo[] = [];
+  private active!: SegmentInfo;
+  /** Descriptor of the active segment; rotation swaps it synchronously, between syncs. */
+  private fd = -1;
+  private pending: PendingAppend[] = [];
+  private pendingBytes = 0;
+  private syncing: Promise<void> | undefined;
+  private failure: FaultlineError | undefined;
+  private nextSeq = 1;
+  private syncCount = 0;
+  private readonly listeners = new Set<() => void>();
+
+  private constructor(private readonly options: WalOptions) {}
+
+  /** Opens the folder, checks and repairs every segment, and starts a new active one. */
+  static async open(options: WalOptions): Promise<{ wal: WriteAheadLog; replay: ReplayReport }> {
+    const wal = new WriteAheadLog(options);
+    fs.mkdirSync(options.dir, { recursive: true });
+    const replay = wal.recover();
+    wal.startSegment();
+    return { wal, replay };
+  }
+
+  private recover(): ReplayReport {
+    const report: ReplayReport = { segments: 0, spans: 0, quarantinedBytes: 0 };
+    for (const { seq, file } of listSegments(this.options.dir)) {
+      this.nextSeq = Math.max(this.nextSeq, seq + 1);
+      const recovered = recoverSegment(this.options.dir, seq, file);
+      if (recovered.quarantined) {
+        report.quarantinedBytes += recovered.quarantined.bytes;
+        this.options.logger.warn(
+          { segment: file, ...recovered.quarantined },
+          'wal tail quarantined',
+        );
+      }
+      if (recovered.info.spans === 0) {
+        fs.rmSync(file, { force: true });
+        continue;
+      }
+      this.sealed.push(recovered.info);
+      report.segments += 1;
+      report.spans += recovered.info.spans;
+    }
+    return report;
+  }
+
+  private startSegment(): void {
+    const seq = this.nextSeq++;
+    const file = segmentFile(this.options.dir, seq);
+    this.fd = fs.openSync(file, 'a');
+    this.active = { seq, file, bytes: 0, spans: 0, firstAppendMs: 0 };
+  }
+
+  /** Bytes of the log on disk plus appends waiting for their sync. */
+  get bytes(): number {
+    return (
+      this.sealed.reduce((sum, segment) => sum + segment.bytes, this.active.bytes) +
+      this.pendingBytes
+    );
+  }
+
+  /** fdatasync calls so far; fewer than appends when group commit shares them. */
+  get syncs(): number {
+    return this.syncCount;
+  }
+
+  get hasSealed(): boolean {
+    return this.sealed.length > 0;
+  }
+
+  get segmentCount(): number {
+    return this.sealed.length + (this.active.bytes > 0 ? 1 : 0);
+  }
+
+  /** Spans in the log, not yet removed. */
+  get spans(): number {
+    return this.sealed.reduce((sum, segment) => sum + segment.spans, this.active.spans);
+  }
+
+  /** Epoch milliseconds of the oldest span not yet removed; undefined when the log is empty. */
+  get oldestAppendMs(): number | undefined {
+    const first = this.sealed[0] ?? (this.active.spans > 0 ? this.active : undefined);
+    return first?.firstAppendMs;
+  }
+
+  /** Why appends fail now (a write or sync error), or undefined when the log is writable. */
+  get error(): FaultlineError | undefined {
+    return this.failure;
+  }
+
+  /** Calls `listener` after each successful sync, so a reader can wake up. */
+  onAppend(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * Appends the spans of one export as one record and resolves once it is on disk.
+   * Throws FL_WAL_FULL when the record would pass the disk budget (the caller turns it
+   * into 429 or 503), and FL_WAL_UNAVAILABLE when the disk refuses writes.
+   */
+  append(spans: SpanRecord[]): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure);
+    const appendedMs = Date.now();
+    const entry: WalEntry = { appendedMs, spans };
+    const record = encodeRecord(encodeEntry(entry));
+    if (this.bytes + record.length > this.options.maxBytes) {
+      return Promise.reject(
+        new FaultlineError(
+          'FL_WAL_FULL',
+          `write-ahead log holds ${this.bytes} bytes; ${record.length} more would pass FAULTLINE_WAL_MAX_BYTES=${this.options.maxBytes}: retry later`,
+          { retryAfterSeconds: 5 },
+        ),
+      );
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.pending.push({ record, spans: spans.length, appendedMs, resolve, reject });
+      this.pendingBytes += record.length;
+      this.syncing ??= this.syncLoop();
+    });
+  }
+
+  /** Writes and syncs every pending record, batch after batch, until none waits. */
+  private async syncLoop(): Promise<void> {
+    // Let appends of the same tick join the first batch.
+    await new Promise((resolve) => setImmediate(resolve));
+    while (this.pending.length > 0) {
+      const batch = this.pending;
+      this.pending = [];
+      await this.writeBatch(batch);
+    }
+    this.syncing = undefined;
+  }
+
+  private async writeBatch(batch: PendingAppend[]): Promise<void> {
+    const bytes = batch.reduce((sum, item) => sum + item.record.length, 0);
+    try {
+      await writev(
+        this.fd,
+        batch.map((item) => item.record),
+      );
+      await fdatasync(this.fd);
+      this.syncCount += 1;
+    } catch (error) {
+      this.pendingBytes -= bytes;
+      this.failWrites(error);
+      for (const item of batch) item.reject(this.failure);
+      return;
+    }
+    this.pendingBytes -= bytes;
+    if (this.active.spans === 0) this.active.firstAppendMs = batch[0].appendedMs;
+    this.active.bytes += bytes;
+    this.active.spans += batch.reduce((sum, item) => sum + item.spans, 0);
+    for (const item of batch) item.resolve();
+    if (this.active.bytes >= this.options.segmentBytes) this.rotate();
+    for (const listener of this.listeners) listener();
+  }
+
+  private failWrites(error: unknown): void {
+    this.failure = new FaultlineError(
+      'FL_WAL_UNAVAILABLE',
+      `cannot write the write-ahead log ${this.active.file}: ${errorMessage(error)}; free disk space or fix the folder's permissions, then restart`,
+      { cause: error, retryAfterSeconds: 30 },
+    );
+    this.options.logger.error({ err: error, segment: this.active.file }, 'wal write failed');
+  }
+
+  /** Seals the active segment; only called while no write is in flight. */
+  private rotate(): void {
+    fs.closeSync(this.fd);
+    this.fd = -1;
+    this.sealed.push(this.active);
+    this.startSegment();
+  }
+
+  /**
+   * Returns the oldest sealed segment. When none is sealed and the active one holds
+   * records, it is sealed first, after any sync in flight, so a reader never waits for
+   * a segment to fill.
+   */
+  async nextSegment(): Promise<SegmentInfo | undefined> {
+    if (this.sealed.length === 0 && this.active.spans > 0 && !this.failure) {
+      while (this.syncing) await this.syncing;
+      // No await between this check and the swap, so no write can start in between.
+      if (this.sealed.length === 0 && this.active.spans > 0 && !this.syncing) this.rotate();
+    }
+    return this.sealed[0];
+  }
+
+  /** Writes spans that storage refuses to a file in the quarantine folder, with the reason. */
+  async quarantineSpans(spans: SpanRecord[], reason: string): Promise<string> {
+    const dir = path.join(this.options.dir, QUARANTINE_DIR);
+    await fs.promises.mkdir(dir, { recursive: true });
+    const file = path.join(dir, `refused-${Date.now()}.jsonl`);
+    const lines = spans.map((span) => JSON.stringify({ reason, span })).join('\n');
+    await fs.promises.appendFile(file, `${lines}\n`);
+    return file;
+  }
+
+  /** Deletes a segment whose spans are stored. */
+  async remove(segment: SegmentInfo): Promise<void> {
+    const index = this.sealed.indexOf(segment);
+    if (index < 0) return;
+    await fs.promises.rm(segment.file, { force: true });
+    this.sealed.splice(index, 1);
+  }
+
+  /** Waits for pending appends, then closes the active segment; an empty one is deleted. */
+  async close(): Promise<void> {
+    while (this.syncing) await this.syncing;
+    if (this.fd >= 0) fs.closeSync(this.fd);
+    this.fd = -1;
+    if (this.active.bytes === 0) fs.rmSync(this.active.file, { force: true });
+  }
+}

@@ -1,0 +1,180 @@
+/**
+ * Fuzzes the ingest decoders and the validation behind them with fast-check, bounded in
+ * time: `npm run fuzz:ingest -- --seconds 120`. A property fails when decoding throws
+ * anything but a FaultlineError, when flattening throws at all, or when a span it keeps
+ * has an invalid id or cannot be serialised. Exits 1 with the counterexample.
+ */
+import fc from 'fast-check';
+import { FaultlineError } from '../lib/errors';
+import { decodeJsonRequest, decodeProtobufRequest } from '../lib/otlp/decode';
+import { flattenExportRequest } from '../lib/otlp/flatten';
+import { ExportTraceServiceRequest } from '../lib/otlp/proto';
+import type { OtlpExportRequest } from '../lib/otlp/request';
+import { parseZipkinJson, zipkinToOtlp } from '../lib/zipkin/convert';
+
+const seconds = Number(process.argv[process.argv.indexOf('--seconds') + 1]) || 60;
+const LIMITS = { maxAttributesPerSpan: 64, maxAttributeValueLength: 256 };
+
+/** Decodes with `decode`; only a FaultlineError may escape, then the result is checked. */
+function decodeAndCheck(decode: () => OtlpExportRequest): void {
+  let request: OtlpExportRequest;
+  try {
+    request = decode();
+  } catch (error) {
+    if (error instanceof FaultlineError) return;
+    throw error;
+  }
+  checkFlattened(request);
+}
+
+function checkFlattened(request: OtlpExportRequest): void {
+  const result = flattenExportRequest(request, LIMITS);
+  for (const span of result.spans) {
+    if (!/^[0-9a-f]{32}$/.test(span.traceId) || /^0+$/.test(span.traceId)) {
+      throw new Error(`kept a span with trace id ${span.traceId}`);
+    }
+    if (!/^[0-9a-f]{16}$/.test(span.spanId) || /^0+$/.test(span.spanId)) {
+      throw new Error(`kept a span with span id ${span.spanId}`);
+    }
+    if (BigInt(span.durationNs) < 0n) throw new Error('negative duration');
+    JSON.stringify(span);
+  }
+}
+
+const id = (bytes: number) =>
+  fc.oneof(
+    fc.uint8Array({ minLength: bytes, maxLength: bytes }),
+    fc.uint8Array({ maxLength: bytes + 2 }),
+    fc.string(),
+    fc.constant(undefined),
+  );
+
+const anyValue = fc.letrec((tie) => ({
+  value: fc.oneof(
+    { depthSize: 'small' },
+    fc.record({ stringValue: fc.string() }),
+    fc.record({ intValue: fc.oneof(fc.bigInt().map(String), fc.integer(), fc.string()) }),
+    fc.record({ doubleValue: fc.oneof(fc.double(), fc.string()) }),
+    fc.record({ boolValue: fc.anything() }),
+    fc.record({ arrayValue: fc.record({ values: fc.array(tie('value'), { maxLength: 3 }) }) }),
+    fc.record({ kvlistValue: fc.record({ values: fc.array(tie('keyValue'), { maxLength: 3 }) }) }),
+    fc.anything(),
+  ),
+  keyValue: fc.record({ key: fc.oneof(fc.string(), fc.anything()), value: tie('value') }),
+}));
+
+const span = fc.record(
+  {
+    traceId: id(16),
+    spanId: id(8),
+    parentSpanId: id(8),
+    name: fc.oneof(fc.string(), fc.anything()),
+    kind: fc.oneof(fc.integer(), fc.string(), fc.anything()),
+    startTimeUnixNano: fc.oneof(fc.bigInt().map(String), fc.double(), fc.string(), fc.anything()),
+    endTimeUnixNano: fc.oneof(fc.bigInt().map(String), fc.double(), fc.string()),
+    attributes: fc.oneof(fc.array(anyValue.keyValue, { maxLength: 5 }), fc.anything()),
+    events: fc.oneof(
+      fc.array(fc.record({ name: fc.string(), timeUnixNano: fc.anything() })),
+      fc.anything(),
+    ),
+    links: fc.oneof(fc.array(fc.record({ traceId: id(16), spanId: id(8) })), fc.anything()),
+    status: fc.oneof(fc.record({ code: fc.anything(), message: fc.anything() }), fc.anything()),
+  },
+  { requiredKeys: [] },
+);
+
+const request = fc.record({
+  resourceSpans: fc.array(
+    fc.record({
+      resource: fc.record({ attributes: fc.array(anyValue.keyValue, { maxLength: 3 }) }),
+      scopeSpans: fc.array(fc.record({ spans: fc.array(span, { maxLength: 4 }) }), {
+        maxLength: 2,
+      }),
+    }),
+    { maxLength: 2 },
+  ),
+});
+
+function encodable(value: unknown): Buffer | undefined {
+  try {
+    const message = ExportTraceServiceRequest.fromObject(value as object);
+    return Buffer.from(ExportTraceServiceRequest.encode(message).finish());
+  } catch {
+    return undefined;
+  }
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- each property has its own input tuple
+const properties: [string, fc.IProperty<any>][] = [
+  [
+    'protobuf decoder on random bytes',
+    fc.property(fc.uint8Array({ maxLength: 2048 }), (bytes) =>
+      decodeAndCheck(() => decodeProtobufRequest(bytes)),
+    ) as never,
+  ],
+  [
+    'protobuf decoder on mutated valid requests',
+    fc.property(
+      request,
+      fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 8 }),
+      fc.nat(),
+      (value, flips, cut) => {
+        const bytes = encodable(value);
+        if (!bytes) return;
+        for (const [at, byte] of flips) if (bytes.length > 0) bytes[at % bytes.length] = byte;
+        decodeAndCheck(() => decodeProtobufRequest(bytes.subarray(0, bytes.length - (cut % 4))));
+      },
+    ) as never,
+  ],
+  [
+    'JSON decoder on structured requests',
+    fc.property(request, (value) =>
+      decodeAndCheck(() => decodeJsonRequest(Buffer.from(JSON.stringify(value) ?? ''))),
+    ) as never,
+  ],
+  [
+    'JSON decoder on any JSON',
+    fc.property(fc.json(), (text) =>
+      decodeAndCheck(() => decodeJsonRequest(Buffer.from(text))),
+    ) as never,
+  ],
+  [
+    'JSON decoder on random bytes',
+    fc.property(fc.uint8Array({ maxLength: 512 }), (bytes) =>
+      decodeAndCheck(() => decodeJsonRequest(bytes)),
+    ) as never,
+  ],
+  [
+    'flattener on any decoded shape',
+    fc.property(fc.anything(), (value) =>
+      checkFlattened({ resourceSpans: [value as never] }),
+    ) as never,
+  ],
+  [
+    'Zipkin converter on any JSON',
+    fc.property(fc.json(), (text) =>
+      decodeAndCheck(() => zipkinToOtlp(parseZipkinJson(Buffer.from(text)))),
+    ) as never,
+  ],
+];
+
+let failed = false;
+const perProperty = (seconds * 1000) / properties.length;
+for (const [name, property] of properties) {
+  const started = Date.now();
+  let runs = 0;
+  const result = fc.check(property, {
+    numRuns: Number.MAX_SAFE_INTEGER,
+    interruptAfterTimeLimit: perProperty,
+    markInterruptAsFailure: false,
+  }) as fc.RunDetails<unknown>;
+  runs = result.numRuns;
+  const ms = Date.now() - started;
+  if (result.failed) {
+    failed = true;
+    console.log(`FAIL ${name} after ${runs} runs: ${fc.defaultReportMessage(result)}`);
+  } else {
+    console.log(`ok   ${name}: ${runs} runs in ${(ms / 1000).toFixed(1)} s`);
+  }
+}
+process.exit(failed ? 1 : 0);

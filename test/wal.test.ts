@@ -1,0 +1,217 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { silentLogger } from '../lib/logger';
+import type { SpanRecord } from '../lib/model/span';
+import { WalShipper } from '../lib/wal/shipper';
+import { listSegments } from '../lib/wal/segments';
+import { WriteAheadLog } from '../lib/wal/wal';
+import { FAIL_INSERTS_FILE } from '../collector/storage-writer';
+import { getJson, makeTempDir, startTestFaultline } from './helpers/faultline';
+
+function fakeSpan(index: number): SpanRecord {
+  return { traceId: 'ab'.repeat(16), spanId: index.toString(16).padStart(16, '0') } as SpanRecord;
+}
+
+async function openWal(dir: string, maxBytes = 1 << 30, segmentBytes = 1 << 20) {
+  return WriteAheadLog.open({ dir, maxBytes, segmentBytes, logger: silentLogger });
+}
+
+describe('write-ahead log', () => {
+  it('replays every appended record after a reopen', async () => {
+    const dir = makeTempDir('wal');
+    const { wal } = await openWal(dir);
+    await Promise.all([1, 2, 3].map((index) => wal.append([fakeSpan(index)])));
+    await wal.close();
+    const { wal: reopened, replay } = await openWal(dir);
+    expect(replay).toEqual({ segments: 1, spans: 3, quarantinedBytes: 0 });
+    expect(reopened.spans).toBe(3);
+    await reopened.close();
+  });
+
+  it('writes concurrent appends with shared syncs', async () => {
+    const dir = makeTempDir('wal');
+    const { wal } = await openWal(dir);
+    await Promise.all(Array.from({ length: 200 }, (_, index) => wal.append([fakeSpan(index)])));
+    expect(wal.syncs).toBeLessThan(20);
+    expect(wal.spans).toBe(200);
+    await wal.close();
+  });
+
+  it('quarantines a truncated tail and keeps the valid prefix', async () => {
+    const dir = makeTempDir('wal');
+    const { wal } = await openWal(dir);
+    await wal.append([fakeSpan(1)]);
+    await wal.append([fakeSpan(2)]);
+    await wal.close();
+    const [segment] = listSegments(dir);
+    const size = fs.statSync(segment.file).size;
+    fs.truncateSync(segment.file, size - 7);
+    const { wal: reopened, replay } = await openWal(dir);
+    expect(replay.spans).toBe(1);
+    expect(replay.quarantinedBytes).toBeGreaterThan(0);
+    expect(fs.readdirSync(path.join(dir, 'quarantine'))).toHaveLength(1);
+    await reopened.close();
+  });
+
+  it('detects a flipped byte by its checksum', async () => {
+    const dir = makeTempDir('wal');
+    const { wal } = await openWal(dir);
+    await wal.append([fakeSpan(1)]);
+    await wal.append([fakeSpan(2)]);
+    await wal.close();
+    const [segment] = listSegments(dir);
+    const bytes = fs.readFileSync(segment.file);
+    bytes[bytes.length - 3] ^= 0xff;
+    fs.writeFileSync(segment.file, bytes);
+    const { wal: reopened, replay } = await openWal(dir);
+    expect(replay.spans).toBe(1);
+    await reopened.close();
+  });
+
+  it('refuses appends past its disk budget', async () => {
+    const dir = makeTempDir('wal');
+    const { wal } = await openWal(dir, 300);
+    await wal.append([fakeSpan(1)]);
+    await expect(
+      wal.append(Array.from({ length: 10 }, (_, i) => fakeSpan(i))),
+    ).rejects.toMatchObject({
+      code: 'FL_WAL_FULL',
+    });
+    await wal.close();
+  });
+});
+
+describe('write-ahead log shipper', () => {
+  it('retries a failing insert and deletes segments only after success', async () => {
+    const dir = makeTempDir('wal');
+    const { wal } = await openWal(dir);
+    const stored: SpanRecord[] = [];
+    let failuresLeft = 2;
+    const shipper = new WalShipper({
+      wal,
+      write: async (spans) => {
+        if (failuresLeft-- > 0) throw new Error('storage down');
+        stored.push(...spans);
+      },
+      isStorageReachable: async () => false,
+      batchMaxSpans: 100,
+      batchMaxAgeMs: 5,
+      retryMaxMs: 20,
+      logger: silentLogger,
+    });
+    await wal.append([fakeSpan(1), fakeSpan(2)]);
+    shipper.start();
+    while (wal.spans > 0) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(stored.map((span) => span.spanId)).toEqual([fakeSpan(1).spanId, fakeSpan(2).spanId]);
+    expect(listSegments(dir).every((segment) => fs.statSync(segment.file).size === 0)).toBe(true);
+    await shipper.stop(0);
+    await wal.close();
+  });
+
+  it('quarantines a span storage refuses while storing the rest', async () => {
+    const dir = makeTempDir('wal');
+    const { wal } = await openWal(dir);
+    const stored: string[] = [];
+    const shipper = new WalShipper({
+      wal,
+      write: async (spans) => {
+        if (spans.some((span) => span.spanId === fakeSpan(3).spanId)) throw new Error('bad row');
+        stored.push(...spans.map((span) => span.spanId));
+      },
+      isStorageReachable: async () => true,
+      batchMaxSpans: 100,
+      batchMaxAgeMs: 5,
+      retryMaxMs: 5,
+      logger: silentLogger,
+    });
+    await wal.append([1, 2, 3, 4, 5].map(fakeSpan));
+    shipper.start();
+    while (wal.spans > 0) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(stored.sort()).toEqual([1, 2, 4, 5].map((index) => fakeSpan(index).spanId));
+    const refused = fs.readdirSync(path.join(dir, 'quarantine'));
+    expect(refused).toHaveLength(1);
+    expect(fs.readFileSync(path.join(dir, 'quarantine', refused[0]), 'utf8')).toContain('bad row');
+    await shipper.stop(0);
+    await wal.close();
+  });
+});
+
+describe('collector with the write-ahead log', () => {
+  const start = BigInt(Date.now()) * 1_000_000n;
+  const body = (traceId: string, count: number) =>
+    JSON.stringify({
+      resourceSpans: [
+        {
+          resource: { attributes: [{ key: 'service.name', value: { stringValue: 'wal-suite' } }] },
+          scopeSpans: [
+            {
+              spans: Array.from({ length: count }, (_, index) => ({
+                traceId,
+                spanId: (index + 1).toString(16).padStart(16, '0'),
+                name: 'op',
+                startTimeUnixNano: String(start),
+                endTimeUnixNano: String(start + 1000n),
+              })),
+            },
+          ],
+        },
+      ],
+    });
+
+  it('acknowledges while storage fails, stores after it recovers, then 503 past the budget', async () => {
+    const faultline = await startTestFaultline({
+      faultHooks: true,
+      walMaxBytes: 40_000,
+      insertRetryMaxMs: 50,
+    });
+    try {
+      const hook = path.join(faultline.dataDir, FAIL_INSERTS_FILE);
+      fs.writeFileSync(hook, '');
+      const post = (traceId: string, count: number) =>
+        fetch(`${faultline.otlpUrl}/v1/traces`, {
+          method: 'POST',
+          body: body(traceId, count),
+          headers: { 'content-type': 'application/json' },
+        });
+      const accepted = await post('c1'.repeat(16), 20);
+      expect(accepted.status).toBe(200);
+
+      // 503 (not 429) needs the writer to have seen storage fail at least once.
+      for (let attempt = 0; attempt < 100; attempt += 1) {
+        const text = await (await fetch(`${faultline.otlpUrl}/metrics`)).text();
+        if (/faultline_insert_retries_total [1-9]/.test(text)) break;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      let refused: Response | undefined;
+      for (let attempt = 0; attempt < 50 && !refused; attempt += 1) {
+        const reply = await post('c2'.repeat(16), 20);
+        if (reply.status !== 200) refused = reply;
+      }
+      expect(refused?.status).toBe(503);
+      expect(refused?.headers.get('retry-after')).toBe('10');
+      expect((await fetch(`${faultline.otlpUrl}/readyz`)).status).toBe(503);
+
+      const metrics = await (await fetch(`${faultline.otlpUrl}/metrics`)).text();
+      expect(metrics).toMatch(/faultline_insert_retries_total [1-9]/);
+      expect(metrics).toMatch(
+        /faultline_requests_rejected_total\{protocol="otlp_http",reason="wal_full"\} [1-9]/,
+      );
+      expect(metrics).toMatch(/faultline_wal_oldest_unwritten_age_seconds 0\.\d*[1-9]/);
+
+      fs.rmSync(hook);
+      await faultline.app.collector!.flush(20_000);
+      const { body: view } = await getJson(faultline.queryUrl, `/api/traces/${'c1'.repeat(16)}`);
+      expect(view.spanCount).toBe(20);
+      let ready = 503;
+      for (let attempt = 0; attempt < 100 && ready !== 200; attempt += 1) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        ready = (await fetch(`${faultline.otlpUrl}/readyz`)).status;
+      }
+      expect(ready).toBe(200);
+      const after = await (await fetch(`${faultline.otlpUrl}/metrics`)).text();
+      expect(after).toMatch(/faultline_wal_bytes 0/);
+    } finally {
+      await faultline.stop();
+    }
+  });
+});
