@@ -21,6 +21,7 @@ beforeAll(async () => {
     queryMaxResults: 50,
   });
   await sendCheckoutTrace(faultline.otlpUrl, Date.now() - 60_000);
+  await faultline.flush();
 });
 
 afterAll(async () => {

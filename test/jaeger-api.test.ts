@@ -11,6 +11,7 @@ beforeAll(async () => {
   now = Date.now();
   checkout = await sendCheckoutTrace(faultline.otlpUrl, now - 60_000);
   cart = await sendCheckoutTrace(faultline.otlpUrl, now - 300_000, 'GET /cart');
+  await faultline.flush();
 });
 
 afterAll(async () => {

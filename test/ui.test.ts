@@ -122,6 +122,7 @@ describe('web UI', () => {
     }
     oddTraceId = await sendOddTrace(faultline.otlpUrl, now - 30_000);
     wideTraceId = await sendWideTrace(faultline.otlpUrl, now - 20_000);
+    await faultline.flush();
     page = await browser.context.newPage();
     page.setDefaultTimeout(15_000);
     page.on('pageerror', (error) => errors.push(error.message));
@@ -267,6 +268,7 @@ describe('web UI with a query token', () => {
   beforeAll(async () => {
     faultline = await startTestFaultline({ queryTokens: token });
     await sendCheckoutTrace(faultline.otlpUrl, Date.now() - 10_000);
+    await faultline.flush();
   });
 
   afterAll(async () => {

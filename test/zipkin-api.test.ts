@@ -9,6 +9,7 @@ beforeAll(async () => {
   faultline = await startTestFaultline();
   now = Date.now();
   checkout = await sendCheckoutTrace(faultline.otlpUrl, now - 60_000);
+  await faultline.flush();
 });
 
 afterAll(async () => {

@@ -11,7 +11,7 @@ import {
   type SpanRecord,
 } from '../model/span';
 import { FaultlineError, errorMessage } from '../errors';
-import { UNKNOWN_SERVICE, type FlattenResult } from './flatten';
+import { repairTimes, UNKNOWN_SERVICE, type FlattenResult } from './flatten';
 
 /*
  * Decodes an OTLP protobuf ExportTraceServiceRequest straight into span records with
@@ -21,6 +21,10 @@ import { UNKNOWN_SERVICE, type FlattenResult } from './flatten';
  * the wrong wire type is skipped here, where the generic decoder reads it as its
  * declared type. A span without a parent_span_id field is a root span here, with no
  * `invalid_parent_span_id` warning.
+ *
+ * NOTE: the limits and text repairs of flattenExportRequest (attribute count, value
+ * length, nesting depth, invalid UTF-8) are not applied here, so the collector does not
+ * use this decoder yet; the decode benchmark measures it.
  */
 
 type Reader = protobuf.Reader;
@@ -234,6 +238,8 @@ interface RawSpan {
   events: SpanEvent[];
   droppedEventsCount: number;
   links: SpanLink[];
+  /** Links dropped because their ids are invalid. */
+  invalidLinks: number;
   droppedLinksCount: number;
   statusCode: number;
   statusMessage: string;
@@ -291,6 +297,7 @@ function readSpanField(reader: Reader, tag: number, span: RawSpan): void {
     case (13 << 3) | WIRE_LENGTH: {
       const link = readLink(reader, end(reader));
       if (link) span.links.push(link);
+      else span.invalidLinks += 1;
       return;
     }
     case (14 << 3) | WIRE_VARINT:
@@ -323,6 +330,7 @@ function readRawSpan(reader: Reader, limit: number): RawSpan {
     events: [],
     droppedEventsCount: 0,
     links: [],
+    invalidLinks: 0,
     droppedLinksCount: 0,
     statusCode: 0,
     statusMessage: '',
@@ -332,7 +340,12 @@ function readRawSpan(reader: Reader, limit: number): RawSpan {
 }
 
 /** Returns the span record, or the reason the span is rejected, as flattenSpan does. */
-function toRecord(raw: RawSpan, resource: Resource, scope: Scope): SpanRecord | string {
+function toRecord(
+  raw: RawSpan,
+  resource: Resource,
+  scope: Scope,
+  nowNs: bigint,
+): SpanRecord | string {
   if (raw.traceId.length !== 32 || raw.traceId === ZERO_TRACE_ID) {
     return `invalid trace id ${JSON.stringify(raw.traceId)} in span ${JSON.stringify(raw.name)}: expected 16 bytes (32 hex digits), not all zero`;
   }
@@ -349,12 +362,9 @@ function toRecord(raw: RawSpan, resource: Resource, scope: Scope): SpanRecord | 
   }
   const kind = SPAN_KINDS[raw.kind] ?? 'UNSPECIFIED';
   const statusCode = STATUS_CODES[raw.statusCode] ?? 'UNSET';
-  if (raw.start <= 0n) warnings.push('missing_start_time');
-  let endNs = raw.end;
-  if (endNs < raw.start) {
-    warnings.push('end_before_start');
-    endNs = raw.start;
-  }
+  if (raw.invalidLinks > 0) warnings.push('invalid_link_dropped');
+  const marks = new Set(warnings);
+  const times = repairTimes(raw.start, raw.end, { marks, nowNs, attributes: raw.attributes });
   const httpStatus = httpStatusCode(raw.attributes);
   return {
     traceId: raw.traceId,
@@ -364,9 +374,7 @@ function toRecord(raw: RawSpan, resource: Resource, scope: Scope): SpanRecord | 
     flags: raw.flags,
     name: raw.name,
     kind,
-    startTimeUnixNano: raw.start.toString(),
-    endTimeUnixNano: endNs.toString(),
-    durationNs: (endNs - raw.start).toString(),
+    ...times,
     statusCode,
     statusMessage: raw.statusMessage,
     serviceName: resource.serviceName,
@@ -386,7 +394,7 @@ function toRecord(raw: RawSpan, resource: Resource, scope: Scope): SpanRecord | 
     droppedEventsCount: raw.droppedEventsCount,
     links: raw.links,
     droppedLinksCount: raw.droppedLinksCount,
-    ingestWarnings: warnings,
+    ingestWarnings: [...marks],
   };
 }
 
@@ -406,7 +414,12 @@ function readScopeSpans(reader: Reader, limit: number) {
   return { scope, spans };
 }
 
-function readResourceSpans(reader: Reader, limit: number, result: FlattenResult): void {
+function readResourceSpans(
+  reader: Reader,
+  limit: number,
+  result: FlattenResult,
+  nowNs: bigint,
+): void {
   let resource: Resource | undefined;
   const scopes: { scope: Scope; spans: RawSpan[] }[] = [];
   while (reader.pos < limit) {
@@ -418,7 +431,7 @@ function readResourceSpans(reader: Reader, limit: number, result: FlattenResult)
   const finalResource = resource ?? describeResource([], 0);
   for (const { scope, spans } of scopes) {
     for (const raw of spans) {
-      const record = toRecord(raw, finalResource, scope);
+      const record = toRecord(raw, finalResource, scope, nowNs);
       if (typeof record === 'string') {
         result.rejectedSpans += 1;
         if (!result.errorMessage) result.errorMessage = record;
@@ -432,6 +445,7 @@ function readResourceSpans(reader: Reader, limit: number, result: FlattenResult)
 /** Decodes an OTLP/HTTP protobuf body into span records; see the note at the top. */
 export function decodeSpansFast(body: Uint8Array): FlattenResult {
   const result: FlattenResult = { spans: [], rejectedSpans: 0, errorMessage: '' };
+  const nowNs = BigInt(Date.now()) * 1_000_000n;
   try {
     // A Buffer view gets protobufjs's BufferReader, which decodes UTF-8 natively.
     const buffer = Buffer.isBuffer(body)
@@ -440,7 +454,7 @@ export function decodeSpansFast(body: Uint8Array): FlattenResult {
     const reader = protobuf.Reader.create(buffer);
     while (reader.pos < reader.len) {
       const tag = reader.uint32();
-      if (tag === ((1 << 3) | WIRE_LENGTH)) readResourceSpans(reader, end(reader), result);
+      if (tag === ((1 << 3) | WIRE_LENGTH)) readResourceSpans(reader, end(reader), result, nowNs);
       else reader.skipType(tag & 7);
     }
   } catch (error) {

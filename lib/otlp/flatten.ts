@@ -303,8 +303,23 @@ export const ORIGINAL_START_ATTRIBUTE = 'faultline.original_start_time_unix_nano
 
 function readTimes(span: OtlpSpan, marks: Set<string>, nowNs: bigint, attributes: KeyValue[]) {
   const sent = readNanos(span.startTimeUnixNano, marks);
+  const end = readNanos(span.endTimeUnixNano, marks);
+  return repairTimes(sent, end, { marks, nowNs, attributes });
+}
+
+/**
+ * Applies the timestamp repairs to a span's start and end as sent: a start too early to
+ * store, a start outside the plausible range, an end before the start. Exported so that
+ * every decoder repairs alike; it adds marks and the original-start attribute in place.
+ */
+export function repairTimes(
+  sent: bigint,
+  sentEnd: bigint,
+  target: { marks: Set<string>; nowNs: bigint; attributes: KeyValue[] },
+) {
+  const { marks, nowNs, attributes } = target;
   let start = sent;
-  let end = readNanos(span.endTimeUnixNano, marks);
+  let end = sentEnd;
   if (sent < MIN_STORABLE_NS) {
     marks.add(sent === 0n ? 'missing_start_time' : 'start_time_out_of_range');
     attributes.push({ key: ORIGINAL_START_ATTRIBUTE, value: { intValue: sent.toString() } });

@@ -12,6 +12,8 @@ export interface TestFaultline {
   dataDir: string;
   otlpUrl: string;
   queryUrl: string;
+  /** Resolves once every span acknowledged so far is stored and visible to queries. */
+  flush(): Promise<void>;
   /** Stops the app and removes its data folder. */
   stop(): Promise<void>;
 }
@@ -44,6 +46,7 @@ export async function startTestFaultline(
     dataDir,
     otlpUrl: `http://127.0.0.1:${app.collector!.httpPort}`,
     queryUrl: `http://127.0.0.1:${app.analyzer!.port}`,
+    flush: () => app.collector!.flush(),
     async stop() {
       await app.stop();
       fs.rmSync(dataDir, { recursive: true, force: true });
