@@ -14,6 +14,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { context, trace } from '@opentelemetry/api';
 import { ExportResultCode } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { resourceFromAttributes } from '@opentelemetry/resources';
@@ -118,9 +119,11 @@ async function sender(
   let sequence = 0;
   while (!until()) {
     recorder.reset();
+    // The spans of one export form one trace, so the final check reads one trace an export.
     const parent = tracer.startSpan('batch');
+    const parentContext = trace.setSpan(context.active(), parent);
     for (let n = 1; n < SPANS_PER_EXPORT; n += 1) {
-      tracer.startSpan(`span ${sequence++}`, { attributes: { seq: sequence } }).end();
+      tracer.startSpan(`span ${sequence++}`, { attributes: { seq: sequence } }, parentContext).end();
     }
     parent.end();
     const spans: ReadableSpan[] = recorder.getFinishedSpans();
@@ -152,23 +155,26 @@ function tearWalTail(walDir: string): boolean {
   return true;
 }
 
-interface TraceNode {
-  spanId: string;
-  children: TraceNode[];
-}
+const TRACES_PER_LOOKUP = 100;
 
+/** Counts how often each acknowledged span appears in query results, 100 traces a request. */
 async function countStored(queryUrl: string, acked: Map<string, number>): Promise<void> {
-  const traces = new Set([...acked.keys()].map((key) => key.split('/')[0]));
-  for (const traceId of traces) {
-    const response = await fetch(`${queryUrl}/api/traces/${traceId}`);
-    if (response.status !== 200) continue;
-    const view = (await response.json()) as { roots: TraceNode[] };
-    const stack: TraceNode[] = [...view.roots];
-    while (stack.length > 0) {
-      const node = stack.pop()!;
-      const key = `${traceId}/${node.spanId}`;
-      if (acked.has(key)) acked.set(key, acked.get(key)! + 1);
-      stack.push(...node.children);
+  const traces = [...new Set([...acked.keys()].map((key) => key.split('/')[0]))];
+  for (let index = 0; index < traces.length; index += TRACES_PER_LOOKUP) {
+    const url = new URL('/jaeger/api/traces', queryUrl);
+    for (const traceId of traces.slice(index, index + TRACES_PER_LOOKUP)) {
+      url.searchParams.append('traceID', traceId);
+    }
+    const response = await fetch(url);
+    if (response.status !== 200) throw new Error(`trace lookup failed: HTTP ${response.status}`);
+    const body = (await response.json()) as {
+      data: { traceID: string; spans: { spanID: string }[] }[];
+    };
+    for (const found of body.data) {
+      for (const span of found.spans) {
+        const key = `${found.traceID}/${span.spanID}`;
+        if (acked.has(key)) acked.set(key, acked.get(key)! + 1);
+      }
     }
   }
 }
