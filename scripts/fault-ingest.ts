@@ -108,6 +108,7 @@ async function sender(
   index: number,
   until: () => boolean,
   tally: Tally,
+  spansPerExport = SPANS_PER_EXPORT,
 ): Promise<void> {
   const exporter = new OTLPTraceExporter({ url, timeoutMillis: 5000 });
   const recorder = new InMemorySpanExporter();
@@ -122,8 +123,10 @@ async function sender(
     // The spans of one export form one trace, so the final check reads one trace an export.
     const parent = tracer.startSpan('batch');
     const parentContext = trace.setSpan(context.active(), parent);
-    for (let n = 1; n < SPANS_PER_EXPORT; n += 1) {
-      tracer.startSpan(`span ${sequence++}`, { attributes: { seq: sequence } }, parentContext).end();
+    for (let n = 1; n < spansPerExport; n += 1) {
+      tracer
+        .startSpan(`span ${sequence++}`, { attributes: { seq: sequence } }, parentContext)
+        .end();
     }
     parent.end();
     const spans: ReadableSpan[] = recorder.getFinishedSpans();
@@ -244,6 +247,20 @@ async function main(): Promise<void> {
   }
   await Promise.all(senders);
 
+  // Load past capacity with healthy storage: large exports from many senders outrun the
+  // inserts, the log reaches its budget, and the collector answers 429 instead of growing.
+  const load = { sent: 0, acked: new Map<string, number>(), refused: {} as Record<string, number> };
+  const loadEnd = Date.now() + seconds * 1000 * 0.2;
+  await Promise.all(
+    Array.from({ length: SENDERS * 4 }, (_, index) =>
+      sender(`${httpUrl}/v1/traces`, 200 + index, () => Date.now() > loadEnd, load, 1000),
+    ),
+  );
+  const metricsAfterLoad = await (await fetch(`${httpUrl}/metrics`)).text();
+  peakRssKb = Math.max(peakRssKb, collector.peakRssKb);
+  for (const [key] of load.acked) tally.acked.set(key, 0);
+  tally.sent += load.sent;
+
   // Overload: storage failing and a flood of exports until the log refuses them.
   fs.writeFileSync(hook, '');
   const flood = {
@@ -277,6 +294,9 @@ async function main(): Promise<void> {
     acknowledgedStored: counts.filter((count) => count >= 1).length,
     acknowledgedMissing: counts.filter((count) => count === 0).length,
     duplicatesInQueries: counts.filter((count) => count > 1).length,
+    loadSpansSent: load.sent,
+    loadSpansAcknowledged: load.acked.size,
+    loadRefused429: /reason="overloaded"\} (\d+)/.exec(metricsAfterLoad)?.[1] ?? '0',
     refusedDuringOverload: Object.values(flood.refused).reduce((sum, value) => sum + value, 0),
     walFullRefusals: /reason="wal_full"\} (\d+)/.exec(metricsDuringOutage)?.[1] ?? '0',
     quarantineFiles: fs.existsSync(path.join(dataDir, 'wal', 'quarantine'))
