@@ -13,7 +13,7 @@ interface ReportOptions {
   queryUrl?: string;
 }
 
-/** Prints the report, asking a running analyzer first and reading storage when none answers. */
+/** Prints the report from a running analyzer, or reads storage directly when none responds. */
 export async function runReportCommand(
   raw: Record<string, unknown>,
   config: FaultlineConfig,

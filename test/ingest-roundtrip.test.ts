@@ -26,7 +26,7 @@ interface SentTrace {
   linked: Span;
 }
 
-/** Sends one three-span trace through a real exporter and waits until the collector answered. */
+/** Sends one three-span trace through a real exporter and waits for the export to finish. */
 async function sendTrace(exporter: SpanExporter, serviceName: string): Promise<SentTrace> {
   const provider = new BasicTracerProvider({
     resource: resourceFromAttributes({

@@ -1,7 +1,6 @@
 import { buildTraceTree } from '../analyzer/tree';
 import type { SpanKind, SpanRecord } from '../lib/model/span';
-
-const TRACE_ID = 'aaaabbbbccccddddeeeeffff00001111';
+import { makeSpan, TRACE_ID } from './helpers/spans';
 
 function span(
   spanId: string,
@@ -10,40 +9,7 @@ function span(
   endMs: number,
   kind: SpanKind = 'INTERNAL',
 ): SpanRecord {
-  const start = BigInt(startMs) * 1_000_000n;
-  const end = BigInt(endMs) * 1_000_000n;
-  return {
-    traceId: TRACE_ID,
-    spanId,
-    parentSpanId,
-    traceState: '',
-    flags: 0,
-    name: `op-${spanId}`,
-    kind,
-    startTimeUnixNano: start.toString(),
-    endTimeUnixNano: end.toString(),
-    durationNs: (end - start).toString(),
-    statusCode: 'UNSET',
-    statusMessage: '',
-    serviceName: 'svc',
-    serviceVersion: '',
-    deploymentEnvironment: '',
-    remoteService: '',
-    httpStatusCode: 0,
-    isError: false,
-    attributes: [],
-    droppedAttributesCount: 0,
-    resourceAttributes: [],
-    droppedResourceAttributesCount: 0,
-    scopeName: '',
-    scopeVersion: '',
-    scopeAttributes: [],
-    events: [],
-    droppedEventsCount: 0,
-    links: [],
-    droppedLinksCount: 0,
-    ingestWarnings: [],
-  };
+  return makeSpan(0, '', startMs, endMs, { spanId, parentSpanId, name: `op-${spanId}`, kind });
 }
 
 const id = (n: number) => n.toString(16).padStart(16, '0');

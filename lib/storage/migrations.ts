@@ -114,8 +114,8 @@ function splitStatements(sql: string): string[] {
 
 /**
  * Creates the database and every table. Each statement is idempotent (`IF NOT EXISTS`),
- * so running the migrations on every start is safe; applied versions are recorded so
- * that later migrations which alter tables run once.
+ * so the migrations run safely on every start. Applied versions are recorded, so a
+ * later migration that alters a table runs once.
  */
 export async function runMigrations(
   client: ClickHouseClient,
