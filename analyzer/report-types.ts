@@ -15,7 +15,7 @@ export type FindingKind =
   | 'latency_outlier';
 export type Severity = 'critical' | 'high' | 'medium' | 'low';
 
-/** What a finding blames: a service, and where known the operation or the called node. */
+/** Component a finding blames: a service, and where known the operation or the called node. */
 export interface Culprit {
   service: string;
   operation?: string;

@@ -8,9 +8,9 @@ import type { CollectorMetrics, Protocol } from './metrics';
 
 /**
  * Where accepted spans go: the write-ahead log, or the batcher that inserts them
- * synchronously. `accept` resolves once the spans will not be lost (durable in the log,
- * or stored); it throws a FaultlineError with a Retry-After when the sink is full or
- * storage is failing.
+ * synchronously. `accept` resolves once the spans cannot be lost, because they are
+ * durable in the log or stored. It throws a FaultlineError with a Retry-After when the
+ * sink is full or storage is failing.
  */
 export interface SpanSink {
   accept(spans: SpanRecord[]): Promise<void>;
@@ -26,7 +26,7 @@ export interface IngestLimits extends FlattenLimits {
   maxInflightBytes: number;
 }
 
-/** What an export answers: spans rejected for invalid ids, with the first reason. */
+/** Outcome of one export: spans accepted, and spans rejected for invalid ids with the first reason. */
 export interface ExportOutcome {
   acceptedSpans: number;
   rejectedSpans: number;
@@ -60,7 +60,7 @@ export class Ingest {
 
   /**
    * Checks an `Authorization` header against the configured tokens. Every token is
-   * compared in constant time, so the answer leaks neither which tokens exist nor how
+   * compared in constant time, so the response leaks neither which tokens exist nor how
    * much of one matched.
    */
   authorize(header: string | undefined): FaultlineError | undefined {
@@ -87,7 +87,7 @@ export class Ingest {
     if (this.inflight > 0 && this.inflight + bytes > limit) {
       throw new FaultlineError(
         'FL_OVERLOADED',
-        `collector holds ${this.inflight} bytes of requests in memory, limit ${limit}: retry later or raise FAULTLINE_MAX_INFLIGHT_BYTES`,
+        `collector overloaded: ${this.inflight} bytes of requests in memory, limit ${limit} bytes; retry later or raise FAULTLINE_MAX_INFLIGHT_BYTES`,
         { retryAfterSeconds: 1 },
       );
     }
@@ -143,7 +143,7 @@ export class Ingest {
     const now = Date.now();
     if (now - (this.lastWarn.get(key) ?? 0) < 10_000) return;
     this.lastWarn.set(key, now);
-    this.options.logger.warn(fields, 'export refused');
+    this.options.logger.warn(fields, 'export rejected');
   }
 }
 

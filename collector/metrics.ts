@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
-/** Where spans came in: OTLP over HTTP or gRPC, or Zipkin v2 JSON. */
+/** Ingest protocol of a span: OTLP over HTTP or gRPC, or Zipkin v2 JSON. */
 export type Protocol = 'otlp_http' | 'otlp_grpc' | 'zipkin';
 
 /**
@@ -26,14 +26,14 @@ export class CollectorMetrics {
 
   readonly spansRejected = new Counter({
     name: 'faultline_spans_rejected_total',
-    help: 'Spans not accepted, by reason: invalid_id, or the reason of the refused request',
+    help: 'Spans not accepted, by reason: invalid_id, or the reason the whole request was rejected',
     labelNames: ['protocol', 'reason'],
     registers: [this.registry],
   });
 
   readonly requestsRejected = new Counter({
     name: 'faultline_requests_rejected_total',
-    help: 'Export requests refused as a whole, by reason (body_too_large, unauthorized, overloaded, ...)',
+    help: 'Export requests rejected as a whole, by reason (body_too_large, unauthorized, overloaded, ...)',
     labelNames: ['protocol', 'reason'],
     registers: [this.registry],
   });
@@ -91,7 +91,7 @@ export class CollectorMetrics {
 
   readonly spansQuarantined = new Counter({
     name: 'faultline_spans_quarantined_total',
-    help: 'Acknowledged spans that storage refused on their own, moved to the quarantine folder',
+    help: 'Acknowledged spans that storage rejected on their own, moved to the quarantine folder',
     registers: [this.registry],
   });
 

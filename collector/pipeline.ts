@@ -24,7 +24,7 @@ export type PipelineConfig = Pick<
 /** The path from an accepted export to storage, with or without the write-ahead log. */
 export interface Pipeline {
   sink: SpanSink;
-  /** Why the collector cannot accept now (for /readyz), or undefined when it can. */
+  /** Reason the collector cannot accept now (for /readyz), or undefined when it can. */
   notReadyReason(): string | undefined;
   /**
    * Resolves once every span accepted so far is stored, or rejects after `timeoutMs`.
@@ -128,7 +128,9 @@ async function waitUntilEmpty(wal: WriteAheadLog, timeoutMs: number): Promise<vo
   const deadline = Date.now() + timeoutMs;
   while (wal.spans > 0 || wal.bytes > 0) {
     if (Date.now() > deadline) {
-      throw new Error(`write-ahead log still holds ${wal.spans} spans after ${timeoutMs} ms`);
+      throw new Error(
+        `flush timed out after ${timeoutMs} ms: the write-ahead log still contains ${wal.spans} spans`,
+      );
     }
     await new Promise((resolve) => setTimeout(resolve, 10));
   }

@@ -24,7 +24,10 @@ export function storageWriter(options: {
   const failing = () => options.faultHooks && fs.existsSync(hookFile);
   return {
     async write(spans) {
-      if (failing()) throw new Error(`insert refused by the fault hook: ${hookFile} exists`);
+      if (failing())
+        throw new Error(
+          `insert failed by the fault hook: ${hookFile} exists; remove it to resume inserts`,
+        );
       await writeSpans(options.storage, spans);
       options.metrics.spansWritten.inc(spans.length);
     },
@@ -37,6 +40,6 @@ export function storageWriter(options: {
 
 export interface StorageWriter {
   write(spans: SpanRecord[]): Promise<void>;
-  /** Whether storage answers a ping; the fault hook makes it unreachable too. */
+  /** Checks whether storage responds to a ping; the fault hook makes it unreachable too. */
   reachable(): Promise<boolean>;
 }

@@ -2,12 +2,13 @@
  * Fault suite of durable ingest, with real processes and real signals. Bounded in time
  * and loopback only: `npm run fault:ingest -- --seconds 60`.
  *
- * It runs `faultline start` as a child process on a fresh data folder and a real OTLP
- * exporter sending numbered spans, and meanwhile: kills the collector with SIGKILL at
- * random moments and restarts it, makes inserts fail for a while (fault hook), appends a
- * torn record to the write-ahead log while the process is down, and finally pushes past
- * the log's budget with storage failing. At the end every span that got a 2xx must be
- * queryable exactly once. Prints one JSON summary line; exits 1 on any loss.
+ * It runs `faultline start` as a child process on a fresh data folder, with real OTLP
+ * exporters sending numbered spans. Meanwhile it kills the collector with SIGKILL at
+ * random moments and restarts it, makes inserts fail for a while (fault hook), and
+ * appends a torn record to the write-ahead log while the process is down. Then it loads
+ * the collector past capacity with healthy storage, and finally pushes past the log's
+ * budget with storage failing. At the end every span that got a 2xx must be queryable
+ * exactly once. It prints one JSON summary line and exits 1 on any loss.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -102,7 +103,7 @@ interface Tally {
   refused: Record<string, number>;
 }
 
-/** One sender: numbered spans through a real OTLP/HTTP protobuf exporter, one export at a time. */
+/** Sends numbered spans through a real OTLP/HTTP protobuf exporter, one export at a time. */
 async function sender(
   url: string,
   index: number,
@@ -248,7 +249,7 @@ async function main(): Promise<void> {
   await Promise.all(senders);
 
   // Load past capacity with healthy storage: large exports from many senders outrun the
-  // inserts, the log reaches its budget, and the collector answers 429 instead of growing.
+  // inserts until the log reaches its budget, so the collector responds 429 instead of growing.
   const load = { sent: 0, acked: new Map<string, number>(), refused: {} as Record<string, number> };
   const loadEnd = Date.now() + seconds * 1000 * 0.2;
   await Promise.all(

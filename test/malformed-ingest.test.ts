@@ -437,7 +437,7 @@ describe('repairs instead of rejections', () => {
     expect(root.ingestWarnings).toContain('invalid_utf8');
   });
 
-  it('keeps a span that ends before it starts, with duration 0, and marks it', async () => {
+  it('repairs end before start', async () => {
     const traceId = newTraceId();
     const body = request([
       span(traceId, 0, {

@@ -23,8 +23,8 @@ import { repairTimes, UNKNOWN_SERVICE, type FlattenResult } from './flatten';
  * `invalid_parent_span_id` warning.
  *
  * NOTE: the limits and text repairs of flattenExportRequest (attribute count, value
- * length, nesting depth, invalid UTF-8) are not applied here, so the collector does not
- * use this decoder yet; the decode benchmark measures it.
+ * length, nesting depth, invalid UTF-8) are not applied here. The collector therefore
+ * does not use this decoder yet, and only the decode benchmark runs it.
  */
 
 type Reader = protobuf.Reader;

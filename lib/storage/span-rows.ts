@@ -137,20 +137,17 @@ function hexId(expression: string, digits: number): string {
   return `leftPad(lower(hex(${expression})), ${digits}, '0')`;
 }
 
-/**
- * Column list that selects a stored span in the shape `fromSelectedRow` reads: ids as
- * hex, times as nanoseconds since the epoch.
- */
-export const SPAN_SELECT = [
-  `${hexId('trace_id', 32)} AS trace_id`,
-  `${hexId('span_id', 16)} AS span_id`,
-  `if(parent_span_id = 0, '', ${hexId('parent_span_id', 16)}) AS parent_span_id`,
+/** Every column of `spans` that the writer fills and readers select, in insert order. */
+export const SPAN_COLUMNS: [keyof SpanRow, ...(keyof SpanRow)[]] = [
+  'trace_id',
+  'span_id',
+  'parent_span_id',
   'trace_state',
   'flags',
   'name',
   'kind',
-  'toUnixTimestamp64Nano(start_time) AS start_time',
-  'toUnixTimestamp64Nano(end_time) AS end_time',
+  'start_time',
+  'end_time',
   'duration_ns',
   'status_code',
   'status_message',
@@ -171,20 +168,41 @@ export const SPAN_SELECT = [
   'scope_name',
   'scope_version',
   'scope_attributes',
-  'arrayMap(t -> toUnixTimestamp64Nano(t), event_times) AS event_times',
+  'event_times',
   'event_names',
   'event_attributes',
   'event_dropped_attributes_counts',
   'dropped_events_count',
-  `arrayMap(id -> ${hexId('id', 32)}, link_trace_ids) AS link_trace_ids`,
-  `arrayMap(id -> ${hexId('id', 16)}, link_span_ids) AS link_span_ids`,
+  'link_trace_ids',
+  'link_span_ids',
   'link_trace_states',
   'link_attributes',
   'link_dropped_attributes_counts',
   'link_flags',
   'dropped_links_count',
   'ingest_warnings',
-].join(',\n  ');
+];
+
+/** Select expressions of the columns that readers get in another form than stored. */
+const SELECT_EXPRESSIONS: Partial<Record<keyof SpanRow, string>> = {
+  trace_id: hexId('trace_id', 32),
+  span_id: hexId('span_id', 16),
+  parent_span_id: `if(parent_span_id = 0, '', ${hexId('parent_span_id', 16)})`,
+  start_time: 'toUnixTimestamp64Nano(start_time)',
+  end_time: 'toUnixTimestamp64Nano(end_time)',
+  event_times: 'arrayMap(t -> toUnixTimestamp64Nano(t), event_times)',
+  link_trace_ids: `arrayMap(id -> ${hexId('id', 32)}, link_trace_ids)`,
+  link_span_ids: `arrayMap(id -> ${hexId('id', 16)}, link_span_ids)`,
+};
+
+/**
+ * Column list that selects a stored span in the shape `fromSelectedRow` reads: ids as
+ * hex, times as nanoseconds since the epoch.
+ */
+export const SPAN_SELECT = SPAN_COLUMNS.map((column) => {
+  const expression = SELECT_EXPRESSIONS[column];
+  return expression ? `${expression} AS ${column}` : column;
+}).join(',\n  ');
 
 function joinAttributes(row: SpanRow): KeyValue[] {
   const attributes: KeyValue[] = [];

@@ -1,6 +1,6 @@
 import type { SpanRecord } from '../model/span';
 import type { Storage } from './clickhouse';
-import { toSpanRow, type SpanRow } from './span-rows';
+import { SPAN_COLUMNS, toSpanRow } from './span-rows';
 
 export interface WriteOptions {
   /**
@@ -10,55 +10,9 @@ export interface WriteOptions {
   deduplicationToken?: string;
 }
 
-// Every column the writer fills, in the order of the values it sends.
-const INSERT_COLUMNS: [keyof SpanRow, ...(keyof SpanRow)[]] = [
-  'trace_id',
-  'span_id',
-  'parent_span_id',
-  'trace_state',
-  'flags',
-  'name',
-  'kind',
-  'start_time',
-  'end_time',
-  'duration_ns',
-  'status_code',
-  'status_message',
-  'service_name',
-  'service_version',
-  'deployment_environment',
-  'remote_service',
-  'http_status_code',
-  'is_error',
-  'attributes_string',
-  'attributes_int',
-  'attributes_float',
-  'attributes_bool',
-  'attributes_complex',
-  'dropped_attributes_count',
-  'resource_attributes',
-  'dropped_resource_attributes_count',
-  'scope_name',
-  'scope_version',
-  'scope_attributes',
-  'event_times',
-  'event_names',
-  'event_attributes',
-  'event_dropped_attributes_counts',
-  'dropped_events_count',
-  'link_trace_ids',
-  'link_span_ids',
-  'link_trace_states',
-  'link_attributes',
-  'link_dropped_attributes_counts',
-  'link_flags',
-  'dropped_links_count',
-  'ingest_warnings',
-];
-
 function toInsertValues(span: SpanRecord): unknown[] {
   const row = toSpanRow(span);
-  return INSERT_COLUMNS.map((column) => row[column]);
+  return SPAN_COLUMNS.map((column) => row[column]);
 }
 
 /**
@@ -81,7 +35,7 @@ export async function writeSpans(
   await storage.client.insert({
     table: `${storage.database}.spans`,
     values: spans.map(toInsertValues),
-    columns: INSERT_COLUMNS,
+    columns: SPAN_COLUMNS,
     format: 'JSONCompactEachRow',
     clickhouse_settings: options.deduplicationToken
       ? { insert_deduplicate: 1, insert_deduplication_token: options.deduplicationToken }

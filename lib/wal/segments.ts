@@ -16,7 +16,7 @@ export interface SegmentInfo {
   firstAppendMs: number;
 }
 
-/** What one record carries: the spans of one accepted export and when it was appended. */
+/** Contents of one record: the spans of one accepted export and the time it was appended. */
 export interface WalEntry {
   appendedMs: number;
   spans: SpanRecord[];
@@ -49,7 +49,7 @@ export function decodeEntry(payload: Buffer): WalEntry {
 export interface RecoveredSegment {
   entries: WalEntry[];
   info: SegmentInfo;
-  /** Where the quarantined tail was copied, with the reason; undefined for a clean segment. */
+  /** Path and reason of the quarantined tail copy, or undefined for a clean segment. */
   quarantined?: { file: string; bytes: number; problem: string };
 }
 

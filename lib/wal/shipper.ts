@@ -12,12 +12,13 @@ export interface ShipperOptions {
   batchMaxSpans: number;
   /** Milliseconds to wait for more appends before an idle log is shipped. */
   batchMaxAgeMs: number;
-  /** Longest backoff between retries of a failed insert. */
+  /** Maximum backoff between retries of a failed insert, in milliseconds. */
   retryMaxMs: number;
   logger: Logger;
   /**
-   * Whether storage answers at all. A batch that keeps failing while storage answers holds
-   * a span storage refuses, so it is split until that span is found and quarantined.
+   * Checks whether storage responds at all. A batch that keeps failing while storage
+   * responds contains a span that storage rejects, so it is split until that span is found
+   * and quarantined.
    */
   isStorageReachable(): Promise<boolean>;
   onInsert?(outcome: 'ok' | 'error', seconds: number, spans: number): void;
@@ -32,8 +33,8 @@ const ATTEMPTS_BEFORE_SPLIT = 3;
 /**
  * Moves the log into storage: reads the oldest segment, inserts its spans in batches,
  * and deletes it only once every batch succeeded. A failed insert is retried with capped
- * exponential backoff and full jitter until it succeeds or the shipper stops; the
- * segment then stays for the next start. A crash between insert and delete replays the
+ * exponential backoff and full jitter until it succeeds or the shipper stops. In the
+ * second case the segment stays for the next start. A crash between insert and delete replays the
  * segment, which the storage contract makes harmless.
  */
 export class WalShipper {
@@ -87,8 +88,8 @@ export class WalShipper {
   }
 
   /**
-   * True when a sealed segment waits, or the oldest append in the active one is
-   * `batchMaxAgeMs` old, so that one insert carries many requests; otherwise waits.
+   * Resolves true when a sealed segment waits or the oldest append in the active one is
+   * `batchMaxAgeMs` old. Waiting that long lets one insert carry many requests.
    */
   private async batchReady(): Promise<boolean> {
     const { wal, batchMaxAgeMs } = this.options;
@@ -173,8 +174,8 @@ export class WalShipper {
   }
 
   /**
-   * Splits a batch that storage answers but refuses, so the good spans are stored and a
-   * span refused on its own goes to the quarantine folder with the error.
+   * Splits a batch that storage rejects while it responds, so that the good spans are
+   * stored and a span rejected on its own goes to the quarantine folder with the error.
    */
   private async isolate(
     spans: SpanRecord[],
@@ -203,7 +204,7 @@ export class WalShipper {
     while (!this.stopped && Date.now() < end) await this.idle(end - Date.now());
   }
 
-  /** One line for the first failure, then at most one every 10 seconds. */
+  /** Logs the first failure, then at most one line every 10 seconds. */
   private logRetry(error: unknown, spans: number, segment: SegmentInfo, waitMs: number): void {
     const now = Date.now();
     if (this.failures > 1 && now - this.lastRetryLog < 10_000) return;

@@ -35,7 +35,7 @@ interface PendingAppend {
   reject(error: unknown): void;
 }
 
-/** What start-up found in the log folder. */
+/** Contents of the log folder found at start-up. */
 export interface ReplayReport {
   segments: number;
   spans: number;
@@ -46,7 +46,7 @@ export interface ReplayReport {
  * An append-only log of accepted spans in numbered segment files.
  *
  * Contract: `append` resolves only after the record is written and fsynced, so a span
- * whose export was answered 2xx survives a crash or power loss. Appends that arrive
+ * whose export got a 2xx response survives a crash or power loss. Appends that arrive
  * while a sync runs are written together by the next one (group commit). Sealed segments
  * are handed out in append order and deleted only by `remove`, after their spans are
  * stored. Not safe for two processes on one folder.
@@ -137,7 +137,7 @@ export class WriteAheadLog {
     return first?.firstAppendMs;
   }
 
-  /** Why appends fail now (a write or sync error), or undefined when the log is writable. */
+  /** Reason appends fail now (a write or sync error), or undefined when the log is writable. */
   get error(): FaultlineError | undefined {
     return this.failure;
   }
@@ -228,7 +228,7 @@ export class WriteAheadLog {
   }
 
   /**
-   * Returns the oldest sealed segment. When none is sealed and the active one holds
+   * Returns the oldest sealed segment. When none is sealed and the active one contains
    * records, it is sealed first, after any sync in flight, so a reader never waits for
    * a segment to fill.
    */
