@@ -1,0 +1,132 @@
+/**
+ * Splits the cost of inserting spans on the embedded engine into parsing and storing:
+ *   npx tsx bench/insert-cost.ts [--batches 5]
+ * Each 10k-span batch goes through @clickhouse/client into a Null-engine copy of `spans`
+ * (parsing only) as JSONEachRow and as TabSeparated text, then into `spans` itself
+ * through `writeSpans` (parsing, storing and the materialized views).
+ */
+import { performance } from 'node:perf_hooks';
+import { Readable } from 'node:stream';
+import { parseArgs } from 'node:util';
+import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
+import { decodeSpansFast } from '../lib/otlp/fast-decode';
+import { openStorage } from '../lib/storage/clickhouse';
+import { SPAN_COLUMNS, toSpanRow, type SpanRow } from '../lib/storage/span-rows';
+import { writeSpans } from '../lib/storage/span-writer';
+import { makeTempDir } from '../test/helpers/faultline';
+import { quantile, report, round } from './measure';
+import { syntheticTraces, takeSpans } from './synthetic';
+
+const BATCH_SPANS = 10_000;
+// Map and array columns whose TabSeparated elements are numbers, written without quotes.
+const NUMERIC_ELEMENTS = new Set<keyof SpanRow>([
+  'attributes_int',
+  'attributes_float',
+  'attributes_bool',
+  'event_times',
+  'event_dropped_attributes_counts',
+  'link_trace_ids',
+  'link_span_ids',
+  'link_dropped_attributes_counts',
+  'link_flags',
+]);
+
+function escapeText(text: string): string {
+  return text.replace(/[\\\t\n']/g, (char) =>
+    char === '\t' ? '\\t' : char === '\n' ? '\\n' : `\\${char}`,
+  );
+}
+
+function element(value: unknown, numeric: boolean): string {
+  return numeric ? String(value) : `'${escapeText(String(value))}'`;
+}
+
+/** Formats one value as TabSeparated text, with maps and arrays in ClickHouse's text form. */
+function tabSeparatedValue(value: unknown, numeric: boolean): string {
+  if (Array.isArray(value)) return `[${value.map((item) => element(item, numeric)).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value).map(
+      ([key, item]) => `'${escapeText(key)}':${element(item, numeric)}`,
+    );
+    return `{${entries.join(',')}}`;
+  }
+  return escapeText(String(value));
+}
+
+function toTabSeparated(rows: SpanRow[]): string {
+  const lines = rows.map((row) =>
+    SPAN_COLUMNS.map((column) => tabSeparatedValue(row[column], NUMERIC_ELEMENTS.has(column))).join(
+      '\t',
+    ),
+  );
+  return `${lines.join('\n')}\n`;
+}
+
+async function timed(step: () => Promise<unknown>): Promise<number> {
+  const start = performance.now();
+  await step();
+  return performance.now() - start;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { batches: { type: 'string', default: '5' } } });
+  const batches = Number(values.batches);
+  const storage = await openStorage({
+    dataDir: makeTempDir('insert-cost'),
+    url: '',
+    database: 'faultline',
+    retentionDays: 7,
+  });
+  const { client, database } = storage;
+  await client.command({
+    query: `CREATE TABLE ${database}.spans_null AS ${database}.spans ENGINE = Null`,
+  });
+
+  const traces = syntheticTraces({ seed: 3, startMs: Date.now() - 600_000, traceIntervalMs: 5 });
+  const microseconds = {
+    jsonParse: [] as number[],
+    tabParse: [] as number[],
+    store: [] as number[],
+  };
+  let jsonBytes = 0;
+  let tabBytes = 0;
+  for (let batch = 0; batch < batches; batch += 1) {
+    const body = ProtobufTraceSerializer.serializeRequest(takeSpans(traces, BATCH_SPANS))!;
+    const spans = decodeSpansFast(body).spans;
+    const rows = spans.map(toSpanRow);
+    const tab = toTabSeparated(rows);
+    jsonBytes = rows.reduce((sum, row) => sum + JSON.stringify(row).length + 1, 0);
+    tabBytes = tab.length;
+
+    const table = `${database}.spans_null`;
+    const jsonMs = await timed(() => client.insert({ table, values: rows, format: 'JSONEachRow' }));
+    const tabMs = await timed(() =>
+      client.insert({
+        table,
+        values: Readable.from([Buffer.from(tab)], { objectMode: false }),
+        columns: SPAN_COLUMNS,
+        format: 'TabSeparated',
+      }),
+    );
+    const storeMs = await timed(() => writeSpans(storage, spans));
+    microseconds.jsonParse.push((jsonMs * 1000) / spans.length);
+    microseconds.tabParse.push((tabMs * 1000) / spans.length);
+    microseconds.store.push((storeMs * 1000) / spans.length);
+  }
+  await storage.close();
+
+  report('insert.cost', {
+    batches,
+    batchSpans: BATCH_SPANS,
+    jsonBytesPerSpan: Math.round(jsonBytes / BATCH_SPANS),
+    tabSeparatedBytesPerSpan: Math.round(tabBytes / BATCH_SPANS),
+    parseJsonEachRowMicrosecondsPerSpanP50: round(quantile(microseconds.jsonParse, 0.5)),
+    parseTabSeparatedMicrosecondsPerSpanP50: round(quantile(microseconds.tabParse, 0.5)),
+    writeSpansMicrosecondsPerSpanP50: round(quantile(microseconds.store, 0.5)),
+  });
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exitCode = 1;
+});
