@@ -1,6 +1,12 @@
 import type { Storage } from '../lib/storage/clickhouse';
-import { edgeCallsSql, readEdgeFigures, UNKNOWN_CALLEE } from '../lib/storage/dependency-minutes';
-import { RANGE_CONDITION, rangeParams, type TimeRange } from '../lib/storage/span-reader';
+import {
+  edgeCallsSql,
+  edgeSourceFor,
+  readEdgeFigures,
+  UNKNOWN_CALLEE,
+  type EdgeSource,
+} from '../lib/storage/dependency-minutes';
+import type { TimeRange } from '../lib/storage/span-reader';
 
 export { UNKNOWN_CALLEE };
 
@@ -18,11 +24,16 @@ export interface DependencyEdge {
 }
 
 /**
- * Selects one row a call in the range bound by `rangeParams`, with its caller and callee;
- * see `edgeCallsSql`.
+ * Selects one row a call in the range bound by `edgeRangeParams`, with its caller and
+ * callee, from `source`; see `edgeCallsSql`.
  */
-export function edgeCallsQuery(db: string): string {
-  return edgeCallsSql(db, RANGE_CONDITION, { start: 'rangeStartMs', end: 'rangeEndMs' });
+export function edgeCallsQuery(db: string, source: EdgeSource): string {
+  return edgeCallsSql(db, { start: 'edgeStartMs', end: 'edgeEndMs' }, source);
+}
+
+/** Parameters of `edgeCallsQuery` for a range whose end is inclusive. */
+export function edgeRangeParams(range: TimeRange): { edgeStartMs: number; edgeEndMs: number } {
+  return { edgeStartMs: Math.trunc(range.startMs), edgeEndMs: Math.trunc(range.endMs) + 1 };
 }
 
 /**
@@ -72,10 +83,10 @@ export async function readDependencyMinutes(
     query: `SELECT caller, callee, toStartOfMinute(start_time) AS minute,
   count() AS calls, countIf(is_error) AS errors,
   quantiles(0.5, 0.95, 0.99)(duration_ns) AS latency
-FROM (${edgeCallsQuery(storage.database)})
+FROM (${edgeCallsQuery(storage.database, edgeSourceFor(range.startMs))})
 GROUP BY caller, callee, minute
 ORDER BY caller, callee, minute`,
-    query_params: rangeParams(range),
+    query_params: edgeRangeParams(range),
     format: 'JSONEachRow',
   });
   const rows = await result.json<{

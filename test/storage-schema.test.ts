@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
-import { edgeCallsQuery, readDependencies } from '../analyzer/dependencies';
+import { edgeCallsQuery, edgeRangeParams, readDependencies } from '../analyzer/dependencies';
 import { syntheticTraces, takeSpans } from '../bench/synthetic';
 import type { SpanRecord } from '../lib/model/span';
 import { decodeProtobufRequest } from '../lib/otlp/decode';
@@ -234,14 +234,30 @@ describe('operation minutes', () => {
 });
 
 describe('dependency minutes', () => {
-  async function liveEdges(range: { startMs: number; endMs: number }) {
+  async function liveEdges(
+    range: { startMs: number; endMs: number },
+    source: 'spans' | 'call_spans' = 'spans',
+  ) {
     return rows<{ caller: string; callee: string; calls: string; errors: string }>(
       storage,
       `SELECT caller, callee, count() AS calls, countIf(is_error) AS errors
-       FROM (${edgeCallsQuery('faultline')}) GROUP BY caller, callee ORDER BY caller, callee`,
-      rangeParams(range),
+       FROM (${edgeCallsQuery('faultline', source)}) GROUP BY caller, callee ORDER BY caller, callee`,
+      edgeRangeParams(range),
     );
   }
+
+  it('keep the calling and called spans in call_spans', async () => {
+    const [row] = await rows<{ calls: string; spans: string }>(
+      storage,
+      `SELECT (SELECT uniqExact(trace_id, span_id, kind) FROM faultline.call_spans) AS calls,
+         (SELECT uniqExact(trace_id, span_id, kind) FROM faultline.spans
+          WHERE kind IN ('CLIENT', 'PRODUCER', 'SERVER', 'CONSUMER')) AS spans`,
+    );
+    expect(Number(row.calls)).toBeGreaterThan(1000);
+    expect(row.calls).toBe(row.spans);
+    const range = { startMs: START_MS + 61_000, endMs: START_MS + 1_200_000 };
+    expect(await liveEdges(range, 'call_spans')).toEqual(await liveEdges(range, 'spans'));
+  });
 
   it('equal the edges joined from spans', async () => {
     const range = { startMs: START_MS + 90_500, endMs: START_MS + 1_830_250 };
@@ -269,10 +285,14 @@ describe('dependency minutes', () => {
     expect(Number(row.minutes)).toBe(Number(row.distinct_minutes));
   });
 
-  it('leave open minutes to spans', () => {
-    const now = START_MS + 600_000 + 30_000;
+  it('leave open minutes and unfinished blocks of ten minutes to call spans', () => {
+    const blockMs = Math.ceil(START_MS / 600_000) * 600_000 + 600_000;
+    const now = blockMs + DEPENDENCY_LATENESS_MS + 540_000;
     const minutes = closedMinutes({ startMs: START_MS, endMs: now }, now);
     expect(minutes.firstMs).toBe(START_MS);
-    expect(minutes.endMs).toBe(START_MS + 600_000 - DEPENDENCY_LATENESS_MS);
+    // Nine minutes of the block that starts at blockMs are closed, but not the whole block.
+    expect(minutes.endMs).toBe(blockMs);
+    const later = closedMinutes({ startMs: START_MS, endMs: now }, now + 60_000);
+    expect(later.endMs).toBe(blockMs + 600_000);
   });
 });

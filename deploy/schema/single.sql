@@ -167,6 +167,49 @@ ALTER TABLE faultline.spans
     MODIFY COLUMN event_attributes Array(String) CODEC(ZSTD(3)),
     MODIFY COLUMN event_times Array(DateTime64(9)) CODEC(Delta, ZSTD(1));
 
+-- 008_call_spans.sql
+CREATE TABLE IF NOT EXISTS faultline.call_spans
+(
+    minute DateTime CODEC(Delta, ZSTD(1)),
+    kind Enum8('UNSPECIFIED' = 0, 'INTERNAL' = 1, 'SERVER' = 2, 'CLIENT' = 3, 'PRODUCER' = 4, 'CONSUMER' = 5),
+    trace_id UInt128 CODEC(ZSTD(1)),
+    span_id UInt64 CODEC(ZSTD(1)),
+    parent_span_id UInt64 CODEC(ZSTD(1)),
+    start_time DateTime64(9) CODEC(Delta, ZSTD(1)),
+    duration_ns UInt64 CODEC(T64, ZSTD(1)),
+    service_name LowCardinality(String),
+    remote_service LowCardinality(String),
+    is_error Bool
+)
+ENGINE = MergeTree
+PARTITION BY toStartOfHour(minute)
+ORDER BY (minute, kind, trace_id, span_id)
+TTL minute + INTERVAL 1 DAY DELETE
+SETTINGS ttl_only_drop_parts = 1;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS faultline.call_spans_mv
+TO faultline.call_spans
+AS SELECT
+    toStartOfMinute(start_time) AS minute,
+    kind,
+    trace_id,
+    span_id,
+    parent_span_id,
+    start_time,
+    duration_ns,
+    service_name,
+    remote_service,
+    is_error
+FROM faultline.spans
+WHERE kind IN ('CLIENT', 'PRODUCER', 'SERVER', 'CONSUMER');
+
+INSERT INTO faultline.call_spans
+SELECT toStartOfMinute(start_time), kind, trace_id, span_id, parent_span_id, start_time,
+    duration_ns, service_name, remote_service, is_error
+FROM faultline.spans
+WHERE kind IN ('CLIENT', 'PRODUCER', 'SERVER', 'CONSUMER')
+    AND start_time >= now() - INTERVAL 1 DAY;
+
 -- 020_reports.sql
 CREATE TABLE IF NOT EXISTS faultline.reports
 (

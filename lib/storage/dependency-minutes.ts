@@ -1,5 +1,5 @@
 import type { Storage } from './clickhouse';
-import { RANGE_CONDITION, rangeParams, type TimeRange } from './span-reader';
+import type { TimeRange } from './span-reader';
 
 /** Name of the callee node when a client span has no peer attributes and no server span. */
 export const UNKNOWN_CALLEE = 'unknown';
@@ -13,32 +13,66 @@ export const DEPENDENCY_LATENESS_MS = 120_000;
 const MINUTE_MS = 60_000;
 
 /**
- * Selects one row a call: each CLIENT or PRODUCER span whose start matches
- * `callCondition`, joined to the SERVER or CONSUMER span it caused. The server span's
- * parent is the client span, or, in Zipkin's shared-span form, both have the same span
- * id. A client span with no such match calls a virtual node named by `remote_service`.
- * Server spans are looked up from the `calleeWindow` start parameter to one minute past its
- * end parameter (ms since the epoch),
- * so that a call near the end still finds its callee.
+ * Minutes are resolved in blocks of ten, aligned on the epoch, so that every analyzer
+ * cuts the same blocks and a block resolved twice carries the same deduplication token.
  */
-export function edgeCallsSql(
-  db: string,
-  callCondition: string,
-  calleeWindow = { start: 'calleeStartMs', end: 'calleeEndMs' },
-): string {
+const BLOCK_MS = 10 * MINUTE_MS;
+
+/** Hours `call_spans` keeps its rows; see 008_call_spans.sql. */
+export const CALL_SPANS_RETENTION_MS = 24 * 3_600_000;
+
+/** Margin around a call window in which its server spans are looked for. */
+const CALLEE_MARGIN_MS = 60_000;
+
+/**
+ * Where calls are read from: `call_spans` (ordered by minute, recent rows only) or `spans`
+ * (every row, ordered by trace id).
+ */
+export type EdgeSource = 'call_spans' | 'spans';
+
+/**
+ * The table that still holds every call span starting at `startMs`: `call_spans` while it
+ * is younger than that table's retention, with ten minutes to spare, else `spans`.
+ */
+export function edgeSourceFor(startMs: number, nowMs = Date.now()): EdgeSource {
+  return startMs >= nowMs - CALL_SPANS_RETENTION_MS + 600_000 ? 'call_spans' : 'spans';
+}
+
+/** Names of the Int64 parameters (ms since the epoch) that bound a window `[start, end)`. */
+export interface CallWindow {
+  start: string;
+  end: string;
+}
+
+function timeCondition(source: EdgeSource, from: string, to: string): string {
+  const time = `start_time >= ${from} AND start_time < ${to}`;
+  if (source === 'spans') return time;
+  // The primary key of call_spans starts with the minute; this bound lets it skip the rest.
+  return `minute >= toStartOfMinute(${from}) AND minute <= toStartOfMinute(${to}) AND ${time}`;
+}
+
+/**
+ * Selects one row a call: each CLIENT or PRODUCER span that starts in `window`, joined to
+ * the SERVER or CONSUMER span it caused. The server span's parent is the client span, or,
+ * in Zipkin's shared-span form, both have the same span id. A client span with no such
+ * match calls a virtual node named by `remote_service`. Server spans are looked up from
+ * one minute before the window to one minute past it, for clock skew and slow calls.
+ */
+export function edgeCallsSql(db: string, window: CallWindow, source: EdgeSource): string {
+  const from = `fromUnixTimestamp64Milli({${window.start}:Int64})`;
+  const to = `fromUnixTimestamp64Milli({${window.end}:Int64})`;
+  const margin = `toIntervalMillisecond(${CALLEE_MARGIN_MS})`;
   return `WITH
 calls AS (
   SELECT trace_id, span_id, service_name AS caller, remote_service, is_error, duration_ns, start_time
-  FROM ${db}.spans
-  WHERE kind IN ('CLIENT', 'PRODUCER') AND (${callCondition})
+  FROM ${db}.${source}
+  WHERE kind IN ('CLIENT', 'PRODUCER') AND ${timeCondition(source, from, to)}
   LIMIT 1 BY trace_id, span_id, kind
 ),
 callees AS (
   SELECT trace_id, arrayJoin([parent_span_id, span_id]) AS caller_span_id, any(service_name) AS callee
-  FROM ${db}.spans
-  WHERE kind IN ('SERVER', 'CONSUMER')
-    AND start_time >= fromUnixTimestamp64Milli({${calleeWindow.start}:Int64})
-    AND start_time <= fromUnixTimestamp64Milli({${calleeWindow.end}:Int64} + 60000)
+  FROM ${db}.${source}
+  WHERE kind IN ('SERVER', 'CONSUMER') AND ${timeCondition(source, `${from} - ${margin}`, `${to} + ${margin}`)}
   GROUP BY trace_id, caller_span_id
 )
 SELECT
@@ -62,23 +96,23 @@ interface MinuteSpan {
 }
 
 /**
- * Returns the whole minutes inside `range` that are closed: they ended at least
- * `DEPENDENCY_LATENESS_MS` before `nowMs`.
+ * Returns the whole minutes inside `range` whose block of ten minutes is closed: the block
+ * ended at least `DEPENDENCY_LATENESS_MS` before `nowMs`.
  */
 export function closedMinutes(range: TimeRange, nowMs: number): MinuteSpan {
   const firstMs = Math.ceil(range.startMs / MINUTE_MS) * MINUTE_MS;
-  const lastClosedEndMs = Math.floor((nowMs - DEPENDENCY_LATENESS_MS) / MINUTE_MS) * MINUTE_MS;
+  const lastClosedEndMs = Math.floor((nowMs - DEPENDENCY_LATENESS_MS) / BLOCK_MS) * BLOCK_MS;
   const rangeEndMs = Math.floor((range.endMs + 1) / MINUTE_MS) * MINUTE_MS;
   const endMs = Math.max(firstMs, Math.min(lastClosedEndMs, rangeEndMs));
   return { firstMs, endMs };
 }
 
-async function resolvedMinutes(storage: Storage, minutes: MinuteSpan): Promise<Set<number>> {
+async function resolvedMinutes(storage: Storage, firstMs: number, endMs: number) {
   const result = await storage.client.query({
     query: `SELECT DISTINCT toUnixTimestamp(minute) AS minute
 FROM ${storage.database}.dependency_resolved_minutes
 WHERE minute >= toDateTime({first:UInt32}) AND minute < toDateTime({end:UInt32})`,
-    query_params: { first: minutes.firstMs / 1000, end: minutes.endMs / 1000 },
+    query_params: { first: firstMs / 1000, end: endMs / 1000 },
     format: 'JSONEachRow',
   });
   const rows = await result.json<{ minute: number | string }>();
@@ -86,37 +120,42 @@ WHERE minute >= toDateTime({first:UInt32}) AND minute < toDateTime({end:UInt32})
 }
 
 /**
- * Stores the edges of one closed minute in `dependency_minutes`, then marks it resolved.
- * The deduplication token makes a second resolution of the same minute, by this or
- * another analyzer, store nothing.
+ * Stores the edges of the minutes of one block not stored yet in `dependency_minutes`,
+ * then marks them resolved. The deduplication token names the block and those minutes,
+ * so a second resolution of the same minutes, by this or another analyzer, stores nothing.
  */
-async function resolveMinute(storage: Storage, minuteMs: number): Promise<void> {
+async function resolveBlock(storage: Storage, blockMs: number, minutes: number[], nowMs: number) {
   const db = storage.database;
-  const callCondition =
-    'start_time >= fromUnixTimestamp64Milli({calleeStartMs:Int64}) AND start_time < fromUnixTimestamp64Milli({calleeEndMs:Int64})';
+  const window = { start: 'blockStartMs', end: 'blockEndMs' };
+  const offsets = minutes.map((minuteMs) => (minuteMs - blockMs) / MINUTE_MS);
   await storage.client.command({
     query: `INSERT INTO ${db}.dependency_minutes
 SELECT toStartOfMinute(start_time) AS minute, caller, callee, virtual_callee,
   count() AS calls, countIf(is_error) AS errors,
   quantilesTDigestState(0.5, 0.95, 0.99)(duration_ns) AS latency
-FROM (${edgeCallsSql(db, callCondition)})
+FROM (${edgeCallsSql(db, window, edgeSourceFor(blockMs, nowMs))})
+WHERE toUnixTimestamp(toStartOfMinute(start_time)) IN {minutes:Array(UInt32)}
 GROUP BY minute, caller, callee, virtual_callee`,
-    query_params: { calleeStartMs: minuteMs, calleeEndMs: minuteMs + MINUTE_MS },
+    query_params: {
+      blockStartMs: blockMs,
+      blockEndMs: blockMs + BLOCK_MS,
+      minutes: minutes.map((minuteMs) => minuteMs / 1000),
+    },
     clickhouse_settings: {
       insert_deduplicate: 1,
-      insert_deduplication_token: `dependency-minute-${minuteMs / 1000}`,
+      insert_deduplication_token: `dependency-minutes-${blockMs / 1000}-${offsets.join('.')}`,
     },
   });
   await storage.client.insert({
     table: `${db}.dependency_resolved_minutes`,
-    values: [{ minute: minuteMs / 1000 }],
+    values: minutes.map((minuteMs) => ({ minute: minuteMs / 1000 })),
     format: 'JSONEachRow',
   });
 }
 
 /**
- * Resolves and stores every closed minute of `range` not stored yet, and returns the
- * minutes that readers can take from `dependency_minutes`.
+ * Resolves and stores every closed minute of `range` not stored yet, block by block, and
+ * returns the minutes that readers can take from `dependency_minutes`.
  */
 export async function resolveDependencyMinutes(
   storage: Storage,
@@ -125,9 +164,15 @@ export async function resolveDependencyMinutes(
 ): Promise<MinuteSpan> {
   const minutes = closedMinutes(range, nowMs);
   if (minutes.endMs <= minutes.firstMs) return minutes;
-  const done = await resolvedMinutes(storage, minutes);
-  for (let minuteMs = minutes.firstMs; minuteMs < minutes.endMs; minuteMs += MINUTE_MS) {
-    if (!done.has(minuteMs)) await resolveMinute(storage, minuteMs);
+  const firstBlockMs = Math.floor(minutes.firstMs / BLOCK_MS) * BLOCK_MS;
+  const lastBlockEndMs = Math.ceil(minutes.endMs / BLOCK_MS) * BLOCK_MS;
+  const done = await resolvedMinutes(storage, firstBlockMs, lastBlockEndMs);
+  for (let blockMs = firstBlockMs; blockMs < lastBlockEndMs; blockMs += BLOCK_MS) {
+    const missing: number[] = [];
+    for (let minuteMs = blockMs; minuteMs < blockMs + BLOCK_MS; minuteMs += MINUTE_MS) {
+      if (!done.has(minuteMs)) missing.push(minuteMs);
+    }
+    if (missing.length > 0) await resolveBlock(storage, blockMs, missing, nowMs);
   }
   return minutes;
 }
@@ -143,8 +188,19 @@ export interface EdgeFigures {
 }
 
 /**
+ * The parts of `range` outside the closed minutes, as `[start, end)` windows in ms: the
+ * partial minute at the start and the open minutes at the end.
+ */
+function liveWindows(range: TimeRange, minutes: MinuteSpan): { startMs: number; endMs: number }[] {
+  const rangeEndMs = Math.trunc(range.endMs) + 1;
+  const head = { startMs: Math.trunc(range.startMs), endMs: Math.min(minutes.firstMs, rangeEndMs) };
+  const tail = { startMs: Math.max(minutes.endMs, head.startMs), endMs: rangeEndMs };
+  return [head, tail].filter((window) => window.endMs > window.startMs);
+}
+
+/**
  * Reads the edges of `range`: closed minutes from the rollup, the open or partial
- * minutes at either end from spans, merged into one t-digest an edge.
+ * minutes at either end joined from call spans, merged into one t-digest an edge.
  */
 export async function readEdgeFigures(
   storage: Storage,
@@ -153,9 +209,18 @@ export async function readEdgeFigures(
 ): Promise<EdgeFigures[]> {
   const minutes = await resolveDependencyMinutes(storage, range, nowMs);
   const db = storage.database;
-  // Spans of the range outside the minutes the rollup covers.
-  const liveCondition = `${RANGE_CONDITION}
-    AND NOT (start_time >= fromUnixTimestamp64Milli({firstMs:Int64}) AND start_time < fromUnixTimestamp64Milli({endMs:Int64}))`;
+  const params: Record<string, number> = { firstMs: minutes.firstMs, endMs: minutes.endMs };
+  const live = liveWindows(range, minutes).map((window, index) => {
+    params[`liveStartMs${index}`] = window.startMs;
+    params[`liveEndMs${index}`] = window.endMs;
+    const names = { start: `liveStartMs${index}`, end: `liveEndMs${index}` };
+    return `
+  UNION ALL
+  SELECT caller, callee, virtual_callee, count() AS calls, countIf(is_error) AS errors,
+    quantilesTDigestState(0.5, 0.95, 0.99)(duration_ns) AS latency
+  FROM (${edgeCallsSql(db, names, edgeSourceFor(window.startMs, nowMs))})
+  GROUP BY caller, callee, virtual_callee`;
+  });
   const result = await storage.client.query({
     query: `SELECT caller, callee, max(virtual_callee) AS virtual_callee,
   sum(calls) AS calls, sum(errors) AS errors,
@@ -163,20 +228,11 @@ export async function readEdgeFigures(
 FROM (
   SELECT caller, callee, virtual_callee, calls, errors, latency
   FROM ${db}.dependency_minutes
-  WHERE minute >= toDateTime(intDiv({firstMs:Int64}, 1000)) AND minute < toDateTime(intDiv({endMs:Int64}, 1000))
-  UNION ALL
-  SELECT caller, callee, virtual_callee, count() AS calls, countIf(is_error) AS errors,
-    quantilesTDigestState(0.5, 0.95, 0.99)(duration_ns) AS latency
-  FROM (${edgeCallsSql(db, liveCondition, { start: 'rangeStartMs', end: 'rangeEndMs' })})
-  GROUP BY caller, callee, virtual_callee
+  WHERE minute >= toDateTime(intDiv({firstMs:Int64}, 1000)) AND minute < toDateTime(intDiv({endMs:Int64}, 1000))${live.join('')}
 )
 GROUP BY caller, callee
 ORDER BY caller, callee`,
-    query_params: {
-      ...rangeParams(range),
-      firstMs: minutes.firstMs,
-      endMs: minutes.endMs,
-    },
+    query_params: params,
     format: 'JSONEachRow',
   });
   return result.json<EdgeFigures>();
