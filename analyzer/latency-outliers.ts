@@ -108,23 +108,22 @@ export async function findLatencyOutliers(
   return findings.sort((a, b) => Number(b.evidence.slowTraces) - Number(a.evidence.slowTraces));
 }
 
+/**
+ * Median and MAD of each operation's log-durations over a range, in one pass: the
+ * log-durations of an operation are gathered once and both medians are taken from them.
+ */
 async function readOperationStats(storage: Storage, range: TimeRange) {
   const result = await storage.client.query({
-    query: `WITH per_operation AS (
-  SELECT service_name, name, kind, remote_service, count() AS spans,
-    median(log(greatest(duration_ns, 1))) AS log_median
+    query: `SELECT service, name, kind, remote_service, spans, log_median,
+  arrayReduce('median', arrayMap(x -> abs(x - log_median), logs)) AS log_mad
+FROM (
+  SELECT service_name AS service, name, toString(kind) AS kind, remote_service,
+    count() AS spans, groupArray(log(greatest(duration_ns, 1))) AS logs,
+    arrayReduce('median', logs) AS log_median
   FROM ${storage.database}.spans
   WHERE ${RANGE_CONDITION}
   GROUP BY service_name, name, kind, remote_service
-)
-SELECT s.service_name AS service, s.name AS name, toString(s.kind) AS kind, s.remote_service AS remote_service,
-  any(p.spans) AS spans, any(p.log_median) AS log_median,
-  median(abs(log(greatest(s.duration_ns, 1)) - p.log_median)) AS log_mad
-FROM ${storage.database}.spans AS s
-INNER JOIN per_operation AS p
-  ON p.service_name = s.service_name AND p.name = s.name AND p.kind = s.kind AND p.remote_service = s.remote_service
-WHERE ${RANGE_CONDITION.replaceAll('start_time', 's.start_time')}
-GROUP BY s.service_name, s.name, s.kind, s.remote_service`,
+)`,
     query_params: rangeParams(range),
     format: 'JSONEachRow',
   });
