@@ -1,13 +1,17 @@
 import type { SpanRecord } from '../lib/model/span';
 import type { Storage } from '../lib/storage/clickhouse';
-import { SPAN_SELECT, fromSelectedRow, hexToDecimal, type SpanRow } from '../lib/storage/span-rows';
+import { fromSelectedRow, hexToDecimal, spanSelect, type SpanRow } from '../lib/storage/span-rows';
 import { buildTraceTree, type TraceTree } from './tree';
 
-/** Reads whole traces in one query and rebuilds their trees. */
+/**
+ * Reads whole traces in one query and rebuilds their trees. The spans come without their
+ * attributes (see `spanSelect`), because cause analysis reads only names, kinds,
+ * statuses, times, resources and exception events.
+ */
 export async function readTraceTrees(storage: Storage, traceIds: string[]): Promise<TraceTree[]> {
   if (traceIds.length === 0) return [];
   const result = await storage.client.query({
-    query: `SELECT ${SPAN_SELECT}
+    query: `SELECT ${spanSelect({ attributes: false })}
 FROM ${storage.database}.spans
 WHERE trace_id IN (SELECT toUInt128(arrayJoin({traceIds:Array(String)})))
 LIMIT 1 BY trace_id, span_id, kind`,

@@ -199,10 +199,33 @@ const SELECT_EXPRESSIONS: Partial<Record<keyof SpanRow, string>> = {
  * Column list that selects a stored span in the shape `fromSelectedRow` reads: ids as
  * hex, times as nanoseconds since the epoch.
  */
-export const SPAN_SELECT = SPAN_COLUMNS.map((column) => {
-  const expression = SELECT_EXPRESSIONS[column];
-  return expression ? `${expression} AS ${column}` : column;
-}).join(',\n  ');
+export const SPAN_SELECT = spanSelect();
+
+/**
+ * Empty values for the span attribute maps and the scope attributes, which take most of
+ * the bytes a span and which cause analysis does not read.
+ */
+const WITHOUT_ATTRIBUTES: Partial<Record<keyof SpanRow, string>> = {
+  attributes_string: "CAST(map(), 'Map(String, String)')",
+  attributes_int: "CAST(map(), 'Map(String, Int64)')",
+  attributes_float: "CAST(map(), 'Map(String, Float64)')",
+  attributes_bool: "CAST(map(), 'Map(String, Bool)')",
+  attributes_complex: "CAST(map(), 'Map(String, String)')",
+  scope_attributes: "'[]'",
+};
+
+/**
+ * Column list in the shape `fromSelectedRow` reads. With `attributes: false` the span
+ * attributes and scope attributes come back empty and are not read from disk; resource
+ * attributes, events and links are still read.
+ */
+export function spanSelect(options: { attributes: boolean } = { attributes: true }): string {
+  return SPAN_COLUMNS.map((column) => {
+    const expression =
+      (options.attributes ? undefined : WITHOUT_ATTRIBUTES[column]) ?? SELECT_EXPRESSIONS[column];
+    return expression ? `${expression} AS ${column}` : column;
+  }).join(',\n  ');
+}
 
 function joinAttributes(row: SpanRow): KeyValue[] {
   const attributes: KeyValue[] = [];
