@@ -58,7 +58,8 @@ export async function readTraceSummary(
 ): Promise<TraceSummaryView> {
   const db = storage.database;
   const params = { traceId: hexToDecimal(traceId), limit };
-  const spans = `(SELECT * FROM ${db}.spans WHERE trace_id = {traceId:UInt128} LIMIT 1 BY span_id, kind)`;
+  // end_time is an ALIAS column, which `*` leaves out.
+  const spans = `(SELECT *, end_time FROM ${db}.spans WHERE trace_id = {traceId:UInt128} LIMIT 1 BY span_id, kind)`;
   const [totals, operations, slowest, errors] = await Promise.all([
     queryRows<TotalsRow>(storage, totalsQuery(spans), params),
     queryRows<OperationRow>(storage, operationsQuery(spans), params),

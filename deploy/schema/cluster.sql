@@ -244,6 +244,127 @@ FROM faultline.spans
 WHERE kind IN ('CLIENT', 'PRODUCER', 'SERVER', 'CONSUMER')
     AND start_time >= now() - INTERVAL 1 DAY;
 
+-- 009_compact_spans.sql
+DROP TABLE IF EXISTS faultline.spans_next ON CLUSTER faultline_cluster SYNC;
+
+DROP TABLE IF EXISTS faultline.spans_next_local ON CLUSTER faultline_cluster SYNC;
+
+CREATE TABLE faultline.spans_next_local ON CLUSTER faultline_cluster
+(
+    trace_id UInt128 CODEC(ZSTD(1)),
+    span_id UInt64 CODEC(ZSTD(1)),
+    parent_span_id UInt64 CODEC(ZSTD(1)),
+    trace_state String CODEC(ZSTD(1)),
+    flags UInt32 CODEC(ZSTD(1)),
+    name LowCardinality(String) CODEC(ZSTD(1)),
+    kind Enum8('UNSPECIFIED' = 0, 'INTERNAL' = 1, 'SERVER' = 2, 'CLIENT' = 3, 'PRODUCER' = 4, 'CONSUMER' = 5) CODEC(ZSTD(1)),
+    start_time DateTime64(9) CODEC(Delta, ZSTD(1)),
+    end_time DateTime64(9) ALIAS start_time + toIntervalNanosecond(duration_ns),
+    duration_ns UInt64 CODEC(T64, ZSTD(1)),
+    status_code Enum8('UNSET' = 0, 'OK' = 1, 'ERROR' = 2) CODEC(ZSTD(1)),
+    status_message String CODEC(ZSTD(1)),
+    service_name LowCardinality(String) CODEC(ZSTD(1)),
+    service_version LowCardinality(String) CODEC(ZSTD(1)),
+    deployment_environment LowCardinality(String) CODEC(ZSTD(1)),
+    remote_service LowCardinality(String) CODEC(ZSTD(1)),
+    http_status_code UInt16 CODEC(T64, ZSTD(1)),
+    is_error Bool CODEC(ZSTD(1)),
+    attributes_string Map(LowCardinality(String), LowCardinality(String)) CODEC(ZSTD(9)),
+    attributes_int Map(LowCardinality(String), Int64) CODEC(ZSTD(3)),
+    attributes_float Map(LowCardinality(String), Float64) CODEC(ZSTD(1)),
+    attributes_bool Map(LowCardinality(String), Bool) CODEC(ZSTD(3)),
+    attributes_complex Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    dropped_attributes_count UInt32 CODEC(ZSTD(1)),
+    resource_attributes LowCardinality(String) CODEC(ZSTD(1)),
+    dropped_resource_attributes_count UInt32 CODEC(ZSTD(1)),
+    scope_name LowCardinality(String) CODEC(ZSTD(1)),
+    scope_version LowCardinality(String) CODEC(ZSTD(1)),
+    scope_attributes LowCardinality(String) CODEC(ZSTD(1)),
+    events Nested(
+        time_offset_ns Int64,
+        name LowCardinality(String),
+        attributes LowCardinality(String),
+        dropped_attributes_count UInt32
+    ) CODEC(ZSTD(1)),
+    event_times Array(DateTime64(9))
+        ALIAS arrayMap(offset -> start_time + toIntervalNanosecond(offset), events.time_offset_ns),
+    event_names Array(LowCardinality(String)) ALIAS events.name,
+    event_attributes Array(LowCardinality(String)) ALIAS events.attributes,
+    event_dropped_attributes_counts Array(UInt32) ALIAS events.dropped_attributes_count,
+    dropped_events_count UInt32 CODEC(ZSTD(1)),
+    link_trace_ids Array(UInt128) CODEC(ZSTD(1)),
+    link_span_ids Array(UInt64) CODEC(ZSTD(1)),
+    link_trace_states Array(String) CODEC(ZSTD(1)),
+    link_attributes Array(String) CODEC(ZSTD(1)),
+    link_dropped_attributes_counts Array(UInt32) CODEC(ZSTD(1)),
+    link_flags Array(UInt32) CODEC(ZSTD(1)),
+    dropped_links_count UInt32 CODEC(ZSTD(1)),
+    ingest_warnings Array(LowCardinality(String)) CODEC(ZSTD(1)),
+    http_method LowCardinality(String)
+        MATERIALIZED if(attributes_string['http.request.method'] != '', attributes_string['http.request.method'], attributes_string['http.method']) CODEC(ZSTD(1)),
+    http_route LowCardinality(String)
+        MATERIALIZED attributes_string['http.route'] CODEC(ZSTD(1)),
+    server_address LowCardinality(String)
+        MATERIALIZED if(attributes_string['server.address'] != '', attributes_string['server.address'], attributes_string['net.peer.name']) CODEC(ZSTD(1)),
+    db_system LowCardinality(String)
+        MATERIALIZED if(attributes_string['db.system.name'] != '', attributes_string['db.system.name'], attributes_string['db.system']) CODEC(ZSTD(1)),
+    rpc_service LowCardinality(String)
+        MATERIALIZED attributes_string['rpc.service'] CODEC(ZSTD(1)),
+    messaging_system LowCardinality(String)
+        MATERIALIZED attributes_string['messaging.system'] CODEC(ZSTD(1)),
+    peer_service LowCardinality(String)
+        MATERIALIZED attributes_string['peer.service'] CODEC(ZSTD(1)),
+    INDEX idx_start_time start_time TYPE minmax GRANULARITY 1,
+    INDEX idx_service service_name TYPE set(256) GRANULARITY 4,
+    INDEX idx_duration duration_ns TYPE minmax GRANULARITY 1
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')
+PARTITION BY toDate(start_time)
+ORDER BY (trace_id, start_time, span_id, kind)
+TTL toDateTime(start_time) + INTERVAL 7 DAY DELETE
+SETTINGS ttl_only_drop_parts = 1, non_replicated_deduplication_window = 1000;
+
+CREATE TABLE IF NOT EXISTS faultline.spans_next ON CLUSTER faultline_cluster AS faultline.spans_next_local
+ENGINE = Distributed(faultline_cluster, faultline, spans_next_local, cityHash64(trace_id));
+
+INSERT INTO faultline.spans_next (
+    trace_id, span_id, parent_span_id, trace_state, flags, name, kind, start_time,
+    duration_ns, status_code, status_message, service_name, service_version,
+    deployment_environment, remote_service, http_status_code, is_error,
+    attributes_string, attributes_int, attributes_float, attributes_bool,
+    attributes_complex, dropped_attributes_count, resource_attributes,
+    dropped_resource_attributes_count, scope_name, scope_version, scope_attributes,
+    events.time_offset_ns, events.name, events.attributes, events.dropped_attributes_count,
+    dropped_events_count, link_trace_ids, link_span_ids, link_trace_states,
+    link_attributes, link_dropped_attributes_counts, link_flags, dropped_links_count,
+    ingest_warnings
+)
+SELECT
+    trace_id, span_id, parent_span_id, trace_state, flags, name, kind, start_time,
+    duration_ns, status_code, status_message, service_name, service_version,
+    deployment_environment, remote_service, http_status_code, is_error,
+    attributes_string, attributes_int, attributes_float, attributes_bool,
+    attributes_complex, dropped_attributes_count, resource_attributes,
+    dropped_resource_attributes_count, scope_name, scope_version, scope_attributes,
+    arrayMap(time -> toUnixTimestamp64Nano(time) - toUnixTimestamp64Nano(start_time), event_times),
+    event_names, event_attributes, event_dropped_attributes_counts,
+    dropped_events_count, link_trace_ids, link_span_ids, link_trace_states,
+    link_attributes, link_dropped_attributes_counts, link_flags, dropped_links_count,
+    ingest_warnings
+FROM faultline.spans
+SETTINGS distributed_foreground_insert = 1;
+
+EXCHANGE TABLES faultline.spans_local AND faultline.spans_next_local ON CLUSTER faultline_cluster;
+
+DROP TABLE IF EXISTS faultline.spans ON CLUSTER faultline_cluster SYNC;
+
+CREATE TABLE IF NOT EXISTS faultline.spans ON CLUSTER faultline_cluster AS faultline.spans_local
+ENGINE = Distributed(faultline_cluster, faultline, spans_local, cityHash64(trace_id));
+
+DROP TABLE IF EXISTS faultline.spans_next ON CLUSTER faultline_cluster SYNC;
+
+DROP TABLE IF EXISTS faultline.spans_next_local ON CLUSTER faultline_cluster SYNC;
+
 -- 020_reports.sql
 CREATE TABLE IF NOT EXISTS faultline.reports_local ON CLUSTER faultline_cluster
 (

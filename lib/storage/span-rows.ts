@@ -1,6 +1,9 @@
 import type { AnyValue, KeyValue, SpanKind, SpanRecord, StatusCode } from '../model/span';
 
-/** Row of the `spans` table in the JSON form that JSONEachRow inserts and selects use. */
+/**
+ * Row of the `spans` table in the JSON form that JSONEachRow inserts and selects use.
+ * The end time is not stored: readers add `duration_ns` to `start_time`.
+ */
 export interface SpanRow {
   trace_id: string;
   span_id: string;
@@ -10,7 +13,6 @@ export interface SpanRow {
   name: string;
   kind: SpanKind;
   start_time: string;
-  end_time: string;
   duration_ns: string;
   status_code: StatusCode;
   status_message: string;
@@ -31,10 +33,11 @@ export interface SpanRow {
   scope_name: string;
   scope_version: string;
   scope_attributes: string;
-  event_times: string[];
-  event_names: string[];
-  event_attributes: string[];
-  event_dropped_attributes_counts: number[];
+  /** Nanoseconds from the span's start time to each event's time; negative before it. */
+  'events.time_offset_ns': string[];
+  'events.name': string[];
+  'events.attributes': string[];
+  'events.dropped_attributes_count': number[];
   dropped_events_count: number;
   link_trace_ids: string[];
   link_span_ids: string[];
@@ -87,6 +90,7 @@ function toKeyValuesJson(attributes: KeyValue[]): string {
 /** Converts a flattened span into the row inserted into `spans`. */
 export function toSpanRow(span: SpanRecord): SpanRow {
   const typed = splitAttributes(span.attributes);
+  const start = BigInt(span.startTimeUnixNano);
   return {
     trace_id: hexToDecimal(span.traceId),
     span_id: hexToDecimal(span.spanId),
@@ -96,7 +100,6 @@ export function toSpanRow(span: SpanRecord): SpanRow {
     name: span.name,
     kind: span.kind,
     start_time: span.startTimeUnixNano,
-    end_time: span.endTimeUnixNano,
     duration_ns: span.durationNs,
     status_code: span.statusCode,
     status_message: span.statusMessage,
@@ -117,10 +120,12 @@ export function toSpanRow(span: SpanRecord): SpanRow {
     scope_name: span.scopeName,
     scope_version: span.scopeVersion,
     scope_attributes: toKeyValuesJson(span.scopeAttributes),
-    event_times: span.events.map((event) => event.timeUnixNano),
-    event_names: span.events.map((event) => event.name),
-    event_attributes: span.events.map((event) => JSON.stringify(event.attributes)),
-    event_dropped_attributes_counts: span.events.map((event) => event.droppedAttributesCount),
+    'events.time_offset_ns': span.events.map((event) =>
+      (BigInt(event.timeUnixNano) - start).toString(),
+    ),
+    'events.name': span.events.map((event) => event.name),
+    'events.attributes': span.events.map((event) => JSON.stringify(event.attributes)),
+    'events.dropped_attributes_count': span.events.map((event) => event.droppedAttributesCount),
     dropped_events_count: span.droppedEventsCount,
     link_trace_ids: span.links.map((link) => hexToDecimal(link.traceId)),
     link_span_ids: span.links.map((link) => hexToDecimal(link.spanId)),
@@ -147,7 +152,6 @@ export const SPAN_COLUMNS: [keyof SpanRow, ...(keyof SpanRow)[]] = [
   'name',
   'kind',
   'start_time',
-  'end_time',
   'duration_ns',
   'status_code',
   'status_message',
@@ -168,10 +172,10 @@ export const SPAN_COLUMNS: [keyof SpanRow, ...(keyof SpanRow)[]] = [
   'scope_name',
   'scope_version',
   'scope_attributes',
-  'event_times',
-  'event_names',
-  'event_attributes',
-  'event_dropped_attributes_counts',
+  'events.time_offset_ns',
+  'events.name',
+  'events.attributes',
+  'events.dropped_attributes_count',
   'dropped_events_count',
   'link_trace_ids',
   'link_span_ids',
@@ -189,8 +193,6 @@ const SELECT_EXPRESSIONS: Partial<Record<keyof SpanRow, string>> = {
   span_id: hexId('span_id', 16),
   parent_span_id: `if(parent_span_id = 0, '', ${hexId('parent_span_id', 16)})`,
   start_time: 'toUnixTimestamp64Nano(start_time)',
-  end_time: 'toUnixTimestamp64Nano(end_time)',
-  event_times: 'arrayMap(t -> toUnixTimestamp64Nano(t), event_times)',
   link_trace_ids: `arrayMap(id -> ${hexId('id', 32)}, link_trace_ids)`,
   link_span_ids: `arrayMap(id -> ${hexId('id', 16)}, link_span_ids)`,
 };
@@ -245,6 +247,7 @@ function joinAttributes(row: SpanRow): KeyValue[] {
 
 /** Converts a row selected with `SPAN_SELECT` back into a span. */
 export function fromSelectedRow(row: SpanRow): SpanRecord {
+  const start = BigInt(row.start_time);
   return {
     traceId: row.trace_id,
     spanId: row.span_id,
@@ -254,7 +257,7 @@ export function fromSelectedRow(row: SpanRow): SpanRecord {
     name: row.name,
     kind: row.kind,
     startTimeUnixNano: String(row.start_time),
-    endTimeUnixNano: String(row.end_time),
+    endTimeUnixNano: (start + BigInt(row.duration_ns)).toString(),
     durationNs: String(row.duration_ns),
     statusCode: row.status_code,
     statusMessage: row.status_message,
@@ -271,11 +274,11 @@ export function fromSelectedRow(row: SpanRow): SpanRecord {
     scopeName: row.scope_name,
     scopeVersion: row.scope_version,
     scopeAttributes: JSON.parse(row.scope_attributes) as KeyValue[],
-    events: row.event_times.map((time, index) => ({
-      timeUnixNano: String(time),
-      name: row.event_names[index] ?? '',
-      attributes: JSON.parse(row.event_attributes[index] ?? '[]') as KeyValue[],
-      droppedAttributesCount: Number(row.event_dropped_attributes_counts[index] ?? 0),
+    events: row['events.time_offset_ns'].map((offset, index) => ({
+      timeUnixNano: (start + BigInt(offset)).toString(),
+      name: row['events.name'][index] ?? '',
+      attributes: JSON.parse(row['events.attributes'][index] ?? '[]') as KeyValue[],
+      droppedAttributesCount: Number(row['events.dropped_attributes_count'][index] ?? 0),
     })),
     droppedEventsCount: Number(row.dropped_events_count),
     links: row.link_trace_ids.map((traceId, index) => ({
