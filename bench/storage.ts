@@ -78,7 +78,7 @@ async function reportDiskBytes(storage: Storage): Promise<void> {
   const columns = await rows<{ name: string; compressed: string }>(
     storage,
     `SELECT name, sum(data_compressed_bytes) AS compressed FROM system.columns
-     WHERE database = '${db}' AND table = 'spans' GROUP BY name ORDER BY compressed DESC LIMIT 8`,
+     WHERE database = '${db}' AND table = 'spans' GROUP BY name ORDER BY compressed DESC LIMIT 16`,
   );
   report('storage.columns', {
     bytesPerSpanByColumn: Object.fromEntries(

@@ -22,7 +22,8 @@ function toInsertValues(span: SpanRecord): unknown[] {
  *
  * Contract: when the returned promise resolves, every span is stored and visible to
  * readers. Writing the same span again is harmless: the table collapses rows with the
- * same (trace id, span id, kind) and readers collapse those that merges have not yet.
+ * same (trace id, start time, span id, kind) in merges, and readers collapse rows with
+ * the same (trace id, span id, kind), which covers those that merges have not reached.
  * A rejected promise means none or only some of the spans may be stored, so the caller
  * retries the whole batch, with the same `deduplicationToken` when it gave one.
  */

@@ -13,7 +13,9 @@
 --   scope attributes repeat across spans and become small dictionary indexes.
 -- - ZSTD on the LowCardinality and Enum columns, which had the default LZ4.
 -- The copy reads only columns that both layouts have, so it runs again unchanged if a
--- start stopped partway; the first statement drops what such a start left behind.
+-- start stopped partway. The first statements drop what such a start left behind.
+-- NOTE: in cluster mode, spans written to the old table by another process during the
+-- copy are lost with it, so the collectors must be stopped while one process migrates.
 ${clusterOnly} DROP TABLE IF EXISTS ${database}.spans_next ${onCluster} SYNC;
 
 DROP TABLE IF EXISTS ${database}.${table:spans_next} ${onCluster} SYNC;
