@@ -352,7 +352,7 @@ SELECT
     link_attributes, link_dropped_attributes_counts, link_flags, dropped_links_count,
     ingest_warnings
 FROM faultline.spans
-SETTINGS distributed_foreground_insert = 1;
+SETTINGS insert_distributed_sync = 1;
 
 EXCHANGE TABLES faultline.spans_local AND faultline.spans_next_local ON CLUSTER faultline_cluster;
 

@@ -102,8 +102,10 @@ SETTINGS ttl_only_drop_parts = 1, non_replicated_deduplication_window = 1000;
 ${distributed:spans_next:cityHash64(trace_id)};
 
 -- Through the Distributed tables in cluster mode, so every shard's rows are copied, in
--- the foreground, so the copy is complete before the exchange. spans_next has no
--- materialized views, so the copy adds nothing to the rollups.
+-- the foreground, so the copy is complete before the exchange. insert_distributed_sync
+-- is the name that 22.8 knows; later releases keep it as an alias of
+-- distributed_foreground_insert. spans_next has no materialized views, so the copy adds
+-- nothing to the rollups.
 INSERT INTO ${database}.spans_next (
     trace_id, span_id, parent_span_id, trace_state, flags, name, kind, start_time,
     duration_ns, status_code, status_message, service_name, service_version,
@@ -129,7 +131,7 @@ SELECT
     link_attributes, link_dropped_attributes_counts, link_flags, dropped_links_count,
     ingest_warnings
 FROM ${database}.spans
-SETTINGS distributed_foreground_insert = 1;
+SETTINGS insert_distributed_sync = 1;
 
 -- The materialized views over spans follow the name, so after the exchange they read
 -- inserts into the new table.
