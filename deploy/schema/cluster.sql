@@ -202,15 +202,15 @@ ALTER TABLE faultline.spans_local ON CLUSTER faultline_cluster
 CREATE TABLE IF NOT EXISTS faultline.call_spans_local ON CLUSTER faultline_cluster
 (
     minute DateTime CODEC(Delta, ZSTD(1)),
-    kind Enum8('UNSPECIFIED' = 0, 'INTERNAL' = 1, 'SERVER' = 2, 'CLIENT' = 3, 'PRODUCER' = 4, 'CONSUMER' = 5),
+    kind Enum8('UNSPECIFIED' = 0, 'INTERNAL' = 1, 'SERVER' = 2, 'CLIENT' = 3, 'PRODUCER' = 4, 'CONSUMER' = 5) CODEC(ZSTD(1)),
     trace_id UInt128 CODEC(ZSTD(1)),
     span_id UInt64 CODEC(ZSTD(1)),
     parent_span_id UInt64 CODEC(ZSTD(1)),
     start_time DateTime64(9) CODEC(Delta, ZSTD(1)),
     duration_ns UInt64 CODEC(T64, ZSTD(1)),
-    service_name LowCardinality(String),
-    remote_service LowCardinality(String),
-    is_error Bool
+    service_name LowCardinality(String) CODEC(ZSTD(1)),
+    remote_service LowCardinality(String) CODEC(ZSTD(1)),
+    is_error Bool CODEC(ZSTD(1))
 )
 ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')
 PARTITION BY toStartOfHour(minute)
