@@ -467,6 +467,27 @@ describe('repairs instead of rejections', () => {
     );
   });
 
+  it('keeps spans with times past 2262 and marks them', async () => {
+    const traceId = newTraceId();
+    const past2262 = String((1n << 63n) + 5n);
+    const late = span(traceId, 1, {
+      endTimeUnixNano: past2262,
+      events: [{ timeUnixNano: past2262, name: 'late event' }],
+    });
+    const body = request([
+      span(traceId, 0, { startTimeUnixNano: past2262, endTimeUnixNano: past2262 }),
+      late,
+      span(traceId, 2),
+    ]);
+    expect((await post(JSON.stringify(body), JSON_HEADERS)).json).toEqual({});
+    const { body: view } = await stored(traceId);
+    expect(view.spanCount).toBe(3);
+    const warnings = view.roots.map((root: any) => root.ingestWarnings).flat();
+    expect(warnings).toEqual(
+      expect.arrayContaining(['invalid_timestamp', 'start_time_out_of_range', 'end_before_start']),
+    );
+  });
+
   it('names a resource without service.name unknown_service', async () => {
     const traceId = newTraceId();
     await post(

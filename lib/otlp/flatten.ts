@@ -286,6 +286,7 @@ function readNanos(value: unknown, marks: Set<string>): bigint {
   }
   const nanos = BigInt(text);
   // Nanoseconds since the epoch fit in UInt64; negative or larger values cannot be stored.
+  // Span times past the storable range are repaired by repairTimes, event times below.
   if (nanos < 0n || nanos >= 1n << 64n) {
     marks.add('invalid_timestamp');
     return 0n;
@@ -299,6 +300,12 @@ function readNanos(value: unknown, marks: Set<string>): bigint {
  * attribute `faultline.original_start_time_unix_nano`.
  */
 const MIN_STORABLE_NS = 1_000_000_000_000_000n;
+
+/**
+ * Largest time storage can keep (2262-04-11T23:47:16.854775807Z): times are DateTime64(9),
+ * a signed 64-bit count of nanoseconds.
+ */
+const MAX_STORABLE_NS = (1n << 63n) - 1n;
 export const ORIGINAL_START_ATTRIBUTE = 'faultline.original_start_time_unix_nano';
 
 function readTimes(span: OtlpSpan, marks: Set<string>, nowNs: bigint, attributes: KeyValue[]) {
@@ -320,7 +327,11 @@ export function repairTimes(
   const { marks, nowNs, attributes } = target;
   let start = sent;
   let end = sentEnd;
-  if (sent < MIN_STORABLE_NS) {
+  if (end > MAX_STORABLE_NS) {
+    marks.add('invalid_timestamp');
+    end = 0n;
+  }
+  if (sent < MIN_STORABLE_NS || sent > MAX_STORABLE_NS) {
     marks.add(sent === 0n ? 'missing_start_time' : 'start_time_out_of_range');
     attributes.push({ key: ORIGINAL_START_ATTRIBUTE, value: { intValue: sent.toString() } });
     start = end >= MIN_STORABLE_NS ? end : nowNs;
@@ -338,11 +349,19 @@ export function repairTimes(
   };
 }
 
+/** Reads an event time. One past the storable range is marked invalid and read as 0. */
+function readEventNanos(value: unknown, marks: Set<string>): bigint {
+  const nanos = readNanos(value, marks);
+  if (nanos <= MAX_STORABLE_NS) return nanos;
+  marks.add('invalid_timestamp');
+  return 0n;
+}
+
 function readEvents(span: OtlpSpan, context: ValueContext, limits: FlattenLimits): SpanEvent[] {
   return objects(span.events).map((event) => {
     const { attributes, dropped } = readAttributes(event.attributes, context, limits);
     return {
-      timeUnixNano: readNanos(event.timeUnixNano, context.marks).toString(),
+      timeUnixNano: readEventNanos(event.timeUnixNano, context.marks).toString(),
       name: cleanText(event.name, context),
       attributes,
       droppedAttributesCount: toCount(event.droppedAttributesCount) + dropped,
