@@ -8,7 +8,8 @@ import type { TimeRange } from '../lib/storage/span-reader';
 export type AccessConfig = Pick<
   FaultlineConfig,
   'queryTokens' | 'corsOrigins' | 'queryMaxRangeHours' | 'queryMaxResults'
->;
+> &
+  Partial<Pick<FaultlineConfig, 'zipkinAutocompleteKeys'>>;
 
 /** Bounds of one query, derived from `AccessConfig`. */
 export interface QueryLimits {

@@ -66,7 +66,13 @@ export function createAnalyzerApp(
   app.use(cors(access.corsOrigins));
   const options = { limits: queryLimits(access), guard: requireToken(access.queryTokens) };
   app.use('/jaeger', jaegerRouter(storage, logger, options));
-  app.use('/zipkin', zipkinRouter(storage, logger, options));
+  app.use(
+    '/zipkin',
+    zipkinRouter(storage, logger, {
+      ...options,
+      autocompleteKeys: access.zipkinAutocompleteKeys ?? [],
+    }),
+  );
   app.use(queryApiRouter(storage, logger, { ...options, ...analysis }));
   app.use(uiRouter(uiDistDir));
   app.use((request: express.Request, response: express.Response) => {

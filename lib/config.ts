@@ -288,6 +288,13 @@ export const SETTINGS = {
     positiveInt,
     'Most traces that one search may return (the largest accepted limit)',
   ),
+  zipkinAutocompleteKeys: setting(
+    'FAULTLINE_ZIPKIN_AUTOCOMPLETE_KEYS',
+    '--zipkin-autocomplete-keys',
+    ['http.route', 'http.request.method', 'http.response.status_code', 'db.system.name'],
+    commaList(z.string().min(1)),
+    "Comma-separated span attribute keys whose values Zipkin's read API offers for tag search (autocompleteKeys and autocompleteValues)",
+  ),
   maxTraceSpans: setting(
     'FAULTLINE_MAX_TRACE_SPANS',
     '--max-trace-spans',

@@ -102,6 +102,19 @@ function expectedSpans(sent: CheckoutTrace) {
 }
 
 describe('Zipkin v2 read API', () => {
+  it('offers configured tag keys and their values', async () => {
+    const keys = (await zipkin('/api/v2/autocompleteKeys')).body;
+    expect(keys).toContain('http.response.status_code');
+    expect(keys).toContain('http.request.method');
+    const values = (key: string) => zipkin(`/api/v2/autocompleteValues?key=${key}`);
+    expect((await values('http.response.status_code')).body).toEqual(['200', '503']);
+    expect((await values('http.request.method')).body).toEqual(['GET']);
+    expect((await values('payment.amount')).body).toEqual([]);
+    const missing = await zipkin('/api/v2/autocompleteValues');
+    expect(missing.status).toBe(400);
+    expect(missing.body).toContain('missing key');
+  });
+
   it('lists services, span names and remote services', async () => {
     expect((await zipkin('/api/v2/services')).body).toEqual(['frontend', 'payment']);
     expect((await zipkin('/api/v2/spans?serviceName=frontend')).body).toEqual([

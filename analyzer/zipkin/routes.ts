@@ -8,7 +8,13 @@ import express, {
 import { FaultlineError } from '../../lib/errors';
 import type { Logger } from '../../lib/logger';
 import type { Storage } from '../../lib/storage/clickhouse';
-import { listOperations, listServices, type TimeRange } from '../../lib/storage/span-reader';
+import {
+  listOperations,
+  listServices,
+  RANGE_CONDITION,
+  rangeParams,
+  type TimeRange,
+} from '../../lib/storage/span-reader';
 import { checkRange, checkResultLimit, type QueryLimits } from '../access';
 import { readDependencies } from '../dependencies';
 import { handle, parseMillis, parsePositiveInt, queryText } from '../jaeger/params';
@@ -103,6 +109,54 @@ ORDER BY remote_service`,
   return (await result.json<{ remote_service: string }>()).map((row) => row.remote_service);
 }
 
+/** Largest number of values `autocompleteValues` returns for one key. */
+const AUTOCOMPLETE_VALUES_LIMIT = 500;
+
+/** Reads the distinct string or integer values of one span attribute over a range. */
+async function attributeValues(storage: Storage, key: string, range: TimeRange) {
+  const result = await storage.client.query({
+    query: `SELECT DISTINCT value FROM (
+  SELECT if(mapContains(attributes_string, {key:String}), toString(attributes_string[{key:String}]),
+    toString(attributes_int[{key:String}])) AS value
+  FROM ${storage.database}.spans
+  WHERE ${RANGE_CONDITION}
+    AND (mapContains(attributes_string, {key:String}) OR mapContains(attributes_int, {key:String}))
+)
+ORDER BY value
+LIMIT {limit:UInt32}`,
+    query_params: { ...rangeParams(range), key, limit: AUTOCOMPLETE_VALUES_LIMIT },
+    format: 'JSONEachRow',
+  });
+  return (await result.json<{ value: string }>()).map((row) => row.value);
+}
+
+function addAutocompleteRoutes(
+  router: Router,
+  storage: Storage,
+  limits: QueryLimits,
+  keys: string[],
+): void {
+  router.get(
+    '/api/v2/autocompleteKeys',
+    handle(async (_request, response) => {
+      response.json(keys);
+    }),
+  );
+  router.get(
+    '/api/v2/autocompleteValues',
+    handle(async (request, response) => {
+      const key = queryText(request, 'key');
+      if (!key) {
+        throw new FaultlineError('FL_INVALID_PARAMETER', 'missing key: give ?key=ATTRIBUTE');
+      }
+      // Values are offered for the configured keys only; another key gets an empty list.
+      response.json(
+        keys.includes(key) ? await attributeValues(storage, key, readWindow(request, limits)) : [],
+      );
+    }),
+  );
+}
+
 function addRoutes(router: Router, storage: Storage, limits: QueryLimits): void {
   router.get(
     '/api/v2/services',
@@ -191,12 +245,13 @@ function zipkinError(logger: Logger) {
 export function zipkinRouter(
   storage: Storage,
   logger: Logger,
-  options: { limits: QueryLimits; guard: RequestHandler },
+  options: { limits: QueryLimits; guard: RequestHandler; autocompleteKeys?: string[] },
 ): Router {
   const { limits } = options;
   const router = express.Router();
   router.use('/api', options.guard);
   addRoutes(router, storage, limits);
+  addAutocompleteRoutes(router, storage, limits, options.autocompleteKeys ?? []);
   router.use('/api', (request: Request) => {
     throw new FaultlineError(
       'FL_NOT_FOUND',
