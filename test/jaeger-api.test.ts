@@ -437,3 +437,37 @@ describe('trace as OTLP JSON', () => {
     expect(body.error.message).toContain('invalid format "xml"');
   });
 });
+
+// Runs last: it stores a trace of another service, which the listings above would show.
+describe('tag search on typed resource attributes', () => {
+  it('matches float and bool resource attributes', async () => {
+    const startNs = BigInt(now - 30_000) * 1_000_000n;
+    const resource = {
+      attributes: [
+        { key: 'service.name', value: { stringValue: 'typed-resource' } },
+        { key: 'node.weight', value: { doubleValue: 0.5 } },
+        { key: 'node.canary', value: { boolValue: true } },
+      ],
+    };
+    const span = {
+      traceId: 'ab'.repeat(16),
+      spanId: 'cd'.repeat(8),
+      name: 'work',
+      kind: 2,
+      startTimeUnixNano: String(startNs),
+      endTimeUnixNano: String(startNs + 1_000_000n),
+    };
+    const sent = await fetch(`${faultline.otlpUrl}/v1/traces`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ resourceSpans: [{ resource, scopeSpans: [{ spans: [span] }] }] }),
+    });
+    expect(sent.status).toBe(200);
+    await faultline.flush();
+    const search = (tags: string) =>
+      jaeger(`/api/traces?service=typed-resource&lookback=1h&${tags}`);
+    expect((await search('tag=node.weight:0.5&tag=node.canary:true')).body.data).toHaveLength(1);
+    expect((await search('tag=node.canary:false')).body.data).toEqual([]);
+    expect((await search('tag=node.weight:0.75')).body.data).toEqual([]);
+  });
+});

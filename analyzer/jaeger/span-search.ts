@@ -57,7 +57,10 @@ function attributeValueCondition(key: string, value: string): string {
     OR (mapContains(attributes_complex, {${key}:String}) AND attributes_complex[{${key}:String}] = {${value}:String})
     OR arrayExists(kv -> JSONExtractString(kv, 'key') = {${key}:String}
       AND (JSONExtractString(kv, 'value', 'stringValue') = {${value}:String}
-        OR JSONExtractString(kv, 'value', 'intValue') = {${value}:String}),
+        OR JSONExtractString(kv, 'value', 'intValue') = {${value}:String}
+        OR toString(JSONExtractFloat(kv, 'value', 'doubleValue')) = {${value}:String}
+          AND JSONHas(kv, 'value', 'doubleValue')
+        OR JSONExtractRaw(kv, 'value', 'boolValue') = lower({${value}:String})),
       JSONExtractArrayRaw(resource_attributes)))`;
 }
 
@@ -71,7 +74,7 @@ function attributeExistsCondition(key: string): string {
 /**
  * Builds the SQL condition of one tag with bound parameters. `error` matches the span's
  * error flag, the `FIELD_CONDITIONS` keys match span fields, and any other key matches a
- * span attribute of any type, compared as text, or a string resource attribute.
+ * span or resource attribute of any type, compared as text.
  */
 export function tagCondition(tag: TagFilter, index: number, params: Params): string {
   if (tag.key === 'error') return errorCondition(tag.value);
