@@ -1,6 +1,11 @@
 import type { SpanRecord } from '../lib/model/span';
 import type { Storage } from '../lib/storage/clickhouse';
 import { fromSelectedRow, hexToDecimal, spanSelect, type SpanRow } from '../lib/storage/span-rows';
+import {
+  TRACE_BOUNDS_CONDITION,
+  TRACE_IDS_CONDITION,
+  traceBoundsWith,
+} from '../lib/storage/span-reader';
 import { buildTraceTree, type TraceTree } from './tree';
 
 /**
@@ -11,9 +16,10 @@ import { buildTraceTree, type TraceTree } from './tree';
 export async function readTraceTrees(storage: Storage, traceIds: string[]): Promise<TraceTree[]> {
   if (traceIds.length === 0) return [];
   const result = await storage.client.query({
-    query: `SELECT ${spanSelect({ attributes: false })}
+    query: `${traceBoundsWith(storage.database, TRACE_IDS_CONDITION)}
+SELECT ${spanSelect({ attributes: false })}
 FROM ${storage.database}.spans
-WHERE trace_id IN (SELECT toUInt128(arrayJoin({traceIds:Array(String)})))
+WHERE ${TRACE_IDS_CONDITION} AND ${TRACE_BOUNDS_CONDITION}
 LIMIT 1 BY trace_id, span_id, kind`,
     query_params: { traceIds: traceIds.map(hexToDecimal) },
     format: 'JSONEachRow',

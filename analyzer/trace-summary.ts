@@ -1,5 +1,6 @@
 import type { Storage } from '../lib/storage/clickhouse';
 import { hexToDecimal } from '../lib/storage/span-rows';
+import { TRACE_BOUNDS_CONDITION, traceBoundsWith } from '../lib/storage/span-reader';
 
 /** Per-operation totals of a trace too large to return span by span. */
 export interface TraceSummaryView {
@@ -36,10 +37,14 @@ interface SummarySpan {
   statusMessage: string;
 }
 
+const BY_ID = 'trace_id = {traceId:UInt128}';
+
 /** Counts the distinct spans of a trace without reading them. */
 export async function countTraceSpans(storage: Storage, traceId: string): Promise<number> {
   const result = await storage.client.query({
-    query: `SELECT uniqExact(span_id, kind) AS spans FROM ${storage.database}.spans WHERE trace_id = {traceId:UInt128}`,
+    query: `${traceBoundsWith(storage.database, BY_ID)}
+SELECT uniqExact(span_id, kind) AS spans FROM ${storage.database}.spans
+WHERE ${BY_ID} AND ${TRACE_BOUNDS_CONDITION}`,
     query_params: { traceId: hexToDecimal(traceId) },
     format: 'JSONEachRow',
   });
@@ -59,7 +64,9 @@ export async function readTraceSummary(
   const db = storage.database;
   const params = { traceId: hexToDecimal(traceId), limit };
   // end_time is an ALIAS column, which `*` leaves out.
-  const spans = `(SELECT *, end_time FROM ${db}.spans WHERE trace_id = {traceId:UInt128} LIMIT 1 BY span_id, kind)`;
+  const spans = `(${traceBoundsWith(db, BY_ID)}
+  SELECT *, end_time FROM ${db}.spans WHERE ${BY_ID} AND ${TRACE_BOUNDS_CONDITION}
+  LIMIT 1 BY span_id, kind)`;
   const [totals, operations, slowest, errors] = await Promise.all([
     queryRows<TotalsRow>(storage, totalsQuery(spans), params),
     queryRows<OperationRow>(storage, operationsQuery(spans), params),

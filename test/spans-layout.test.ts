@@ -223,12 +223,14 @@ describe('spans layout migration', () => {
     expect(tables.map((table) => table.name)).toEqual(['spans']);
   });
 
-  it('sorts by start time within a trace', async () => {
+  it('sorts by time block, trace and start', async () => {
     const [row] = await rows<{ sorting_key: string }>(
       storage,
       "SELECT sorting_key FROM system.tables WHERE database = 'faultline' AND name = 'spans'",
     );
-    expect(row.sorting_key).toBe('trace_id, start_time, span_id, kind');
+    expect(row.sorting_key).toBe(
+      'toStartOfTenMinutes(start_time), trace_id, start_time, span_id, kind',
+    );
   });
 
   it('runs again after a start that stopped', async () => {
@@ -301,6 +303,35 @@ describe('spans layout', () => {
       { traceId: BigInt(`0x${NEW_TRACE}`).toString() },
     );
     expect(counted.map((row) => Number(row.copies))).toEqual([1, 1, 1, 1]);
+  });
+
+  it('finds a trace whose spans lie in blocks far apart', async () => {
+    const traceId = 'ffffffffffffffff0000000000000042';
+    const early = makeSpan(1, '', BASE_MS - 3_600_000, BASE_MS - 3_599_000, { traceId });
+    const late = makeSpan(2, 1, BASE_MS - 1_200_000, BASE_MS - 1_199_000, { traceId });
+    await writeSpans(storage, [early]);
+    await writeSpans(storage, [late]);
+    const stored = await readTraceSpans(storage, traceId);
+    expect(stored.map((span) => span.spanId)).toEqual([spanId(1), spanId(2)]);
+    expect(await readTraceSpans(storage, 'ffffffffffffffff0000000000000043')).toEqual([]);
+  });
+
+  it('reads only the time blocks of the trace', async () => {
+    const [plan] = await rows<{ explain: string }>(
+      storage,
+      `SELECT arrayStringConcat(groupArray(explain), '\n') AS explain FROM (
+         EXPLAIN indexes = 1
+         WITH (SELECT (min(start_time), max(end_time)) FROM faultline.trace_summaries
+           WHERE trace_id = toUInt128({traceId:String})) AS trace_bounds
+         SELECT span_id FROM faultline.spans
+         WHERE trace_id = toUInt128({traceId:String})
+           AND start_time >= trace_bounds.1 AND start_time <= trace_bounds.2)`,
+      { traceId: BigInt(`0x${NEW_TRACE}`).toString() },
+    );
+    // The bounds are constants by the time the primary key is searched, so the key's first
+    // column, the time block of start_time, narrows the read.
+    const primaryKey = plan.explain.slice(plan.explain.indexOf('PrimaryKey'));
+    expect(primaryKey).toMatch(/Condition: and\(\(start_time in \(-Inf, '\d+/);
   });
 
   it('keeps both halves of a shared span', async () => {

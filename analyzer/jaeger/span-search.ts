@@ -9,6 +9,9 @@ import {
 import {
   RANGE_CONDITION,
   rangeParams,
+  TRACE_BOUNDS_CONDITION,
+  TRACE_IDS_CONDITION,
+  traceBoundsWith,
   type TimeRange,
   type TraceSummary,
 } from '../../lib/storage/span-reader';
@@ -140,9 +143,10 @@ export async function readTraces(
   const traces = new Map<string, SpanRecord[]>(traceIds.map((id) => [id, []]));
   if (traceIds.length === 0) return traces;
   const result = await storage.client.query({
-    query: `SELECT ${SPAN_SELECT}
+    query: `${traceBoundsWith(storage.database, TRACE_IDS_CONDITION)}
+SELECT ${SPAN_SELECT}
 FROM ${storage.database}.spans
-WHERE trace_id IN (SELECT toUInt128(arrayJoin({traceIds:Array(String)})))
+WHERE ${TRACE_IDS_CONDITION} AND ${TRACE_BOUNDS_CONDITION}
 ORDER BY trace_id, start_time, span_id
 LIMIT 1 BY trace_id, span_id, kind`,
     query_params: { traceIds: traceIds.map(hexToDecimal) },

@@ -320,7 +320,7 @@ CREATE TABLE faultline.spans_next_local ON CLUSTER faultline_cluster
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')
 PARTITION BY toDate(start_time)
-ORDER BY (trace_id, start_time, span_id, kind)
+ORDER BY (toStartOfTenMinutes(start_time), trace_id, start_time, span_id, kind)
 TTL toDateTime(start_time) + INTERVAL 7 DAY DELETE
 SETTINGS ttl_only_drop_parts = 1, non_replicated_deduplication_window = 1000;
 
