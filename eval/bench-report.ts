@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -42,6 +43,8 @@ async function main(): Promise<void> {
           paymentVersion: v2 ? '2.0.0' : '1.0.0',
           paymentFails: v2 && index % 5 < 2,
           user: `u${index % 500}`,
+          // Scattered like real trace ids, so that trace id order is not time order.
+          traceId: createHash('md5').update(`trace-${index}`).digest('hex'),
         }),
       );
       if (batch.length >= 60_000) {

@@ -10,13 +10,15 @@ export interface SyntheticRequest {
   /** Extra milliseconds that payment's database call takes. */
   slowDatabaseMs?: number;
   user?: string;
+  /** Trace id in hex; by default a counter, unique across the test run. */
+  traceId?: string;
 }
 
 let traceCounter = 1;
 
 /** Builds the spans of one request with ids unique across the test run. */
 export function syntheticRequest(request: SyntheticRequest): SpanRecord[] {
-  const traceId = (traceCounter++).toString(16).padStart(32, '0');
+  const traceId = request.traceId ?? (traceCounter++).toString(16).padStart(32, '0');
   const base = request.index * 10;
   const t = request.startMs;
   const db = 5 + (request.index % 5) + (request.slowDatabaseMs ?? 0);
