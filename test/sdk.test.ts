@@ -447,6 +447,34 @@ describe('startTracing in a child process', () => {
     expect(attributes['service.version']).toBe('3.1.4');
     expect(attributes['deployment.environment.name']).toBe('test');
   });
+  it('fetch calls join the trace of the server they reach', async () => {
+    const outcome = await runChild(
+      `
+      const handle = startTracing({ serviceName: 'fetch-service', endpoint: receiverUrl, logger });
+      const http = require('node:http');
+      const server = http.createServer((request, response) => response.end('ok'));
+      server.listen(0, '127.0.0.1', async () => {
+        const response = await fetch('http://127.0.0.1:' + server.address().port + '/work');
+        await response.text();
+        server.close();
+        await handle.shutdown();
+        report({ status: response.status });
+      });
+      `,
+      { RECEIVER_URL: receiver.url },
+    );
+
+    expect(outcome.stderr).toBe('');
+    expect(outcome.report?.status).toBe(200);
+    const spans = allSpans(receiver.requests);
+    const client = spans.find((span) => span.kind === SPAN_KIND_CLIENT);
+    const server = spans.find((span) => span.kind === SPAN_KIND_SERVER);
+    expect(client).toBeDefined();
+    expect(server?.traceId).toBe(client?.traceId);
+    expect(server?.parentSpanId).toBe(client?.spanId);
+    const urls = spans.map((span) => String(attributeMap(span.attributes)['url.full']));
+    expect(urls.filter((url) => url.includes('/v1/traces'))).toEqual([]);
+  });
 });
 
 describe('startTracing in the test process', () => {
@@ -588,7 +616,7 @@ describe('resolveTracingConfig', () => {
       options: { instrumentations: 'http' },
       warning:
         'invalid option instrumentations: expected an array of instrumentations, got "http". ' +
-        'Using only the HTTP and express instrumentations.',
+        'Using only the HTTP, fetch and express instrumentations.',
     },
   ];
 
@@ -621,6 +649,18 @@ describe('resolveTracingConfig', () => {
     );
 
     expect(config.tracesUrl).toBe('http://127.0.0.1:4318/otlp/v1/traces');
+  });
+
+  it('endpoint with the traces path is used as given', () => {
+    const logger = createCapturingLogger();
+    const config = resolveTracingConfig(
+      { endpoint: 'http://127.0.0.1:4318/v1/traces' },
+      {},
+      logger,
+    );
+
+    expect(config.tracesUrl).toBe('http://127.0.0.1:4318/v1/traces');
+    expect(logger.warnings.join('\n')).toContain('already ends with /v1/traces');
   });
 
   it('tracesEndpoint wins over endpoint', () => {

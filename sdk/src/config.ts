@@ -122,7 +122,7 @@ function checkInstrumentations(value: unknown, logger: SdkLogger): Instrumentati
   if (!Array.isArray(value)) {
     logger.warn(
       `invalid option instrumentations: expected an array of instrumentations, ` +
-        `got ${describeValue(value)}. Using only the HTTP and express instrumentations.`,
+        `got ${describeValue(value)}. Using only the HTTP, fetch and express instrumentations.`,
     );
     return [];
   }

@@ -28,11 +28,27 @@ export function resolveTracesUrl(
 
   const envUrl = tracesUrlFromEnv(env, logger) ?? appendTracesPath(new URL(DEFAULT_ENDPOINT));
   const endpointUrl = parseOptionUrl(options.endpoint);
-  const resolved = endpointUrl ? appendTracesPath(endpointUrl) : envUrl;
+  const resolved = endpointUrl ? endpointTracesUrl(endpointUrl, logger) : envUrl;
 
   warnIfInvalid('endpoint', options.endpoint, endpointUrl, envUrl, logger);
   warnIfInvalid('tracesEndpoint', options.tracesEndpoint, tracesUrl, resolved, logger);
   return resolved;
+}
+
+/**
+ * Appends /v1/traces to the option endpoint, unless it already ends with that path: then it
+ * is used as given, with a warning, instead of sending to /v1/traces/v1/traces.
+ */
+function endpointTracesUrl(endpoint: URL, logger: SdkLogger): string {
+  if (!endpoint.pathname.replace(/\/+$/, '').endsWith(`/${TRACES_PATH}`)) {
+    return appendTracesPath(endpoint);
+  }
+  logger.warn(
+    `option endpoint ${redactUrl(endpoint.href)} already ends with /${TRACES_PATH}, which the ` +
+      `SDK adds itself: pass the base URL such as ${DEFAULT_ENDPOINT}, or set tracesEndpoint ` +
+      `to the full URL. Using it as given.`,
+  );
+  return endpoint.href;
 }
 
 function tracesUrlFromEnv(env: Environment, logger: SdkLogger): string | undefined {

@@ -63,7 +63,7 @@ export interface TracingOptions {
    */
   httpInstrumentation?: HttpInstrumentationConfig;
   expressInstrumentation?: ExpressInstrumentationConfig;
-  /** Instrumentations registered after the HTTP and express ones. */
+  /** Instrumentations registered after the HTTP, fetch and express ones. */
   instrumentations?: Instrumentation[];
   /** Receiver of configuration warnings and start or flush errors. Default: console. */
   logger?: SdkLogger;

@@ -1,6 +1,7 @@
 import { context, propagation, ProxyTracerProvider, trace } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { ExpressInstrumentation } from '@opentelemetry/instrumentation-express';
+import { UndiciInstrumentation } from '@opentelemetry/instrumentation-undici';
 import {
   HttpInstrumentation,
   type HttpInstrumentationConfig,
@@ -33,7 +34,7 @@ import { plainObject } from './validate';
 let running: TracingHandle | undefined;
 
 /**
- * Starts OpenTelemetry tracing for this process: the HTTP and express instrumentations, a batch
+ * Starts OpenTelemetry tracing for this process: the HTTP, fetch (undici) and express instrumentations, a batch
  * span processor and an OTLP/HTTP JSON exporter. Call it before the service loads `http` or
  * `express`, so that the instrumentations can patch them.
  *
@@ -155,8 +156,14 @@ function createInstrumentations(config: TracingConfig): Instrumentation[] {
     ),
   };
 
+  const exportUrl = new URL(config.tracesUrl);
   return [
     new HttpInstrumentation(httpConfig),
+    // Node's fetch runs on undici, which the HTTP instrumentation does not see.
+    new UndiciInstrumentation({
+      ignoreRequestHook: (request) =>
+        request.origin === exportUrl.origin && request.path.startsWith(exportUrl.pathname),
+    }),
     new ExpressInstrumentation(config.expressInstrumentation),
     ...config.instrumentations,
   ];
