@@ -6,9 +6,14 @@ import { readBody, type BodyLimits } from './body';
 import { JSON_TYPE, PROTOBUF_TYPE, sendError, statusOf, type Encoding } from './http-responses';
 import type { Ingest } from './ingest';
 
+/**
+ * Reads the encoding from the Content-Type header alone. Express's `request.is` answers
+ * null for a request without a body, which made an empty JSON body a media type error.
+ */
 function requestEncoding(request: Request): Encoding | undefined {
-  if (request.is(PROTOBUF_TYPE)) return 'protobuf';
-  if (request.is(JSON_TYPE)) return 'json';
+  const type = (request.get('content-type') ?? '').split(';')[0].trim().toLowerCase();
+  if (type === PROTOBUF_TYPE) return 'protobuf';
+  if (type === JSON_TYPE) return 'json';
   return undefined;
 }
 

@@ -1,3 +1,4 @@
+import net from 'node:net';
 import zlib from 'node:zlib';
 import * as grpc from '@grpc/grpc-js';
 import {
@@ -465,6 +466,25 @@ describe('repairs instead of rejections', () => {
     expect(warnings).toEqual(
       expect.arrayContaining(['missing_start_time', 'start_time_out_of_range']),
     );
+  });
+
+  it('reads a request without a body by its content type', async () => {
+    // As curl -X POST sends it: no Content-Length and no Transfer-Encoding.
+    const { port } = new URL(faultline.otlpUrl);
+    const raw = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect(Number(port), '127.0.0.1', () => {
+        socket.end(
+          'POST /v1/traces HTTP/1.1\r\nHost: 127.0.0.1\r\n' +
+            'Content-Type: application/json\r\nConnection: close\r\n\r\n',
+        );
+      });
+      let text = '';
+      socket.on('data', (chunk) => (text += chunk.toString()));
+      socket.on('end', () => resolve(text));
+      socket.on('error', reject);
+    });
+    expect(raw.split('\r\n')[0]).toBe('HTTP/1.1 400 Bad Request');
+    expect(raw).toContain('invalid JSON');
   });
 
   it('keeps spans with times past 2262 and marks them', async () => {
