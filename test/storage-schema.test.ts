@@ -275,6 +275,10 @@ describe('dependency minutes', () => {
     }
   });
 
+  it('read a range that starts before the epoch', async () => {
+    await expect(readDependencies(storage, { startMs: -3_600_000, endMs: 2 })).resolves.toEqual([]);
+  });
+
   it('store each closed minute once', async () => {
     const [row] = await rows<{ minutes: string; distinct_minutes: string }>(
       storage,

@@ -164,7 +164,8 @@ export async function resolveDependencyMinutes(
 ): Promise<MinuteSpan> {
   const minutes = closedMinutes(range, nowMs);
   if (minutes.endMs <= minutes.firstMs) return minutes;
-  const firstBlockMs = Math.floor(minutes.firstMs / BLOCK_MS) * BLOCK_MS;
+  // Minutes are UInt32 seconds in storage, so none lies before the epoch.
+  const firstBlockMs = Math.max(0, Math.floor(minutes.firstMs / BLOCK_MS) * BLOCK_MS);
   const lastBlockEndMs = Math.ceil(minutes.endMs / BLOCK_MS) * BLOCK_MS;
   const done = await resolvedMinutes(storage, firstBlockMs, lastBlockEndMs);
   for (let blockMs = firstBlockMs; blockMs < lastBlockEndMs; blockMs += BLOCK_MS) {
