@@ -53,6 +53,32 @@ const DEFAULT_LOOKBACK_MS = 3_600_000;
 
 type Handler = (request: Request, response: Response) => Promise<void>;
 
+/** Reads a true/false query parameter: true, 1, false, 0 or absent (false). */
+function readFlag(request: Request, name: string): boolean {
+  const text = queryText(request, name);
+  if (text === undefined || text === 'false' || text === '0') return false;
+  if (text === 'true' || text === '1') return true;
+  throw new FaultlineError(
+    'FL_INVALID_PARAMETER',
+    `invalid ${name} ${JSON.stringify(text)}: expected true or false`,
+  );
+}
+
+/** Reads minDuration and maxDuration, and rejects a minimum above the maximum. */
+function readDurations(request: Request): { minDurationNs?: bigint; maxDurationNs?: bigint } {
+  const minText = queryText(request, 'minDuration');
+  const maxText = queryText(request, 'maxDuration');
+  const minDurationNs = minText ? parseDurationNs('minDuration', minText) : undefined;
+  const maxDurationNs = maxText ? parseDurationNs('maxDuration', maxText) : undefined;
+  if (minDurationNs !== undefined && maxDurationNs !== undefined && minDurationNs > maxDurationNs) {
+    throw new FaultlineError(
+      'FL_INVALID_PARAMETER',
+      `minDuration ${JSON.stringify(minText)} is above maxDuration ${JSON.stringify(maxText)}: swap them or drop one`,
+    );
+  }
+  return { minDurationNs, maxDurationNs };
+}
+
 /** Wraps an async handler so that its errors reach the error middleware. */
 function handle(handler: Handler) {
   return (request: Request, response: Response, next: NextFunction) => {
@@ -182,17 +208,13 @@ export function queryApiRouter(
   router.get(
     '/api/traces',
     handle(async (request, response) => {
-      const minDuration = queryText(request, 'minDuration');
-      const maxDuration = queryText(request, 'maxDuration');
-      const errorsOnly = queryText(request, 'errors');
       const limit = readLimit(request, limits);
       const search = {
         range: checkRange(readRange(request), limits),
         service: queryText(request, 'service'),
         operation: queryText(request, 'operation'),
-        minDurationNs: minDuration ? parseDurationNs('minDuration', minDuration) : undefined,
-        maxDurationNs: maxDuration ? parseDurationNs('maxDuration', maxDuration) : undefined,
-        errorsOnly: errorsOnly === 'true' || errorsOnly === '1',
+        ...readDurations(request),
+        errorsOnly: readFlag(request, 'errors'),
         limit,
       };
       const tags = readTags(request);

@@ -119,6 +119,15 @@ describe('trace API', () => {
     expect(total).toBeCloseTo(body.durationMs, 3);
   });
 
+  it.each([
+    ['errors=yes', 'invalid errors "yes": expected true or false'],
+    ['minDuration=2s&maxDuration=1s', 'minDuration "2s" is above maxDuration "1s"'],
+  ])('rejects the search %s', async (query, message) => {
+    const { status, body } = await getJson(faultline.queryUrl, `/api/traces?${query}`);
+    expect(status).toBe(400);
+    expect(body.error.message).toContain(message);
+  });
+
   it('summarises a trace over the span limit', async () => {
     const traceId = 'cafe0000000000000000000000000001';
     const t0 = windowStart;
