@@ -127,6 +127,7 @@ export async function startAnalyzer(options: {
     }),
     config.host,
     config.queryPort,
+    { env: 'FAULTLINE_QUERY_PORT', flag: '--query-port' },
   );
   logger.info(
     {

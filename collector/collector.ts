@@ -131,7 +131,10 @@ async function listenAll(
   const app = createCollectorApp({ http, pipeline, metrics });
   let httpServer: ListeningServer | undefined;
   try {
-    httpServer = await listen(app, config.host, config.otlpHttpPort);
+    httpServer = await listen(app, config.host, config.otlpHttpPort, {
+      env: 'FAULTLINE_OTLP_HTTP_PORT',
+      flag: '--otlp-http-port',
+    });
     const grpc = await startOtlpGrpc({
       ingest: http.ingest,
       host: config.host,

@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { FaultlineError, errorMessage, type ErrorCode } from '../lib/errors';
+import { bindError } from '../lib/http-server';
 import type { Logger } from '../lib/logger';
 import { decodeProtobufRequest, encodeExportResponse } from '../lib/otlp/decode';
 import type { Ingest } from './ingest';
@@ -68,7 +69,14 @@ export async function startOtlpGrpc(options: OtlpGrpcOptions): Promise<OtlpGrpcS
   const port = await new Promise<number>((resolve, reject) => {
     const address = `${options.host.includes(':') ? `[${options.host}]` : options.host}:${options.port}`;
     server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (error, bound) =>
-      error ? reject(error) : resolve(bound),
+      error
+        ? reject(
+            bindError(error, options.host, options.port, {
+              env: 'FAULTLINE_OTLP_GRPC_PORT',
+              flag: '--otlp-grpc-port',
+            }),
+          )
+        : resolve(bound),
     );
   });
   let closing: Promise<void> | undefined;

@@ -1,6 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { RequestListener } from 'node:http';
+import { FaultlineError } from './errors';
 
 /** An HTTP server that is listening, with the port it got. */
 export interface ListeningServer {
@@ -13,17 +14,36 @@ export interface ListeningServer {
   close(deadlineMs?: number): Promise<void>;
 }
 
+/** The setting that chose a port, named in the error when the port is taken. */
+export interface PortSetting {
+  env: string;
+  flag: string;
+}
+
+/** Turns a failed bind into an error that names the port, its setting and the fix. */
+export function bindError(error: unknown, host: string, port: number, setting: PortSetting) {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  const taken = code === 'EADDRINUSE' || /address already in use/i.test(String(error));
+  if (!taken) return error;
+  return new FaultlineError(
+    'FL_PORT_IN_USE',
+    `port ${port} on ${host} is already in use: stop the process that holds it, or choose another port with ${setting.env} or ${setting.flag} (0 picks a free port)`,
+  );
+}
+
 /** Starts an HTTP server on `host:port`; port 0 picks a free one. */
 export function listen(
   handler: RequestListener,
   host: string,
   port: number,
+  setting: PortSetting,
 ): Promise<ListeningServer> {
   const server = http.createServer(handler);
   return new Promise((resolve, reject) => {
-    server.once('error', reject);
+    const onError = (error: Error) => reject(bindError(error, host, port, setting));
+    server.once('error', onError);
     server.listen(port, host, () => {
-      server.off('error', reject);
+      server.off('error', onError);
       let closing: Promise<void> | undefined;
       resolve({
         server,

@@ -185,7 +185,10 @@ describe('web UI without a build', () => {
       { queryTokens: [], corsOrigins: [], queryMaxRangeHours: 1, queryMaxResults: 10 },
       path.join(emptyDist, 'dist'),
     );
-    server = await listen(app, '127.0.0.1', 0);
+    server = await listen(app, '127.0.0.1', 0, {
+      env: 'FAULTLINE_QUERY_PORT',
+      flag: '--query-port',
+    });
   });
 
   afterAll(async () => {
@@ -205,5 +208,26 @@ describe('web UI without a build', () => {
     const response = await fetch(`http://127.0.0.1:${server.port}/api/nothing`);
     expect(response.status).toBe(404);
     expect((await json(response)).error.code).toBe('FL_NOT_FOUND');
+  });
+});
+
+describe('listening', () => {
+  it('names the setting of a port in use', async () => {
+    const setting = { env: 'FAULTLINE_QUERY_PORT', flag: '--query-port' };
+    const first = await listen((_request, response) => response.end(), '127.0.0.1', 0, setting);
+    try {
+      const second = listen(
+        (_request, response) => response.end(),
+        '127.0.0.1',
+        first.port,
+        setting,
+      );
+      await expect(second).rejects.toMatchObject({ code: 'FL_PORT_IN_USE' });
+      await expect(second).rejects.toThrow(
+        `port ${first.port} on 127.0.0.1 is already in use: stop the process that holds it, or choose another port with FAULTLINE_QUERY_PORT or --query-port (0 picks a free port)`,
+      );
+    } finally {
+      await first.close();
+    }
   });
 });
