@@ -138,11 +138,18 @@ function addSpanLinks(nodes: TreeNode[], bySpanId: Map<string, TreeNode>): void 
 }
 
 /**
+ * How far a child may stick out of its parent before it counts as clock skew. SDKs that take
+ * a span's start from a millisecond clock and its end from a finer one leave children up to
+ * a millisecond outside parents on one host.
+ */
+const SKEW_TOLERANCE_NS = 1_000_000n;
+
+/**
  * Measures clock skew the way tracing UIs adjust it. A span recorded by another service than
- * its parent that does not fit inside the parent is shifted to sit centred in it, or to start
- * with it when it is longer, and its subtree moves with it. Spans of one service share a
- * clock, so a child outside a parent of the same service is left as recorded. Nodes must be
- * ordered parents before children.
+ * its parent that sticks out of the parent by more than `SKEW_TOLERANCE_NS` is shifted to
+ * sit centred in it, or to start with it when it is longer, and its subtree moves with it.
+ * Spans of one service share a clock, so a child outside a parent of the same service is
+ * left as recorded. Nodes must be ordered parents before children.
  */
 function measureClockSkew(nodes: TreeNode[]): void {
   const parentOf = new Map<TreeNode, TreeNode>();
@@ -156,7 +163,7 @@ function measureClockSkew(nodes: TreeNode[]): void {
     const parentEnd = BigInt(parent.span.endTimeUnixNano) + parent.adjustmentNs;
     const start = BigInt(node.span.startTimeUnixNano) + node.adjustmentNs;
     const end = BigInt(node.span.endTimeUnixNano) + node.adjustmentNs;
-    if (start >= parentStart && end <= parentEnd) continue;
+    if (start >= parentStart - SKEW_TOLERANCE_NS && end <= parentEnd + SKEW_TOLERANCE_NS) continue;
     const duration = end - start;
     const parentDuration = parentEnd - parentStart;
     const target =

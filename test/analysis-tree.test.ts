@@ -76,6 +76,15 @@ describe('trace reconstruction', () => {
     expect(view.roots[0].children[0].adjustedStartTimeUnixNano).toBe('20000000');
   });
 
+  it('leaves a child within a millisecond of its parent unadjusted', () => {
+    // Start times rounded to a whole millisecond put the server 0.5 ms before its client.
+    const tree = buildTraceTree(TRACE_ID, [
+      makeSpan(1, '', 10, 20, { kind: 'CLIENT', serviceName: 'checkout' }),
+      makeSpan(2, 1, 9.5, 19, { kind: 'SERVER', serviceName: 'payment' }),
+    ]);
+    expect(tree.nodes[1].clockSkewNs).toBe(0n);
+  });
+
   it('leaves a same-service child outside its parent unadjusted', () => {
     const tree = buildTraceTree(TRACE_ID, [makeSpan(1, '', 0, 100), makeSpan(2, 1, 90, 150)]);
     expect(tree.nodes[1].clockSkewNs).toBe(0n);
