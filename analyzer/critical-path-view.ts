@@ -1,7 +1,7 @@
 import type { Storage } from '../lib/storage/clickhouse';
 import type { TimeRange } from '../lib/storage/span-reader';
 import { formatDurationNs } from '../lib/time';
-import { criticalPath, pathSpans } from './critical-path';
+import { criticalPath, criticalPathRoot, pathSpans } from './critical-path';
 import { operationKey, readSelfTimeBaselines } from './self-time-baselines';
 import { adjustedTimes, type TraceTree, type TreeNode } from './tree';
 
@@ -76,7 +76,8 @@ export async function buildCriticalPathView(
   });
   spanViews.sort((a, b) => (b.selfTimeGrowthMs ?? -Infinity) - (a.selfTimeGrowthMs ?? -Infinity));
 
-  const root = segments.length > 0 ? segments[0].node : undefined;
+  // Not the first segment's span: a child that starts with the root owns the first stretch.
+  const root = criticalPathRoot(tree);
   return {
     traceId: tree.traceId,
     durationMs: root ? nsToMs(BigInt(root.span.durationNs)) : 0,

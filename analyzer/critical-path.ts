@@ -20,14 +20,15 @@ export interface PathSpan {
  * when every span has a missing parent, the longest span.
  */
 export function criticalPath(tree: TraceTree): PathSegment[] {
-  const root = pickRoot(tree);
+  const root = criticalPathRoot(tree);
   if (!root) return [];
   const segments: PathSegment[] = [];
   walk(root, adjustedTimes(root).endNs, segments);
   return segments.reverse();
 }
 
-function pickRoot(tree: TraceTree): TreeNode | undefined {
+/** Returns the span the critical path starts from; see `criticalPath`. */
+export function criticalPathRoot(tree: TraceTree): TreeNode | undefined {
   const real = tree.roots.find((node) => !node.missingParent && !node.cycleBroken);
   if (real) return real;
   let longest: TreeNode | undefined;

@@ -1,4 +1,5 @@
-import { criticalPath, pathSpans } from '../analyzer/critical-path';
+import { criticalPath, criticalPathRoot, pathSpans } from '../analyzer/critical-path';
+import { explain } from '../analyzer/critical-path-view';
 import { toTraceView } from '../analyzer/trace-view';
 import { adjustedTimes, buildTraceTree } from '../analyzer/tree';
 import { makeSpan, spanId, TRACE_ID } from './helpers/spans';
@@ -74,6 +75,29 @@ describe('trace reconstruction', () => {
     expect(view.roots[0].children[0].clockSkewMs).toBe(-510);
     expect(view.roots[0].children[0].startTimeUnixNano).toBe('530000000');
     expect(view.roots[0].children[0].adjustedStartTimeUnixNano).toBe('20000000');
+  });
+
+  it('starts the critical path at the root when a child starts with it', () => {
+    const tree = buildTraceTree(TRACE_ID, [
+      makeSpan(1, '', 0, 40, { kind: 'SERVER', serviceName: 'storefront', name: 'GET /buy' }),
+      makeSpan(2, 1, 0, 30, { serviceName: 'storefront', name: 'request handler' }),
+    ]);
+    expect(criticalPath(tree)[0].node.span.name).toBe('request handler');
+    expect(criticalPathRoot(tree)?.span.name).toBe('GET /buy');
+    const handler = {
+      spanId: spanId(2),
+      service: 'storefront',
+      operation: 'request handler',
+      kind: 'INTERNAL',
+      onPathMs: 30,
+      selfTimeMs: 30,
+      durationMs: 30,
+      baselineSelfTimeMs: 5,
+      selfTimeGrowthMs: 25,
+    };
+    expect(explain(criticalPathRoot(tree), [handler])).toBe(
+      'storefront "GET /buy" took 40ms because storefront "request handler" spent 30ms in itself instead of 5ms',
+    );
   });
 
   it('leaves a child within a millisecond of its parent unadjusted', () => {
