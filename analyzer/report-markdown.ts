@@ -20,6 +20,16 @@ export function culpritText(finding: Finding): string {
     .join(' ');
 }
 
+/**
+ * Slow requests are those over 1.5 times their entry point's baseline p99, so without
+ * baseline requests none can be counted, which is not the same as none being slow.
+ */
+function slowText(scope: Report['scope']): string {
+  const measured = scope.entryPoints.some((entry) => entry.baselineErrorRate !== null);
+  if (!measured) return 'slow requests not counted (no baseline requests to compare with)';
+  return `${scope.slowRequests} slower than 1.5 times their baseline p99`;
+}
+
 /** Renders a report as Markdown for terminals, tickets and chat. */
 export function renderReportMarkdown(report: Report): string {
   const { scope } = report;
@@ -28,7 +38,7 @@ export function renderReportMarkdown(report: Report): string {
     '',
     `Window: ${report.window.start} to ${report.window.end} (${report.spansAnalyzed} spans)`,
     `Baseline: ${report.baseline.start} to ${report.baseline.end}`,
-    `Scope: ${scope.requests} requests at ${scope.entryPoints.length} entry points, ${scope.failedRequests} failed, ${scope.slowRequests} slow`,
+    `Scope: ${scope.requests} requests at ${scope.entryPoints.length} entry points, ${scope.failedRequests} failed, ${slowText(scope)}`,
     '',
   ];
   if (report.findings.length === 0) {

@@ -95,6 +95,13 @@ describe('report API', () => {
     expect(text).toContain('## 1. Deploy regression: payment 2.0.0');
     expect(text).toContain('- User impact: 40 requests');
     expect(text).toContain('Suggested action: Roll back payment');
+    expect(text).toMatch(/failed, \d+ slower than 1\.5 times their baseline p99/);
+  });
+
+  it('says slow requests are not counted without a baseline', async () => {
+    const query = `start=${windowStart}&end=${now}&baselineStart=${now - 3 * 3_600_000}&baselineEnd=${now - 2 * 3_600_000}`;
+    const text = await (await fetch(`${faultline.queryUrl}/api/report?${query}&format=md`)).text();
+    expect(text).toContain('slow requests not counted (no baseline requests to compare with)');
   });
 
   it('reports nothing for a quiet window', async () => {
