@@ -15,8 +15,15 @@ interface Setting<T> {
   secret?: boolean;
 }
 
-const port = z.coerce.number().int().min(0).max(65535);
-const positiveInt = z.coerce.number().int().positive();
+const port = z.coerce
+  .number({ invalid_type_error: 'expected a port number from 0 to 65535' })
+  .int('expected a whole port number')
+  .min(0, 'expected a port number from 0 to 65535')
+  .max(65535, 'expected a port number from 0 to 65535');
+const positiveInt = z.coerce
+  .number({ invalid_type_error: 'expected a whole number above 0' })
+  .int('expected a whole number above 0')
+  .positive('expected a whole number above 0');
 const identifier = z
   .string()
   .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected letters, digits and underscores');

@@ -159,6 +159,12 @@ describe('access settings', () => {
     expect(message).toContain('--cors-origins="grafana.local/path"');
   });
 
+  it('name the expected form of a bad port', () => {
+    expect(() => loadConfig({ queryPort: 'abc' }, {})).toThrow(
+      'expected a port number from 0 to 65535',
+    );
+  });
+
   it('read lists from the environment', () => {
     const config = loadConfig(
       {},
