@@ -78,7 +78,7 @@ export function findingDetails(finding: Finding): string[] {
   }
   for (const exception of finding.exceptions ?? []) {
     lines.push(
-      `- Exception in ${exception.service}: ${exception.type ? `${exception.type}: ` : ''}${exception.message} (${exception.count}×)`,
+      `- Exception in ${exception.service}: ${[exception.type, exception.message].filter(Boolean).join(': ')} (${exception.count}×)`,
     );
   }
   const evidence = Object.entries(finding.evidence)
