@@ -133,10 +133,11 @@ export async function startAnalyzer(options: {
     {
       host: config.host,
       port: http.port,
+      ui: `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${http.port}/`,
       tokens: config.queryTokens.length,
       corsOrigins: config.corsOrigins,
     },
-    'query api listening',
+    'query api and web ui listening',
   );
   scheduler.start();
   notifier.start(RETRY_CHECK_MS);
