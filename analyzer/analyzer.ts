@@ -41,6 +41,14 @@ export interface Analyzer {
   stop(): Promise<void>;
 }
 
+/** Paths of the collector's port that users send to the query port by mistake. */
+const COLLECTOR_PATHS = ['/v1/traces', '/api/v2/spans', '/metrics', '/readyz'];
+
+function sendNotFound(response: express.Response, message: string): void {
+  const error = new FaultlineError('FL_NOT_FOUND', message);
+  response.status(error.httpStatus).json({ error: { code: error.code, message: error.message } });
+}
+
 /** Milliseconds between checks for webhook deliveries due for a retry. */
 const RETRY_CHECK_MS = 1000;
 
@@ -74,10 +82,16 @@ export function createAnalyzerApp(
     }),
   );
   app.use(queryApiRouter(storage, logger, { ...options, ...analysis }));
+  // Ahead of the UI, whose page would otherwise answer these with 200 and HTML.
+  app.all(COLLECTOR_PATHS, (request: express.Request, response: express.Response) => {
+    sendNotFound(
+      response,
+      `${request.method} ${request.path} is served by the collector on its own port (FAULTLINE_OTLP_HTTP_PORT, 4318 by default), not by the query port`,
+    );
+  });
   app.use(uiRouter(uiDistDir));
   app.use((request: express.Request, response: express.Response) => {
-    const error = new FaultlineError('FL_NOT_FOUND', `no route ${request.method} ${request.path}`);
-    response.status(error.httpStatus).json({ error: { code: error.code, message: error.message } });
+    sendNotFound(response, `no route ${request.method} ${request.path}`);
   });
   return app;
 }

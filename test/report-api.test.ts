@@ -135,6 +135,15 @@ describe('trace API', () => {
     expect(body.error.message).toContain(message);
   });
 
+  it.each(['/metrics', '/v1/traces'])(
+    'points %s on the query port to the collector',
+    async (path) => {
+      const { status, body } = await getJson(faultline.queryUrl, path);
+      expect(status).toBe(404);
+      expect(body.error.message).toContain('served by the collector on its own port');
+    },
+  );
+
   it('summarises a trace over the span limit', async () => {
     const traceId = 'cafe0000000000000000000000000001';
     const t0 = windowStart;
