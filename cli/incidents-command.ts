@@ -59,8 +59,11 @@ async function withStore<T>(config: FaultlineConfig, work: (store: IncidentStore
   }
 }
 
-function formatTable(incidents: Incident[]): string {
-  if (incidents.length === 0) return 'No incidents.\n';
+function formatTable(incidents: Incident[], status: string | undefined): string {
+  if (incidents.length === 0 && status) return `No ${status} incidents.\n`;
+  if (incidents.length === 0) {
+    return 'No incidents. Findings that have not lasted long enough to open one are listed with --status pending.\n';
+  }
   const rows = incidents.map((incident) =>
     [
       incident.id,
@@ -98,7 +101,9 @@ export async function runIncidentsList(raw: Record<string, unknown>, config: Fau
         store.listIncidents(options.status, Number(options.limit ?? 50)),
       );
   process.stdout.write(
-    format === 'json' ? `${JSON.stringify(incidents, null, 2)}\n` : formatTable(incidents),
+    format === 'json'
+      ? `${JSON.stringify(incidents, null, 2)}\n`
+      : formatTable(incidents, options.status),
   );
 }
 
