@@ -306,6 +306,13 @@ const MIN_STORABLE_NS = 1_000_000_000_000_000n;
  * a signed 64-bit count of nanoseconds.
  */
 const MAX_STORABLE_NS = (1n << 63n) - 1n;
+
+/**
+ * Latest start time storage can keep (2106-02-07T06:28:15Z). The partition, TTL and sort
+ * key of `spans` convert the start to Date and DateTime, which wrap past this second, so a
+ * later start would land in a past partition and be dropped at once as expired.
+ */
+const MAX_START_NS = 4_294_967_295n * 1_000_000_000n;
 export const ORIGINAL_START_ATTRIBUTE = 'faultline.original_start_time_unix_nano';
 
 function readTimes(span: OtlpSpan, marks: Set<string>, nowNs: bigint, attributes: KeyValue[]) {
@@ -331,10 +338,10 @@ export function repairTimes(
     marks.add('invalid_timestamp');
     end = 0n;
   }
-  if (sent < MIN_STORABLE_NS || sent > MAX_STORABLE_NS) {
+  if (sent < MIN_STORABLE_NS || sent > MAX_START_NS) {
     marks.add(sent === 0n ? 'missing_start_time' : 'start_time_out_of_range');
     attributes.push({ key: ORIGINAL_START_ATTRIBUTE, value: { intValue: sent.toString() } });
-    start = end >= MIN_STORABLE_NS ? end : nowNs;
+    start = end >= MIN_STORABLE_NS && end <= MAX_START_NS ? end : nowNs;
   } else if (start < EARLIEST_PLAUSIBLE_NS || start > nowNs + FUTURE_TOLERANCE_NS) {
     marks.add('start_time_out_of_range');
   }
