@@ -38,8 +38,14 @@ export async function writeSpans(
     values: spans.map(toInsertValues),
     columns: SPAN_COLUMNS,
     format: 'JSONCompactEachRow',
-    clickhouse_settings: options.deduplicationToken
-      ? { insert_deduplicate: 1, insert_deduplication_token: options.deduplicationToken }
-      : undefined,
+    clickhouse_settings: {
+      // call_spans is partitioned by hour, and ClickHouse rejects an insert into more than
+      // 100 partitions by default, so a batch from clients with wrong clocks or a replay
+      // of old traces would fail whole.
+      max_partitions_per_insert_block: '0',
+      ...(options.deduplicationToken
+        ? { insert_deduplicate: 1, insert_deduplication_token: options.deduplicationToken }
+        : {}),
+    },
   });
 }
