@@ -18,21 +18,27 @@ const MINUTE_MS = 60_000;
  */
 const BLOCK_MS = 10 * MINUTE_MS;
 
-/** Hours `call_spans` keeps its rows; see 008_call_spans.sql. */
+/** How long `call_spans` keeps its rows, in ms; see 008_call_spans.sql. */
 export const CALL_SPANS_RETENTION_MS = 24 * 3_600_000;
 
-/** Margin around a call window in which its server spans are looked for. */
-const CALLEE_MARGIN_MS = 60_000;
+/**
+ * A server or consumer span is the callee of a call when it starts from one minute before
+ * the call (clock skew) to `DEPENDENCY_LATENESS_MS` after it (a queue's delay). The limits
+ * hold per call, so a call gets the same callee whether its minute is resolved or open.
+ */
+const CALLEE_BEFORE_MS = 60_000;
+const CALLEE_AFTER_MS = DEPENDENCY_LATENESS_MS;
 
 /**
- * Where calls are read from: `call_spans` (ordered by minute, recent rows only) or `spans`
- * (every row, ordered by trace id).
+ * Table the calls are read from: `call_spans` (ordered by minute, recent rows only) or
+ * `spans` (every row).
  */
 export type EdgeSource = 'call_spans' | 'spans';
 
 /**
- * The table that still holds every call span starting at `startMs`: `call_spans` while it
- * is younger than that table's retention, with ten minutes to spare, else `spans`.
+ * Returns the table that still contains every call span starting at `startMs`:
+ * `call_spans` while it is younger than that table's retention, with ten minutes to spare,
+ * else `spans`.
  */
 export function edgeSourceFor(startMs: number, nowMs = Date.now()): EdgeSource {
   return startMs >= nowMs - CALL_SPANS_RETENTION_MS + 600_000 ? 'call_spans' : 'spans';
@@ -55,13 +61,17 @@ function timeCondition(source: EdgeSource, from: string, to: string): string {
  * Selects one row a call: each CLIENT or PRODUCER span that starts in `window`, joined to
  * the SERVER or CONSUMER span it caused. The server span's parent is the client span, or,
  * in Zipkin's shared-span form, both have the same span id. A client span with no such
- * match calls a virtual node named by `remote_service`. Server spans are looked up from
- * one minute before the window to one minute past it, for clock skew and slow calls.
+ * match calls a virtual node named by `remote_service`; see `CALLEE_BEFORE_MS` for how far
+ * apart a call and its callee may start.
  */
 export function edgeCallsSql(db: string, window: CallWindow, source: EdgeSource): string {
   const from = `fromUnixTimestamp64Milli({${window.start}:Int64})`;
   const to = `fromUnixTimestamp64Milli({${window.end}:Int64})`;
-  const margin = `toIntervalMillisecond(${CALLEE_MARGIN_MS})`;
+  const before = `toIntervalMillisecond(${CALLEE_BEFORE_MS})`;
+  const after = `toIntervalMillisecond(${CALLEE_AFTER_MS})`;
+  const matched = `(callees.callee != ''
+    AND callees.callee_start >= calls.start_time - ${before}
+    AND callees.callee_start <= calls.start_time + ${after})`;
   return `WITH
 calls AS (
   SELECT trace_id, span_id, service_name AS caller, remote_service, is_error, duration_ns, start_time
@@ -70,17 +80,18 @@ calls AS (
   LIMIT 1 BY trace_id, span_id, kind
 ),
 callees AS (
-  SELECT trace_id, arrayJoin([parent_span_id, span_id]) AS caller_span_id, any(service_name) AS callee
+  SELECT trace_id, arrayJoin([parent_span_id, span_id]) AS caller_span_id,
+    any(service_name) AS callee, min(start_time) AS callee_start
   FROM ${db}.${source}
-  WHERE kind IN ('SERVER', 'CONSUMER') AND ${timeCondition(source, `${from} - ${margin}`, `${to} + ${margin}`)}
+  WHERE kind IN ('SERVER', 'CONSUMER') AND ${timeCondition(source, `${from} - ${before}`, `${to} + ${after}`)}
   GROUP BY trace_id, caller_span_id
 )
 SELECT
   calls.trace_id AS trace_id,
   calls.span_id AS span_id,
   calls.caller AS caller,
-  if(callees.callee != '', callees.callee, if(calls.remote_service != '', calls.remote_service, '${UNKNOWN_CALLEE}')) AS callee,
-  callees.callee = '' AS virtual_callee,
+  if(${matched}, callees.callee, if(calls.remote_service != '', calls.remote_service, '${UNKNOWN_CALLEE}')) AS callee,
+  NOT ${matched} AS virtual_callee,
   calls.is_error AS is_error,
   calls.duration_ns AS duration_ns,
   calls.start_time AS start_time
