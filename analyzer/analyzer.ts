@@ -82,7 +82,7 @@ export function createAnalyzerApp(
     }),
   );
   app.use(queryApiRouter(storage, logger, { ...options, ...analysis }));
-  // Ahead of the UI, whose page would otherwise answer these with 200 and HTML.
+  // Ahead of the UI, whose page would otherwise return these with 200 and HTML.
   app.all(COLLECTOR_PATHS, (request: express.Request, response: express.Response) => {
     sendNotFound(
       response,

@@ -7,7 +7,7 @@ import { JSON_TYPE, PROTOBUF_TYPE, sendError, statusOf, type Encoding } from './
 import type { Ingest } from './ingest';
 
 /**
- * Reads the encoding from the Content-Type header alone. Express's `request.is` answers
+ * Reads the encoding from the Content-Type header alone. Express's `request.is` returns
  * null for a request without a body, which made an empty JSON body a media type error.
  */
 function requestEncoding(request: Request): Encoding | undefined {

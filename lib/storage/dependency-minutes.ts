@@ -61,7 +61,7 @@ function timeCondition(source: EdgeSource, from: string, to: string): string {
  * Selects one row a call: each CLIENT or PRODUCER span that starts in `window`, joined to
  * the SERVER or CONSUMER span it caused. The server span's parent is the client span, or,
  * in Zipkin's shared-span form, both have the same span id. A client span with no such
- * match calls a virtual node named by `remote_service`; see `CALLEE_BEFORE_MS` for how far
+ * match calls a virtual node named by `remote_service`. `CALLEE_BEFORE_MS` gives how far
  * apart a call and its callee may start.
  */
 export function edgeCallsSql(db: string, window: CallWindow, source: EdgeSource): string {
@@ -200,7 +200,7 @@ export interface EdgeFigures {
 }
 
 /**
- * The parts of `range` outside the closed minutes, as `[start, end)` windows in ms: the
+ * Returns the parts of `range` outside the closed minutes, as `[start, end)` windows in ms: the
  * partial minute at the start and the open minutes at the end.
  */
 function liveWindows(range: TimeRange, minutes: MinuteSpan): { startMs: number; endMs: number }[] {
