@@ -7,11 +7,28 @@ import { runDemoCommand } from './demo-command';
 import { runIncidentAction, runIncidentShow, runIncidentsList } from './incidents-command';
 import { runReportCommand } from './report-command';
 
-/** Adds a flag for every setting, so that each can be given on the command line. */
-function withSettings(command: Command): Command {
+/** Settings that commands reading storage directly use: where the data is, and logging. */
+const STORAGE_SETTINGS: ConfigKey[] = [
+  'dataDir',
+  'clickhouseUrl',
+  'database',
+  'retentionDays',
+  'clusterName',
+  'logLevel',
+];
+
+/**
+ * Adds a flag for every setting, so that each can be given on the command line. With
+ * `shown`, the help lists only those; the others are still accepted.
+ */
+function withSettings(command: Command, shown?: ConfigKey[]): Command {
   // Each flag is the kebab-case form of its setting's key, so commander stores it under that key.
-  for (const spec of Object.values(SETTINGS)) {
-    command.addOption(new Option(`${spec.flag} <value>`, `${spec.description} (env ${spec.env})`));
+  for (const [key, spec] of Object.entries(SETTINGS) as [
+    ConfigKey,
+    (typeof SETTINGS)[ConfigKey],
+  ][]) {
+    const option = new Option(`${spec.flag} <value>`, `${spec.description} (env ${spec.env})`);
+    command.addOption(shown && !shown.includes(key) ? option.hideHelp() : option);
   }
   return command;
 }
@@ -81,6 +98,7 @@ export function buildProgram(): Command {
         'analyzer to ask; when none answers there, storage is read directly',
         'http://127.0.0.1:16686',
       ),
+    [...STORAGE_SETTINGS, 'userAttribute', 'baselineMs'],
   ).action((options: Record<string, unknown>) => runReportCommand(options, configFrom(options)));
   addIncidentCommands(program);
   withSettings(
@@ -106,6 +124,7 @@ function addIncidentCommands(program: Command): void {
       .option('--query-url <url>', QUERY_URL_HELP, 'http://127.0.0.1:16686')
       // Options after `show`, `ack` or `silence` belong to that subcommand.
       .enablePositionalOptions(),
+    STORAGE_SETTINGS,
   ).action((options: Record<string, unknown>) => runIncidentsList(options, configFrom(options)));
   withSettings(
     incidents
@@ -113,6 +132,7 @@ function addIncidentCommands(program: Command): void {
       .description('print an incident as the start of a post-incident review')
       .option('--format <format>', 'md, html or json', 'md')
       .option('--query-url <url>', QUERY_URL_HELP, 'http://127.0.0.1:16686'),
+    STORAGE_SETTINGS,
   ).action((id: string, options: Record<string, unknown>) =>
     runIncidentShow(id, options, configFrom(options)),
   );

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { buildProgram } from '../cli/main';
 import { openStorage } from '../lib/storage/clickhouse';
 import { makeTempDir } from './helpers/faultline';
 
@@ -106,6 +107,17 @@ describe('faultline configuration errors', () => {
     expect(run.output()).toContain('FL_INVALID_CONFIG');
     expect(run.output()).toContain('--otlp-http-port="abc"');
     expect(run.output()).toContain('--database="bad-name"');
+  });
+});
+
+describe('faultline help', () => {
+  it('lists only the storage settings for report', () => {
+    const report = buildProgram().commands.find((command) => command.name() === 'report')!;
+    const help = report.helpInformation();
+    expect(help).toContain('--data-dir');
+    expect(help).toContain('--user-attribute');
+    expect(help).not.toContain('--otlp-http-port');
+    expect(help).not.toContain('--webhook-urls');
   });
 });
 
