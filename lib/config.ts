@@ -300,7 +300,7 @@ export const SETTINGS = {
     '--zipkin-autocomplete-keys',
     ['http.route', 'http.request.method', 'http.response.status_code', 'db.system.name'],
     commaList(z.string().min(1)),
-    "Comma-separated span attribute keys whose values Zipkin's read API offers for tag search (autocompleteKeys and autocompleteValues)",
+    "Comma-separated span or resource attribute keys whose values Zipkin's read API offers for tag search (autocompleteKeys and autocompleteValues)",
   ),
   maxTraceSpans: setting(
     'FAULTLINE_MAX_TRACE_SPANS',

@@ -6,7 +6,15 @@ let checkout: CheckoutTrace;
 let now: number;
 
 beforeAll(async () => {
-  faultline = await startTestFaultline();
+  faultline = await startTestFaultline({
+    zipkinAutocompleteKeys: [
+      'http.request.method',
+      'http.response.status_code',
+      'host.name',
+      'cache.hit',
+      'sample.ratio',
+    ],
+  });
   now = Date.now();
   checkout = await sendCheckoutTrace(faultline.otlpUrl, now - 60_000);
   await faultline.flush();
@@ -110,6 +118,9 @@ describe('Zipkin v2 read API', () => {
     expect((await values('http.response.status_code')).body).toEqual(['200', '503']);
     expect((await values('http.request.method')).body).toEqual(['GET']);
     expect((await values('payment.amount')).body).toEqual([]);
+    expect((await values('host.name')).body).toEqual(['frontend-host', 'payment-host']);
+    expect((await values('cache.hit')).body).toEqual(['true']);
+    expect((await values('sample.ratio')).body).toEqual(['0.25']);
     const missing = await zipkin('/api/v2/autocompleteValues');
     expect(missing.status).toBe(400);
     expect(missing.body).toContain('missing key');

@@ -112,19 +112,39 @@ ORDER BY remote_service`,
 /** Largest number of values `autocompleteValues` returns for one key. */
 const AUTOCOMPLETE_VALUES_LIMIT = 500;
 
-/** Reads the distinct string or integer values of one span attribute over a range. */
+/** Text of a resource attribute's value in the OTLP/JSON list `resource_attributes`. */
+const RESOURCE_VALUE = `arrayFirst(kv -> JSONExtractString(kv, 'key') = {key:String},
+    JSONExtractArrayRaw(toString(resource_attributes)))`;
+
+/**
+ * Reads the distinct values of one span or resource attribute over a range, each as text
+ * (`true`, `0.5`), as tag search compares them.
+ */
 async function attributeValues(storage: Storage, key: string, range: TimeRange) {
   const result = await storage.client.query({
     query: `SELECT DISTINCT value FROM (
-  SELECT if(mapContains(attributes_string, {key:String}), toString(attributes_string[{key:String}]),
-    toString(attributes_int[{key:String}])) AS value
+  SELECT arrayJoin(arrayFilter(text -> text != '', [
+    if(mapContains(attributes_string, {key:String}), toString(attributes_string[{key:String}]), ''),
+    if(mapContains(attributes_int, {key:String}), toString(attributes_int[{key:String}]), ''),
+    if(mapContains(attributes_float, {key:String}), toString(attributes_float[{key:String}]), ''),
+    if(mapContains(attributes_bool, {key:String}), if(attributes_bool[{key:String}], 'true', 'false'), ''),
+    if(position(toString(resource_attributes), {quotedKey:String}) > 0, multiIf(
+      JSONHas(${RESOURCE_VALUE}, 'value', 'stringValue'), JSONExtractString(${RESOURCE_VALUE}, 'value', 'stringValue'),
+      JSONHas(${RESOURCE_VALUE}, 'value', 'intValue'), JSONExtractString(${RESOURCE_VALUE}, 'value', 'intValue'),
+      JSONHas(${RESOURCE_VALUE}, 'value', 'doubleValue'), toString(JSONExtractFloat(${RESOURCE_VALUE}, 'value', 'doubleValue')),
+      JSONExtractRaw(${RESOURCE_VALUE}, 'value', 'boolValue')), '')
+  ])) AS value
   FROM ${storage.database}.spans
   WHERE ${RANGE_CONDITION}
-    AND (mapContains(attributes_string, {key:String}) OR mapContains(attributes_int, {key:String}))
 )
 ORDER BY value
 LIMIT {limit:UInt32}`,
-    query_params: { ...rangeParams(range), key, limit: AUTOCOMPLETE_VALUES_LIMIT },
+    query_params: {
+      ...rangeParams(range),
+      key,
+      quotedKey: JSON.stringify(key),
+      limit: AUTOCOMPLETE_VALUES_LIMIT,
+    },
     format: 'JSONEachRow',
   });
   return (await result.json<{ value: string }>()).map((row) => row.value);
