@@ -14,6 +14,7 @@ import {
   readTraceSpans,
   searchTraces,
   type TimeRange,
+  readTraces,
 } from '../lib/storage/span-reader';
 import { parseDurationNs, parseTimeParam } from '../lib/time';
 import { checkRange, checkResultLimit, type QueryLimits } from './access';
@@ -21,7 +22,7 @@ import { buildCriticalPathView } from './critical-path-view';
 import { readDependencies, readDependencyMinutes } from './dependencies';
 import { markdownToHtml } from './incidents/incident-report';
 import { readTags } from './jaeger/routes';
-import { findTraceIds, readTraces, summariseTrace, type SpanSearch } from './jaeger/span-search';
+import { findTraceIds, summariseTrace, type SpanSearch } from './jaeger/span-search';
 import { toOtlpJson } from './otlp-json';
 import {
   buildReport,

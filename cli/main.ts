@@ -19,16 +19,16 @@ const STORAGE_SETTINGS: ConfigKey[] = [
 
 /**
  * Adds a flag for every setting, so that each can be given on the command line. With
- * `shown`, the help lists only those; the others are still accepted.
+ * `listedInHelp`, the help lists only those, and the others are still accepted.
  */
-function withSettings(command: Command, shown?: ConfigKey[]): Command {
+function withSettings(command: Command, listedInHelp?: ConfigKey[]): Command {
   // Each flag is the kebab-case form of its setting's key, so commander stores it under that key.
   for (const [key, spec] of Object.entries(SETTINGS) as [
     ConfigKey,
     (typeof SETTINGS)[ConfigKey],
   ][]) {
     const option = new Option(`${spec.flag} <value>`, `${spec.description} (env ${spec.env})`);
-    command.addOption(shown && !shown.includes(key) ? option.hideHelp() : option);
+    command.addOption(listedInHelp && !listedInHelp.includes(key) ? option.hideHelp() : option);
   }
   return command;
 }

@@ -14,7 +14,7 @@ export interface ListeningServer {
   close(deadlineMs?: number): Promise<void>;
 }
 
-/** The setting that chose a port, named in the error when the port is taken. */
+/** Setting that chose a port, named in the error when the port is in use. */
 export interface PortSetting {
   env: string;
   flag: string;
@@ -23,8 +23,8 @@ export interface PortSetting {
 /** Turns a failed bind into an error that names the port, its setting and the fix. */
 export function bindError(error: unknown, host: string, port: number, setting: PortSetting) {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  const taken = code === 'EADDRINUSE' || /address already in use/i.test(String(error));
-  if (!taken) return error;
+  const inUse = code === 'EADDRINUSE' || /address already in use/i.test(String(error));
+  if (!inUse) return error;
   return new FaultlineError(
     'FL_PORT_IN_USE',
     `port ${port} on ${host} is already in use: stop the process that holds it, or choose another port with ${setting.env} or ${setting.flag} (0 picks a free port)`,

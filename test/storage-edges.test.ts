@@ -1,12 +1,11 @@
 import fs from 'node:fs';
 import { edgeCallsQuery, edgeRangeParams, readDependencies } from '../analyzer/dependencies';
-import { readTraces } from '../analyzer/jaeger/span-search';
 import { countTraceSpans, readTraceSummary } from '../analyzer/trace-summary';
 import type { SpanRecord } from '../lib/model/span';
 import { flattenExportRequest } from '../lib/otlp/flatten';
 import type { OtlpExportRequest } from '../lib/otlp/request';
 import { openStorage, type Storage } from '../lib/storage/clickhouse';
-import { readTraceSpans } from '../lib/storage/span-reader';
+import { readTraceSpans, readTraces } from '../lib/storage/span-reader';
 import { writeSpans } from '../lib/storage/span-writer';
 import { makeTempDir } from './helpers/faultline';
 import { makeSpan } from './helpers/spans';

@@ -8,7 +8,12 @@ import express, {
 import { FaultlineError } from '../../lib/errors';
 import type { Logger } from '../../lib/logger';
 import type { Storage } from '../../lib/storage/clickhouse';
-import { listOperations, listServices, type TimeRange } from '../../lib/storage/span-reader';
+import {
+  listOperations,
+  listServices,
+  readTraces,
+  type TimeRange,
+} from '../../lib/storage/span-reader';
 import { checkRange, checkResultLimit, type QueryLimits } from '../access';
 import { readDependencies } from '../dependencies';
 import { toJaegerTrace } from './model';
@@ -23,7 +28,7 @@ import {
   queryText,
   queryTexts,
 } from './params';
-import { findTraceIds, normaliseTraceId, readTraces, type TagFilter } from './span-search';
+import { findTraceIds, normaliseTraceId, type TagFilter } from './span-search';
 import { jaegerV3Router } from './v3';
 
 const DEFAULT_LIMIT = 20;

@@ -1,17 +1,8 @@
 import type { SpanKind, SpanRecord } from '../../lib/model/span';
 import type { Storage } from '../../lib/storage/clickhouse';
 import {
-  SPAN_SELECT,
-  fromSelectedRow,
-  hexToDecimal,
-  type SpanRow,
-} from '../../lib/storage/span-rows';
-import {
   RANGE_CONDITION,
   rangeParams,
-  TRACE_BOUNDS_CONDITION,
-  TRACE_IDS_CONDITION,
-  traceBoundsWith,
   type TimeRange,
   type TraceSummary,
 } from '../../lib/storage/span-reader';
@@ -130,33 +121,6 @@ LIMIT {limit:UInt32}`,
   });
   const rows = await result.json<{ trace_hex: string }>();
   return rows.map((row) => row.trace_hex);
-}
-
-/**
- * Reads every span of the given traces in one query, duplicates collapsed, and returns
- * them by trace id in the order of `traceIds`. Traces with no stored span are left out.
- */
-export async function readTraces(
-  storage: Storage,
-  traceIds: string[],
-): Promise<Map<string, SpanRecord[]>> {
-  const traces = new Map<string, SpanRecord[]>(traceIds.map((id) => [id, []]));
-  if (traceIds.length === 0) return traces;
-  const result = await storage.client.query({
-    query: `${traceBoundsWith(storage.database, TRACE_IDS_CONDITION)}
-SELECT ${SPAN_SELECT}
-FROM ${storage.database}.spans
-WHERE ${TRACE_IDS_CONDITION} AND ${TRACE_BOUNDS_CONDITION}
-ORDER BY trace_id, start_time, span_id
-LIMIT 1 BY trace_id, span_id, kind`,
-    query_params: { traceIds: traceIds.map(hexToDecimal) },
-    format: 'JSONEachRow',
-  });
-  for (const row of await result.json<SpanRow>()) {
-    traces.get(row.trace_id)?.push(fromSelectedRow(row));
-  }
-  for (const [id, spans] of traces) if (spans.length === 0) traces.delete(id);
-  return traces;
 }
 
 /** Normalises a hex trace id of up to 32 digits to 32 lowercase digits, or undefined. */

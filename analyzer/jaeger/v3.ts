@@ -8,11 +8,11 @@ import express, {
 import { FaultlineError } from '../../lib/errors';
 import type { Logger } from '../../lib/logger';
 import type { Storage } from '../../lib/storage/clickhouse';
-import { listOperations, listServices } from '../../lib/storage/span-reader';
+import { listOperations, listServices, readTraces } from '../../lib/storage/span-reader';
 import { checkRange, checkResultLimit, type QueryLimits } from '../access';
 import { toOtlpJson } from '../otlp-json';
 import { handle, parseGoDuration, parsePositiveInt, parseSpanKind, queryText } from './params';
-import { findTraceIds, normaliseTraceId, readTraces, type TagFilter } from './span-search';
+import { findTraceIds, normaliseTraceId, type TagFilter } from './span-search';
 
 const DEFAULT_NUM_TRACES = 20;
 const DEFAULT_LOOKBACK_MS = 3_600_000;

@@ -14,11 +14,12 @@ import {
   RANGE_CONDITION,
   rangeParams,
   type TimeRange,
+  readTraces,
 } from '../../lib/storage/span-reader';
 import { checkRange, checkResultLimit, type QueryLimits } from '../access';
 import { readDependencies } from '../dependencies';
 import { handle, parseMillis, parsePositiveInt, queryText } from '../jaeger/params';
-import { findTraceIds, normaliseTraceId, readTraces, type TagFilter } from '../jaeger/span-search';
+import { findTraceIds, normaliseTraceId, type TagFilter } from '../jaeger/span-search';
 import { toZipkinSpan } from './model';
 
 const DEFAULT_LIMIT = 10;
@@ -112,31 +113,40 @@ ORDER BY remote_service`,
 /** Largest number of values `autocompleteValues` returns for one key. */
 const AUTOCOMPLETE_VALUES_LIMIT = 500;
 
-/** Text of a resource attribute's value in the OTLP/JSON list `resource_attributes`. */
-const RESOURCE_VALUE = `arrayFirst(kv -> JSONExtractString(kv, 'key') = {key:String},
-    JSONExtractArrayRaw(toString(resource_attributes)))`;
-
 /**
  * Reads the distinct values of one span or resource attribute over a range, each as text
- * (`true`, `0.5`), as tag search compares them.
+ * (`true`, `0.5`), as tag search compares them. Resource lists repeat across spans, so
+ * each distinct list is parsed once.
  */
 async function attributeValues(storage: Storage, key: string, range: TimeRange) {
+  const db = storage.database;
   const result = await storage.client.query({
     query: `SELECT DISTINCT value FROM (
-  SELECT arrayJoin(arrayFilter(text -> text != '', [
+  SELECT arrayJoin([
     if(mapContains(attributes_string, {key:String}), toString(attributes_string[{key:String}]), ''),
     if(mapContains(attributes_int, {key:String}), toString(attributes_int[{key:String}]), ''),
     if(mapContains(attributes_float, {key:String}), toString(attributes_float[{key:String}]), ''),
-    if(mapContains(attributes_bool, {key:String}), if(attributes_bool[{key:String}], 'true', 'false'), ''),
-    if(position(toString(resource_attributes), {quotedKey:String}) > 0, multiIf(
-      JSONHas(${RESOURCE_VALUE}, 'value', 'stringValue'), JSONExtractString(${RESOURCE_VALUE}, 'value', 'stringValue'),
-      JSONHas(${RESOURCE_VALUE}, 'value', 'intValue'), JSONExtractString(${RESOURCE_VALUE}, 'value', 'intValue'),
-      JSONHas(${RESOURCE_VALUE}, 'value', 'doubleValue'), toString(JSONExtractFloat(${RESOURCE_VALUE}, 'value', 'doubleValue')),
-      JSONExtractRaw(${RESOURCE_VALUE}, 'value', 'boolValue')), '')
-  ])) AS value
-  FROM ${storage.database}.spans
+    if(mapContains(attributes_bool, {key:String}), if(attributes_bool[{key:String}], 'true', 'false'), '')
+  ]) AS value
+  FROM ${db}.spans
   WHERE ${RANGE_CONDITION}
+  UNION ALL
+  SELECT multiIf(
+    JSONHas(pair, 'value', 'stringValue'), JSONExtractString(pair, 'value', 'stringValue'),
+    JSONHas(pair, 'value', 'intValue'), JSONExtractString(pair, 'value', 'intValue'),
+    JSONHas(pair, 'value', 'doubleValue'), toString(JSONExtractFloat(pair, 'value', 'doubleValue')),
+    JSONExtractRaw(pair, 'value', 'boolValue')) AS value
+  FROM (
+    SELECT arrayFirst(item -> JSONExtractString(item, 'key') = {key:String},
+      JSONExtractArrayRaw(toString(resource_attributes))) AS pair
+    FROM (
+      SELECT DISTINCT resource_attributes FROM ${db}.spans
+      WHERE ${RANGE_CONDITION} AND position(toString(resource_attributes), {quotedKey:String}) > 0
+    )
+  )
+  WHERE pair != ''
 )
+WHERE value != ''
 ORDER BY value
 LIMIT {limit:UInt32}`,
     query_params: {

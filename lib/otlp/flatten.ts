@@ -285,7 +285,7 @@ function readNanos(value: unknown, marks: Set<string>): bigint {
     return 0n;
   }
   const nanos = BigInt(text);
-  // Nanoseconds since the epoch fit in UInt64; negative or larger values cannot be stored.
+  // Nanoseconds since the epoch fit in UInt64, so negative or larger values are invalid.
   // Span times past the storable range are repaired by repairTimes, event times below.
   if (nanos < 0n || nanos >= 1n << 64n) {
     marks.add('invalid_timestamp');

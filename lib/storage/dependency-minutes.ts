@@ -18,7 +18,7 @@ const MINUTE_MS = 60_000;
  */
 const BLOCK_MS = 10 * MINUTE_MS;
 
-/** How long `call_spans` keeps its rows, in ms; see 008_call_spans.sql. */
+/** Time `call_spans` keeps its rows, in ms (the TTL in 008_call_spans.sql). */
 export const CALL_SPANS_RETENTION_MS = 24 * 3_600_000;
 
 /**
@@ -53,7 +53,7 @@ export interface CallWindow {
 function timeCondition(source: EdgeSource, from: string, to: string): string {
   const time = `start_time >= ${from} AND start_time < ${to}`;
   if (source === 'spans') return time;
-  // The primary key of call_spans starts with the minute; this bound lets it skip the rest.
+  // The primary key of call_spans starts with the minute, so this bound skips the rest.
   return `minute >= toStartOfMinute(${from}) AND minute <= toStartOfMinute(${to}) AND ${time}`;
 }
 

@@ -1,6 +1,6 @@
 import type { SpanRecord } from '../model/span';
 import type { Storage } from './clickhouse';
-import { SPAN_SELECT, fromSelectedRow, hexToDecimal, type SpanRow } from './span-rows';
+import { SPAN_SELECT, fromSelectedRow, hexToDecimal, spanSelect, type SpanRow } from './span-rows';
 
 /** A closed time range in milliseconds since the Unix epoch. */
 export interface TimeRange {
@@ -182,4 +182,33 @@ export async function listOperations(storage: Storage, service: string): Promise
     { service },
   );
   return rows.map((row) => ({ name: row.name, spanKind: row.kind }));
+}
+
+/**
+ * Reads every span of the given traces in one query, duplicates collapsed, and returns
+ * them by trace id in the order of `traceIds`. Traces with no stored span are left out.
+ * With `attributes: false` the spans come without their attributes; see `spanSelect`.
+ */
+export async function readTraces(
+  storage: Storage,
+  traceIds: string[],
+  options: { attributes: boolean } = { attributes: true },
+): Promise<Map<string, SpanRecord[]>> {
+  const traces = new Map<string, SpanRecord[]>(traceIds.map((id) => [id, []]));
+  if (traceIds.length === 0) return traces;
+  const result = await storage.client.query({
+    query: `${traceBoundsWith(storage.database, TRACE_IDS_CONDITION)}
+SELECT ${spanSelect(options)}
+FROM ${storage.database}.spans
+WHERE ${TRACE_IDS_CONDITION} AND ${TRACE_BOUNDS_CONDITION}
+ORDER BY trace_id, start_time, span_id
+LIMIT 1 BY trace_id, span_id, kind`,
+    query_params: { traceIds: traceIds.map(hexToDecimal) },
+    format: 'JSONEachRow',
+  });
+  for (const row of await result.json<SpanRow>()) {
+    traces.get(row.trace_id)?.push(fromSelectedRow(row));
+  }
+  for (const [id, spans] of traces) if (spans.length === 0) traces.delete(id);
+  return traces;
 }
