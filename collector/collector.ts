@@ -20,6 +20,7 @@ export type CollectorConfig = PipelineConfig &
     | 'maxBodyBytes'
     | 'maxDecompressedBytes'
     | 'maxSpansPerRequest'
+    | 'retentionDays'
     | 'maxAttributesPerSpan'
     | 'maxAttributeValueLength'
     | 'maxInflightBytes'

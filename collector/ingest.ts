@@ -22,11 +22,13 @@ export interface SpanSink {
 
 export interface IngestLimits extends FlattenLimits {
   maxSpansPerRequest: number;
+  /** Days spans are kept. An older span would be dropped as soon as it is stored. */
+  retentionDays: number;
   /** Request bytes held in memory at once across all exports. */
   maxInflightBytes: number;
 }
 
-/** Outcome of one export: spans accepted, and spans rejected for invalid ids with the first reason. */
+/** Outcome of one export: spans accepted, and spans rejected (invalid ids, or older than the retention) with the first reason. */
 export interface ExportOutcome {
   acceptedSpans: number;
   rejectedSpans: number;
@@ -117,13 +119,15 @@ export class Ingest {
     if (flattened.rejectedSpans > 0) {
       metrics.spansRejected.inc({ protocol, reason: 'invalid_id' }, flattened.rejectedSpans);
     }
-    countRepairs(metrics, flattened.spans);
-    await this.options.sink.accept(flattened.spans);
-    metrics.spansAccepted.inc({ protocol }, flattened.spans.length);
+    const { kept, expired, expiredMessage } = splitExpired(flattened.spans, limits.retentionDays);
+    if (expired > 0) metrics.spansRejected.inc({ protocol, reason: 'expired' }, expired);
+    countRepairs(metrics, kept);
+    await this.options.sink.accept(kept);
+    metrics.spansAccepted.inc({ protocol }, kept.length);
     return {
-      acceptedSpans: flattened.spans.length,
-      rejectedSpans: flattened.rejectedSpans,
-      errorMessage: flattened.errorMessage,
+      acceptedSpans: kept.length,
+      rejectedSpans: flattened.rejectedSpans + expired,
+      errorMessage: flattened.errorMessage || expiredMessage,
     };
   }
 
@@ -145,6 +149,20 @@ export class Ingest {
     this.lastWarn.set(key, now);
     this.options.logger.warn(fields, 'export rejected');
   }
+}
+
+/**
+ * Separates the spans that start before the retention period. Storage drops such a span as
+ * soon as its part is written, so it is rejected and reported instead of accepted.
+ */
+function splitExpired(spans: SpanRecord[], retentionDays: number) {
+  const cutoffNs = BigInt(Date.now() - retentionDays * 86_400_000) * 1_000_000n;
+  const kept = spans.filter((span) => BigInt(span.startTimeUnixNano) >= cutoffNs);
+  const first = spans.find((span) => BigInt(span.startTimeUnixNano) < cutoffNs);
+  const expiredMessage = first
+    ? `span ${first.spanId} of trace ${first.traceId} started at ${new Date(Number(BigInt(first.startTimeUnixNano) / 1_000_000n)).toISOString()}, before the retention of ${retentionDays} days: send recent spans, or raise FAULTLINE_RETENTION_DAYS`
+    : '';
+  return { kept, expired: spans.length - kept.length, expiredMessage };
 }
 
 function digest(token: string): Buffer {

@@ -180,6 +180,23 @@ const cases: Case[] = [
     rejected: [4, 'invalid trace id "00000000000000000000000000000000"'],
   },
   {
+    name: 'span older than the retention',
+    send: () => {
+      const traceId = newTraceId();
+      const startNs = BigInt(Date.now() - 10 * 86_400_000) * 1_000_000n;
+      const old = span(traceId, 0, {
+        startTimeUnixNano: String(startNs),
+        endTimeUnixNano: String(startNs + 1_000_000n),
+      });
+      return post(JSON.stringify(request([old, span(traceId, 1)])), JSON_HEADERS);
+    },
+    status: 200,
+    rejected: [
+      1,
+      'before the retention of 7 days: send recent spans, or raise FAULTLINE_RETENTION_DAYS',
+    ],
+  },
+  {
     name: 'unsupported Content-Encoding',
     send: () => post('x', { ...JSON_HEADERS, 'content-encoding': 'compress' }),
     status: 415,
