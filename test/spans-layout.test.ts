@@ -179,11 +179,17 @@ function byStart(spans: SpanRecord[]): SpanRecord[] {
 const ROLLUP_TOTALS = `SELECT
   (SELECT sum(calls) FROM faultline.operation_minutes) AS calls,
   (SELECT uniqMerge(span_count) FROM faultline.trace_summaries) AS spans,
-  (SELECT count() FROM faultline.call_spans) AS call_spans`;
+  (SELECT count() FROM faultline.call_spans) AS call_spans,
+  (SELECT sum(spans) FROM faultline.latency_minutes) AS latency_spans`;
 
 let storage: Storage;
 let dataDir: string;
-let rollupsAfterMigration: { calls: string; spans: string; call_spans: string };
+let rollupsAfterMigration: {
+  calls: string;
+  spans: string;
+  call_spans: string;
+  latency_spans: string;
+};
 
 beforeAll(async () => {
   dataDir = makeTempDir('spans-layout');
@@ -208,6 +214,8 @@ describe('spans layout migration', () => {
     expect(Number(rollupsAfterMigration.spans)).toBe(4);
     // Every span but the INTERNAL one is a call span.
     expect(Number(rollupsAfterMigration.call_spans)).toBe(3);
+    // Filled from the spans already stored when the latency rollup was created.
+    expect(Number(rollupsAfterMigration.latency_spans)).toBe(4);
   });
 
   it('records the version and drops the copy', async () => {

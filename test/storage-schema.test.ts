@@ -7,6 +7,7 @@ import { decodeProtobufRequest } from '../lib/otlp/decode';
 import { flattenExportRequest } from '../lib/otlp/flatten';
 import { openStorage, type Storage } from '../lib/storage/clickhouse';
 import { closedMinutes, DEPENDENCY_LATENESS_MS } from '../lib/storage/dependency-minutes';
+import { readLatencyGroups } from '../lib/storage/latency-minutes';
 import { readOperationFigures } from '../lib/storage/operation-minutes';
 import {
   RANGE_CONDITION,
@@ -230,6 +231,62 @@ describe('operation minutes', () => {
       expect(item.p50Ms).toBeGreaterThan(0);
       expect(item.p99Ms).toBeGreaterThanOrEqual(item.p50Ms);
     }
+  });
+});
+
+describe('latency minutes', () => {
+  it('give spans, errors and duration buckets equal to spans', async () => {
+    // Partial minutes at both ends, read from spans, and whole minutes from the rollup.
+    const range = { startMs: START_MS + 600_250, endMs: START_MS + 1_890_500 };
+    const groups = await readLatencyGroups(storage, range);
+    const expected = await rows<{ key: string; spans: string; errors: string; buckets: string }>(
+      storage,
+      `SELECT concat(service_name, '/', name, '/', toString(kind), '/', remote_service, '/', toString(parent_span_id = 0)) AS key,
+         count() AS spans, countIf(is_error) AS errors,
+         toString(arraySort(groupArray(toUInt16(floor(log(greatest(duration_ns, 1)) * 16))))) AS buckets
+       FROM (SELECT * FROM faultline.spans WHERE ${RANGE_CONDITION} LIMIT 1 BY trace_id, span_id, kind)
+       GROUP BY key ORDER BY key`,
+      rangeParams(range),
+    );
+    const actual = new Map<string, { spans: number; errors: number; buckets: number[] }>();
+    for (const group of groups) {
+      const key = [
+        group.service,
+        group.name,
+        group.kind,
+        group.remoteService,
+        group.isRoot ? 1 : 0,
+      ].join('/');
+      const entry = actual.get(key) ?? { spans: 0, errors: 0, buckets: [] };
+      entry.spans += group.spans;
+      entry.errors += group.errors;
+      group.buckets.forEach((bucket, index) => {
+        for (let count = 0; count < group.counts[index]; count += 1) entry.buckets.push(bucket);
+      });
+      actual.set(key, entry);
+    }
+    expect(expected.length).toBeGreaterThan(5);
+    expect(actual.size).toBe(expected.length);
+    for (const row of expected) {
+      const entry = actual.get(row.key);
+      expect([row.key, entry?.spans, entry?.errors]).toEqual([
+        row.key,
+        Number(row.spans),
+        Number(row.errors),
+      ]);
+      expect(`[${entry!.buckets.sort((a, b) => a - b).join(',')}]`).toBe(row.buckets);
+    }
+  });
+
+  it('keep the version and the first minute of each group', async () => {
+    const groups = await readLatencyGroups(storage, HOUR_RANGE);
+    const firstStart = Math.min(
+      ...records.map((span) => Number(BigInt(span.startTimeUnixNano) / 1_000_000n)),
+    );
+    expect(Math.min(...groups.map((group) => group.firstMs))).toBe(
+      Math.floor(firstStart / 60_000) * 60_000,
+    );
+    expect(groups.every((group) => group.version !== undefined)).toBe(true);
   });
 });
 

@@ -319,6 +319,57 @@ EXCHANGE TABLES faultline.spans AND faultline.spans_next ;
 
 DROP TABLE IF EXISTS faultline.spans_next SYNC;
 
+-- 010_latency_minutes.sql
+CREATE TABLE IF NOT EXISTS faultline.latency_minutes
+(
+    minute DateTime CODEC(Delta, ZSTD(1)),
+    service_name LowCardinality(String),
+    service_version LowCardinality(String),
+    deployment_environment LowCardinality(String),
+    name LowCardinality(String),
+    kind Enum8('UNSPECIFIED' = 0, 'INTERNAL' = 1, 'SERVER' = 2, 'CLIENT' = 3, 'PRODUCER' = 4, 'CONSUMER' = 5),
+    remote_service LowCardinality(String),
+    is_root Bool,
+    spans SimpleAggregateFunction(sum, UInt64),
+    errors SimpleAggregateFunction(sum, UInt64),
+    durations SimpleAggregateFunction(sumMap, Tuple(Array(UInt16), Array(UInt64))) CODEC(ZSTD(1))
+)
+ENGINE = AggregatingMergeTree
+PARTITION BY toDate(minute)
+ORDER BY (minute, service_name, name, kind, remote_service, service_version, deployment_environment, is_root)
+TTL minute + INTERVAL 7 DAY DELETE
+SETTINGS ttl_only_drop_parts = 1;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS faultline.latency_minutes_mv
+TO faultline.latency_minutes
+AS SELECT
+    toStartOfMinute(start_time) AS minute,
+    service_name,
+    service_version,
+    deployment_environment,
+    name,
+    kind,
+    remote_service,
+    parent_span_id = 0 AS is_root,
+    toUInt64(count()) AS spans,
+    toUInt64(countIf(is_error)) AS errors,
+    sumMap([toUInt16(floor(log(greatest(duration_ns, 1)) * 16))], [toUInt64(1)]) AS durations
+FROM faultline.spans
+GROUP BY minute, service_name, service_version, deployment_environment, name, kind, remote_service, is_root;
+
+INSERT INTO faultline.latency_minutes
+SELECT toStartOfMinute(start_time) AS minute, service_name, service_version,
+    deployment_environment, name, kind, remote_service, parent_span_id = 0 AS is_root,
+    toUInt64(count()), toUInt64(countIf(is_error)),
+    sumMap([toUInt16(floor(log(greatest(duration_ns, 1)) * 16))], [toUInt64(1)])
+FROM faultline.spans
+GROUP BY minute, service_name, service_version, deployment_environment, name, kind,
+    remote_service, is_root;
+
+ALTER TABLE faultline.spans
+    ADD COLUMN IF NOT EXISTS enduser_id LowCardinality(String)
+        MATERIALIZED attributes_string['enduser.id'];
+
 -- 020_reports.sql
 CREATE TABLE IF NOT EXISTS faultline.reports
 (
