@@ -1,7 +1,13 @@
 import type { Storage } from '../lib/storage/clickhouse';
 import { RANGE_CONDITION, rangeParams, type TimeRange } from '../lib/storage/span-reader';
+import {
+  readRangeGroups,
+  type LatencyGroup,
+  type RangeGroups,
+} from '../lib/storage/latency-minutes';
 import { formatDurationNs } from '../lib/time';
 import type { DraftFinding } from './draft-finding';
+import { mergeGroups } from './histogram';
 import type { ReportRequest } from './report-types';
 import { twoProportionZ } from './statistics';
 
@@ -33,64 +39,158 @@ interface VersionStats {
   examples: string[];
 }
 
-async function readVersionStats(storage: Storage, range: TimeRange): Promise<VersionStats[]> {
+/**
+ * Reads the versions of the given services over a range: entry spans, latency and first
+ * minute from the per-minute histograms, and the errors that start in each version from
+ * the error spans.
+ */
+async function readVersionStats(
+  storage: Storage,
+  range: TimeRange,
+  groups: LatencyGroup[],
+  services: string[],
+): Promise<VersionStats[]> {
+  const errors = await readOwnErrors(storage, range, services);
+  const ofServices = groups.filter((group) => services.includes(group.service));
+  const versionKey = (group: LatencyGroup) => `${group.service}\x1f${group.version}`;
+  const entries = mergeGroups(ofServices, (group) =>
+    group.kind === 'SERVER' || group.kind === 'CONSUMER' ? versionKey(group) : undefined,
+  );
+  return [...mergeGroups(ofServices, versionKey)].map(([key, { first }]) => {
+    const rows = ofServices.filter((group) => versionKey(group) === key);
+    const entry = entries.get(key);
+    const own = errors.get(key);
+    return {
+      service: first.service,
+      version: first.version,
+      environment: rows.find((row) => row.environment)?.environment ?? '',
+      spans: entry?.spans ?? 0,
+      ownErrors: own?.count ?? 0,
+      p50Ns: entry?.histogram.quantileNs(0.5) ?? 0,
+      p95Ns: entry?.histogram.quantileNs(0.95) ?? 0,
+      firstSeenMs: Math.min(...rows.map((row) => row.firstMs)),
+      examples: own?.examples ?? [],
+    };
+  });
+}
+
+/**
+ * Counts, per version of the given services, the error spans with no error span below
+ * them, with up to five example traces. Only error spans are read.
+ */
+async function readOwnErrors(
+  storage: Storage,
+  range: TimeRange,
+  services: string[],
+): Promise<Map<string, { count: number; examples: string[] }>> {
   const db = storage.database;
   const result = await storage.client.query({
     query: `WITH error_parents AS (
   SELECT DISTINCT trace_id, parent_span_id FROM ${db}.spans WHERE is_error AND ${RANGE_CONDITION}
 )
-SELECT service_name AS service, service_version AS version, any(deployment_environment) AS environment,
-  countIf(kind IN ('SERVER', 'CONSUMER')) AS spans,
-  countIf(is_error AND (trace_id, span_id) NOT IN (SELECT trace_id, parent_span_id FROM error_parents)) AS own_errors,
-  quantilesIf(0.5, 0.95)(duration_ns, kind IN ('SERVER', 'CONSUMER')) AS latency,
-  toUnixTimestamp64Milli(min(start_time)) AS first_seen,
-  arraySlice(groupUniqArrayIf(leftPad(lower(hex(trace_id)), 32, '0'), is_error), 1, 5) AS examples
+SELECT service_name AS service, service_version AS version,
+  countIf((trace_id, span_id) NOT IN (SELECT trace_id, parent_span_id FROM error_parents)) AS own_errors,
+  arraySlice(groupUniqArray(leftPad(lower(hex(trace_id)), 32, '0')), 1, 5) AS examples
 FROM ${db}.spans
-WHERE ${RANGE_CONDITION}
+WHERE is_error AND ${RANGE_CONDITION} AND service_name IN {services:Array(String)}
 GROUP BY service_name, service_version`,
-    query_params: rangeParams(range),
+    query_params: { ...rangeParams(range), services },
     format: 'JSONEachRow',
   });
-  const rows = await result.json<Record<string, string & number & number[] & string[]>>();
-  return rows.map((row) => ({
-    service: row.service,
-    version: row.version,
-    environment: row.environment,
-    spans: Number(row.spans),
-    ownErrors: Number(row.own_errors),
-    p50Ns: Number(row.latency[0] ?? 0),
-    p95Ns: Number(row.latency[1] ?? 0),
-    firstSeenMs: Number(row.first_seen),
-    examples: row.examples,
-  }));
+  const rows = await result.json<{
+    service: string;
+    version: string;
+    own_errors: string;
+    examples: string[];
+  }>();
+  return new Map(
+    rows.map((row) => [
+      `${row.service}\x1f${row.version}`,
+      { count: Number(row.own_errors), examples: row.examples },
+    ]),
+  );
+}
+
+/**
+ * The first span of a version, read from the minute the histograms give, so that the
+ * finding says when the version appeared to the millisecond.
+ */
+async function readFirstSeen(storage: Storage, stats: VersionStats): Promise<number> {
+  const result = await storage.client.query({
+    query: `SELECT toUnixTimestamp64Milli(min(start_time)) AS first_ms
+FROM ${storage.database}.spans
+WHERE service_name = {service:String} AND service_version = {version:String}
+  AND start_time >= fromUnixTimestamp64Milli({fromMs:Int64})
+  AND start_time < fromUnixTimestamp64Milli({fromMs:Int64} + 60000)`,
+    query_params: { service: stats.service, version: stats.version, fromMs: stats.firstSeenMs },
+    format: 'JSONEachRow',
+  });
+  const [row] = await result.json<{ first_ms: string }>();
+  const firstMs = Number(row?.first_ms ?? 0);
+  return firstMs > 0 ? firstMs : stats.firstSeenMs;
 }
 
 /**
  * Finds versions that appeared in the window (no span in the baseline) and compares each with
  * the previous version of its service: over the window when both ran side by side, else with
  * the previous version's baseline. Errors counted are those that start in the version, so a
- * version that only passes a downstream failure on is not blamed.
+ * version that only passes a downstream failure on is not blamed. New versions are found in
+ * the per-minute figures of `latency_minutes`; only the services with one are read from
+ * their spans.
  */
 export async function findDeployRegressions(
   storage: Storage,
   request: ReportRequest,
+  groups?: RangeGroups,
 ): Promise<DraftFinding[]> {
-  const [window, baseline] = await Promise.all([
-    readVersionStats(storage, request.window),
-    readVersionStats(storage, request.baseline),
-  ]);
+  const { window: during, baseline: before } = groups ?? (await readRangeGroups(storage, request));
+  const services = servicesWithNewVersions(during, before);
+  if (services.length === 0) return [];
+  const window = await readVersionStats(storage, request.window, during, services);
+  const baseline = await readVersionStats(storage, request.baseline, before, services);
   const findings: DraftFinding[] = [];
   for (const candidate of window) {
-    const seenBefore = baseline.some(
-      (row) => row.service === candidate.service && row.version === candidate.version,
-    );
-    if (seenBefore || candidate.spans < DEPLOY_LIMITS.minSpans) continue;
+    if (isOld(candidate, baseline) || candidate.spans < DEPLOY_LIMITS.minSpans) continue;
     const previous = previousVersion(candidate, window, baseline);
     if (!previous) continue;
-    const finding = compareVersions(candidate, previous.stats, previous.period);
+    const regressed = compareVersions(candidate, previous.stats, previous.period);
+    if (!regressed) continue;
+    const firstSeenMs = await readFirstSeen(storage, candidate);
+    const finding = compareVersions({ ...candidate, firstSeenMs }, previous.stats, previous.period);
     if (finding) findings.push(finding);
   }
   return findings;
+}
+
+function isOld(candidate: { service: string; version: string }, baseline: VersionStats[]) {
+  return baseline.some(
+    (row) => row.service === candidate.service && row.version === candidate.version,
+  );
+}
+
+/**
+ * Services with a version that has enough entry spans in the window, no span in the
+ * baseline, and another version to compare it with.
+ */
+function servicesWithNewVersions(during: LatencyGroup[], before: LatencyGroup[]): string[] {
+  const isEntry = (group: LatencyGroup) => group.kind === 'SERVER' || group.kind === 'CONSUMER';
+  const versionKey = (group: LatencyGroup) => `${group.service}\x1f${group.version}`;
+  const seenBefore = new Set(before.map(versionKey));
+  const entrySpans = mergeGroups(during, (group) =>
+    isEntry(group) ? versionKey(group) : undefined,
+  );
+  const versionsOf = (service: string) =>
+    new Set(
+      [...during, ...before]
+        .filter((group) => group.service === service)
+        .map((group) => group.version),
+    );
+  const services = new Set<string>();
+  for (const [key, { first, spans }] of entrySpans) {
+    if (seenBefore.has(key) || spans < DEPLOY_LIMITS.minSpans) continue;
+    if (versionsOf(first.service).size > 1) services.add(first.service);
+  }
+  return [...services].sort();
 }
 
 function previousVersion(

@@ -1,5 +1,11 @@
 import type { Storage } from '../lib/storage/clickhouse';
 import { rangeParams, type TimeRange } from '../lib/storage/span-reader';
+import {
+  readRangeGroups,
+  type LatencyGroup,
+  type RangeGroups,
+} from '../lib/storage/latency-minutes';
+import { mergeGroups } from './histogram';
 import type { EntryPointStats, FindingImpact } from './report-types';
 
 /**
@@ -17,54 +23,46 @@ const WIDE_RANGE =
 const RANGE =
   'start_time >= fromUnixTimestamp64Milli({rangeStartMs:Int64}) AND start_time <= fromUnixTimestamp64Milli({rangeEndMs:Int64})';
 
+/** Baseline requests an entry point needs before its slow requests are counted. */
+const MIN_BASELINE_REQUESTS = 20;
+
 /**
  * Reads entry points (root spans) of a range: requests and failures per service and operation,
- * and how many were slow against the baseline's p99 of the same entry point.
+ * and how many were slower than 1.5 times the baseline's p99 of the same entry point (and
+ * slower than 1 ms). The figures come from the per-minute histograms of `latency_minutes`.
  */
 export async function readEntryPoints(
   storage: Storage,
   window: TimeRange,
   baseline: TimeRange,
+  groups?: RangeGroups,
 ): Promise<EntryPointStats[]> {
-  const db = storage.database;
-  const result = await storage.client.query({
-    query: `WITH base AS (
-  SELECT service_name, name, quantile(0.99)(duration_ns) AS base_p99, count() AS base_requests, countIf(is_error) AS base_failed
-  FROM ${db}.spans
-  WHERE parent_span_id = 0 AND start_time >= fromUnixTimestamp64Milli({baseStartMs:Int64}) AND start_time <= fromUnixTimestamp64Milli({baseEndMs:Int64})
-  GROUP BY service_name, name
-)
-SELECT w.service_name AS service, w.name AS operation, count() AS requests, countIf(w.is_error) AS failed,
-  countIf(base.base_requests >= 20 AND w.duration_ns > greatest(base.base_p99 * 1.5, 1000000)) AS slow,
-  any(base.base_requests) AS baseline_requests, any(base.base_failed) AS baseline_failed,
-  quantile(0.95)(w.duration_ns) AS p95
-FROM ${db}.spans AS w
-LEFT JOIN base ON base.service_name = w.service_name AND base.name = w.name
-WHERE w.parent_span_id = 0 AND ${RANGE.replaceAll('start_time', 'w.start_time')}
-GROUP BY w.service_name, w.name
-ORDER BY requests DESC
-SETTINGS join_use_nulls = 0`,
-    query_params: {
-      ...rangeParams(window),
-      baseStartMs: Math.trunc(baseline.startMs),
-      baseEndMs: Math.trunc(baseline.endMs),
-    },
-    format: 'JSONEachRow',
+  const { window: during, baseline: before } =
+    groups ?? (await readRangeGroups(storage, { window, baseline }));
+  const rootKey = (group: LatencyGroup) =>
+    group.isRoot ? `${group.service}\x1f${group.name}` : undefined;
+  const baselines = mergeGroups(before, rootKey);
+  const entries = [...mergeGroups(during, rootKey)].map(([key, entry]) => {
+    const base = baselines.get(key);
+    const hasBaseline = base !== undefined && base.spans >= MIN_BASELINE_REQUESTS;
+    const slowNs = hasBaseline ? Math.max(base.histogram.quantileNs(0.99) * 1.5, 1e6) : 0;
+    return {
+      service: entry.first.service,
+      operation: entry.first.name,
+      requests: entry.spans,
+      failed: entry.errors,
+      slow: hasBaseline ? Math.round(entry.histogram.countAboveNs(slowNs)) : 0,
+      errorRate: round(entry.errors / Math.max(entry.spans, 1)),
+      baselineErrorRate: base && base.spans > 0 ? round(base.errors / base.spans) : null,
+      p95Ms: Math.round(entry.histogram.quantileNs(0.95) / 1e3) / 1e3,
+    };
   });
-  const rows = await result.json<Record<string, string>>();
-  return rows.map((row) => ({
-    service: row.service,
-    operation: row.operation,
-    requests: Number(row.requests),
-    failed: Number(row.failed),
-    slow: Number(row.slow),
-    errorRate: round(Number(row.failed) / Math.max(Number(row.requests), 1)),
-    baselineErrorRate:
-      Number(row.baseline_requests) > 0
-        ? round(Number(row.baseline_failed) / Number(row.baseline_requests))
-        : null,
-    p95Ms: Math.round(Number(row.p95) / 1e3) / 1e3,
-  }));
+  return entries.sort(
+    (a, b) =>
+      b.requests - a.requests ||
+      a.service.localeCompare(b.service) ||
+      a.operation.localeCompare(b.operation),
+  );
 }
 
 /**
@@ -81,53 +79,52 @@ export async function measureImpact(
 ): Promise<FindingImpact> {
   const db = storage.database;
   const affected = `SELECT DISTINCT trace_id FROM ${db}.spans WHERE ${RANGE} AND (${selector.condition})`;
-  const params = { ...rangeParams(window), ...selector.params, userKey: userAttribute };
-  const [roots, users] = await Promise.all([
-    queryRows(
-      storage,
-      `SELECT service_name AS service, name AS operation, count() AS requests, countIf(is_error) AS failed
+  // One pass over the affected traces: the roots per entry point, and in the totals row the
+  // distinct users over every span of those traces.
+  const result = await storage.client.query({
+    query: `SELECT service_name AS service, name AS operation,
+  countIf(parent_span_id = 0) AS requests, countIf(parent_span_id = 0 AND is_error) AS failed,
+  uniqExactIf(${userExpression(userAttribute)} AS user, user != '') AS users
 FROM ${db}.spans
-WHERE parent_span_id = 0 AND ${WIDE_RANGE} AND trace_id IN (${affected})
+WHERE ${WIDE_RANGE} AND trace_id IN (${affected})
 GROUP BY service_name, name
-ORDER BY requests DESC`,
-      params,
-    ),
-    userAttribute
-      ? queryRows(
-          storage,
-          `SELECT uniqExact(attributes_string[{userKey:String}]) AS users
-FROM ${db}.spans
-WHERE ${WIDE_RANGE} AND mapContains(attributes_string, {userKey:String}) AND trace_id IN (${affected})`,
-          params,
-        )
-      : Promise.resolve([]),
-  ]);
-  const requests = roots.reduce((sum, row) => sum + Number(row.requests), 0);
+WITH TOTALS`,
+    query_params: { ...rangeParams(window), ...selector.params, userKey: userAttribute },
+    format: 'JSON',
+  });
+  type Row = {
+    service: string;
+    operation: string;
+    requests: string;
+    failed: string;
+    users: string;
+  };
+  const { data, totals } = await result.json<Row>();
+  const roots = data
+    .filter((row) => Number(row.requests) > 0)
+    .sort((a, b) => Number(b.requests) - Number(a.requests));
   const impact: FindingImpact = {
-    affectedRequests: requests,
-    failedRequests: roots.reduce((sum, row) => sum + Number(row.failed), 0),
-    requestShare: round(requests / Math.max(totalRequests, 1)),
+    affectedRequests: Number(totals?.requests ?? 0),
+    failedRequests: Number(totals?.failed ?? 0),
+    requestShare: round(Number(totals?.requests ?? 0) / Math.max(totalRequests, 1)),
     entryPoints: roots.slice(0, 5).map((row) => ({
-      service: String(row.service),
-      operation: String(row.operation),
+      service: row.service,
+      operation: row.operation,
       requests: Number(row.requests),
       failed: Number(row.failed),
     })),
   };
   if (userAttribute) {
     impact.userAttribute = userAttribute;
-    impact.distinctUsers = Number(users[0]?.users ?? 0);
+    impact.distinctUsers = Number(totals?.users ?? 0);
   }
   return impact;
 }
 
-async function queryRows(
-  storage: Storage,
-  query: string,
-  params: Record<string, unknown>,
-): Promise<Record<string, string | number>[]> {
-  const result = await storage.client.query({ query, query_params: params, format: 'JSONEachRow' });
-  return result.json<Record<string, string | number>>();
+/** The user attribute of a span: the promoted column for `enduser.id`, else a map lookup. */
+function userExpression(userAttribute: string): string {
+  if (!userAttribute) return "''";
+  return userAttribute === 'enduser.id' ? 'enduser_id' : 'attributes_string[{userKey:String}]';
 }
 
 function round(value: number): number {

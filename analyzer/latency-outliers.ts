@@ -1,7 +1,13 @@
 import type { Storage } from '../lib/storage/clickhouse';
+import {
+  readRangeGroups,
+  type LatencyGroup,
+  type RangeGroups,
+} from '../lib/storage/latency-minutes';
 import { RANGE_CONDITION, rangeParams, type TimeRange } from '../lib/storage/span-reader';
 import { formatDurationNs } from '../lib/time';
 import type { DraftFinding } from './draft-finding';
+import { mergeGroups } from './histogram';
 import type { Culprit, ReportRequest } from './report-types';
 import { oneProportionZ, twoProportionZ } from './statistics';
 import { readTraceTrees } from './trace-sample';
@@ -61,7 +67,6 @@ interface OperationWindow extends OperationKey {
   outliers: number;
   medianNs: number;
   outlierMedianNs: number;
-  exampleTraceIds: string[];
 }
 
 const KEY_EXPRESSION =
@@ -74,27 +79,28 @@ function operationKey(service: string, name: string, kind: string, remoteService
 /**
  * Flags operations whose share of slow spans rose, judged against per-operation
  * baselines of log-durations (median and MAD), then follows the slow traces down to the
- * deepest slow span, which is where the time went.
+ * deepest slow span, which is where the time went. The figures come from the per-minute
+ * histograms of `latency_minutes`; only the slow spans of flagged operations are read.
  */
 export async function findLatencyOutliers(
   storage: Storage,
   request: ReportRequest,
+  groups?: RangeGroups,
 ): Promise<DraftFinding[]> {
-  const baselines = await readBaselines(storage, request);
+  const { window: windowGroups, baseline: baselineGroups } =
+    groups ?? (await readRangeGroups(storage, request));
+  const baselines = readBaselines(baselineGroups, windowGroups);
   if (baselines.size === 0) return [];
-  const [windows, before] = await Promise.all([
-    readWindow(storage, request.window, baselines),
-    readWindow(storage, request.baseline, baselines),
-  ]);
-  const beforeByKey = new Map(before.map((item) => [item.key, item]));
+  const windows = summarizeWindow(windowGroups, baselines);
+  const beforeByKey = new Map(
+    summarizeWindow(baselineGroups, baselines).map((item) => [item.key, item]),
+  );
   const isFlagged = (window: OperationWindow) => flagOperation(window, beforeByKey.get(window.key));
   const flagged = windows.filter(isFlagged);
   if (flagged.length === 0) return [];
 
-  const traceIds = [...new Set(flagged.flatMap((item) => item.exampleTraceIds))].slice(
-    0,
-    LATENCY_LIMITS.sampledTraces,
-  );
+  const examples = await readSlowExamples(storage, request.window, flagged, baselines);
+  const traceIds = [...new Set(examples)].slice(0, LATENCY_LIMITS.sampledTraces);
   const trees = await readTraceTrees(storage, traceIds);
   const origins = groupSlowOrigins(trees, baselines);
 
@@ -108,116 +114,85 @@ export async function findLatencyOutliers(
   return findings.sort((a, b) => Number(b.evidence.slowTraces) - Number(a.evidence.slowTraces));
 }
 
-/**
- * Median and MAD of each operation's log-durations over a range, in one pass: the
- * log-durations of an operation are gathered once and both medians are taken from them.
- */
-async function readOperationStats(storage: Storage, range: TimeRange) {
-  const result = await storage.client.query({
-    query: `SELECT service, name, kind, remote_service, spans, log_median,
-  arrayReduce('median', arrayMap(x -> abs(x - log_median), logs)) AS log_mad
-FROM (
-  SELECT service_name AS service, name, toString(kind) AS kind, remote_service,
-    count() AS spans, groupArray(log(greatest(duration_ns, 1))) AS logs,
-    arrayReduce('median', logs) AS log_median
-  FROM ${storage.database}.spans
-  WHERE ${RANGE_CONDITION}
-  GROUP BY service_name, name, kind, remote_service
-)`,
-    query_params: rangeParams(range),
-    format: 'JSONEachRow',
-  });
-  return result.json<{
-    service: string;
-    name: string;
-    kind: string;
-    remote_service: string;
-    spans: string;
-    log_median: number;
-    log_mad: number;
-  }>();
+function groupKey(group: LatencyGroup): string {
+  return operationKey(group.service, group.name, group.kind, group.remoteService);
 }
 
 /** Baselines from the baseline range, or from the window for operations new in it. */
-async function readBaselines(
-  storage: Storage,
-  request: ReportRequest,
-): Promise<Map<string, OperationBaseline>> {
-  const [before, during] = await Promise.all([
-    readOperationStats(storage, request.baseline),
-    readOperationStats(storage, request.window),
-  ]);
+function readBaselines(
+  before: LatencyGroup[],
+  during: LatencyGroup[],
+): Map<string, OperationBaseline> {
   const baselines = new Map<string, OperationBaseline>();
-  for (const row of [...during, ...before]) {
-    if (Number(row.spans) < LATENCY_LIMITS.minBaselineSpans) continue;
-    const key = operationKey(row.service, row.name, row.kind, row.remote_service);
-    const mad = Math.max(Number(row.log_mad) * 1.4826, LATENCY_LIMITS.minLogMad);
-    const medianNs = Math.exp(Number(row.log_median));
+  for (const [key, { first, spans, histogram }] of [
+    ...mergeGroups(during, groupKey),
+    ...mergeGroups(before, groupKey),
+  ]) {
+    if (spans < LATENCY_LIMITS.minBaselineSpans) continue;
+    const logMedian = histogram.logQuantile(0.5);
+    const mad = Math.max(histogram.logMad() * 1.4826, LATENCY_LIMITS.minLogMad);
+    const medianNs = Math.exp(logMedian);
     const logThreshold = Math.max(
-      Number(row.log_median) + LATENCY_LIMITS.outlierScore * mad,
-      Number(row.log_median) + Math.log(LATENCY_LIMITS.minSlowdown),
+      logMedian + LATENCY_LIMITS.outlierScore * mad,
+      logMedian + Math.log(LATENCY_LIMITS.minSlowdown),
       Math.log(medianNs + LATENCY_LIMITS.minExtraMs * 1e6),
     );
     baselines.set(key, {
       key,
-      service: row.service,
-      name: row.name,
-      kind: row.kind,
-      remoteService: row.remote_service,
-      medianNs: Math.exp(Number(row.log_median)),
+      service: first.service,
+      name: first.name,
+      kind: first.kind,
+      remoteService: first.remoteService,
+      medianNs,
       thresholdNs: Math.exp(logThreshold),
-      spans: Number(row.spans),
+      spans,
     });
   }
   return baselines;
 }
 
-async function readWindow(
+/** Spans, outliers and medians of each operation with a baseline over one range. */
+function summarizeWindow(
+  groups: LatencyGroup[],
+  baselines: Map<string, OperationBaseline>,
+): OperationWindow[] {
+  return [...mergeGroups(groups, groupKey)].flatMap(([key, { first, spans, histogram }]) => {
+    const baseline = baselines.get(key);
+    if (!baseline) return [];
+    return {
+      key,
+      service: first.service,
+      name: first.name,
+      kind: first.kind,
+      remoteService: first.remoteService,
+      spans,
+      outliers: Math.round(histogram.countAboveNs(baseline.thresholdNs)),
+      medianNs: histogram.quantileNs(0.5),
+      outlierMedianNs: histogram.medianAboveNs(baseline.thresholdNs),
+    };
+  });
+}
+
+/** Trace ids of the slowest outlier spans of each flagged operation, at most 20 each. */
+async function readSlowExamples(
   storage: Storage,
   range: TimeRange,
+  flagged: OperationWindow[],
   baselines: Map<string, OperationBaseline>,
-): Promise<OperationWindow[]> {
-  const keys = [...baselines.keys()];
+): Promise<string[]> {
+  const keys = flagged.map((item) => item.key);
   const thresholds = keys.map((key) => Math.round(baselines.get(key)!.thresholdNs));
   const result = await storage.client.query({
-    query: `SELECT service_name AS service, name, toString(kind) AS kind, remote_service,
-  count() AS spans,
-  countIf(slow) AS outliers,
-  median(duration_ns) AS median_ns,
-  medianIf(duration_ns, slow) AS outlier_median_ns,
-  arraySlice(arrayReverseSort(x -> x.1, groupArrayIf((duration_ns, leftPad(lower(hex(trace_id)), 32, '0')), slow)), 1, 20) AS examples
-FROM (
-  SELECT *, duration_ns > transform(${KEY_EXPRESSION}, {keys:Array(String)}, {thresholds:Array(UInt64)}, toUInt64(18446744073709551615)) AS slow
-  FROM ${storage.database}.spans
-  WHERE ${RANGE_CONDITION}
-)
+    query: `SELECT arraySlice(arrayReverseSort(x -> x.1, groupArray((duration_ns, leftPad(lower(hex(trace_id)), 32, '0')))), 1, 20) AS examples
+FROM ${storage.database}.spans
+WHERE ${RANGE_CONDITION}
+  AND duration_ns > transform(${KEY_EXPRESSION}, {keys:Array(String)}, {thresholds:Array(UInt64)}, toUInt64(18446744073709551615))
 GROUP BY service_name, name, kind, remote_service`,
     query_params: { ...rangeParams(range), keys, thresholds },
     format: 'JSONEachRow',
   });
-  const rows = await result.json<{
-    service: string;
-    name: string;
-    kind: string;
-    remote_service: string;
-    spans: string;
-    outliers: string;
-    median_ns: number;
-    outlier_median_ns: number;
-    examples: [string, string][];
-  }>();
-  return rows.map((row) => ({
-    key: operationKey(row.service, row.name, row.kind, row.remote_service),
-    service: row.service,
-    name: row.name,
-    kind: row.kind,
-    remoteService: row.remote_service,
-    spans: Number(row.spans),
-    outliers: Number(row.outliers),
-    medianNs: Number(row.median_ns),
-    outlierMedianNs: Number(row.outlier_median_ns),
-    exampleTraceIds: [...new Set(row.examples.map((example) => example[1]))],
-  }));
+  const rows = await result.json<{ examples: [string, string][] }>();
+  return rows.flatMap((row) => row.examples.map((example) => example[1]));
 }
 
 /**

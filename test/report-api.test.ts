@@ -27,6 +27,7 @@ beforeAll(async () => {
       paymentFails: v2 && index % 5 < 2,
       slowDatabaseMs: index === 399 ? 900 : 0,
       user: `u${index % 13}`,
+      tenant: `t${index % 7}`,
     });
     if (index === 399) slowTraceId = request[0].traceId;
     spans.push(...request);
@@ -40,6 +41,15 @@ afterAll(async () => {
 
 function reportQuery(): string {
   return `start=${windowStart}&end=${now}&baselineStart=${baselineStart}&baselineEnd=${windowStart}`;
+}
+
+/** Distinct values of `valueOf` over the requests whose payment charge failed. */
+function failingIndexes(valueOf: (index: number) => string): number {
+  const values = new Set<string>();
+  for (let index = 200; index < 400; index += 1) {
+    if (index % 2 === 0 && index % 5 < 2) values.add(valueOf(index));
+  }
+  return values.size;
 }
 
 describe('report API', () => {
@@ -71,10 +81,27 @@ describe('report API', () => {
     expect(failing.impact.failedRequests).toBe(40);
     expect(failing.impact.requestShare).toBe(0.2);
     expect(failing.impact.userAttribute).toBe('enduser.id');
-    expect(failing.impact.distinctUsers).toBeGreaterThan(1);
-    expect(failing.impact.distinctUsers).toBeLessThanOrEqual(13);
+    expect(failing.impact.distinctUsers).toBe(failingIndexes((index) => `u${index % 13}`));
     expect(failing.severity).toBe('critical');
     expect(typeof failing.fingerprint).toBe('string');
+  });
+
+  it('counts distinct values of a chosen user attribute', async () => {
+    const { body } = await getJson(
+      faultline.queryUrl,
+      `/api/report?${reportQuery()}&userAttribute=tenant.id`,
+    );
+    const failing = body.findings.find((item: any) => item.kind === 'failing_dependency');
+    expect(failing.impact.userAttribute).toBe('tenant.id');
+    expect(failing.impact.distinctUsers).toBe(failingIndexes((index) => `t${index % 7}`));
+  });
+
+  it('covers whole minutes', async () => {
+    const { body } = await getJson(faultline.queryUrl, `/api/report?${reportQuery()}`);
+    const minute = 60_000;
+    expect(Date.parse(body.window.start)).toBe(Math.floor(windowStart / minute) * minute);
+    expect(Date.parse(body.window.end)).toBe(Math.ceil(now / minute) * minute - 1);
+    expect(Date.parse(body.baseline.end)).toBe(Date.parse(body.window.start) - 1);
   });
 
   it('groups exceptions by normalized message', async () => {

@@ -10,6 +10,8 @@ export interface SyntheticRequest {
   /** Extra milliseconds that payment's database call takes. */
   slowDatabaseMs?: number;
   user?: string;
+  /** Value of a `tenant.id` attribute on the entry span. */
+  tenant?: string;
   /** Trace id in hex; by default a counter, unique across the test run. */
   traceId?: string;
 }
@@ -41,9 +43,11 @@ export function syntheticRequest(request: SyntheticRequest): SpanRecord[] {
       },
     ],
   };
-  const user = request.user
-    ? { attributes: [{ key: 'enduser.id', value: { stringValue: request.user } }] }
-    : {};
+  const userAttributes = [
+    ...(request.user ? [{ key: 'enduser.id', value: { stringValue: request.user } }] : []),
+    ...(request.tenant ? [{ key: 'tenant.id', value: { stringValue: request.tenant } }] : []),
+  ];
+  const user = userAttributes.length > 0 ? { attributes: userAttributes } : {};
   return [
     makeSpan(base + 1, '', t, t + 30 + db, {
       ...common,
