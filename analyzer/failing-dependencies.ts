@@ -1,7 +1,7 @@
 import { attributeText } from '../lib/model/attributes';
 import type { SpanRecord } from '../lib/model/span';
 import type { Storage } from '../lib/storage/clickhouse';
-import { RANGE_CONDITION, rangeParams } from '../lib/storage/span-reader';
+import { blocksIn, RANGE_CONDITION, rangeParams } from '../lib/storage/span-reader';
 import { readDependencies, UNKNOWN_CALLEE, type DependencyEdge } from './dependencies';
 import type { DraftFinding } from './draft-finding';
 import { groupExceptions } from './exceptions';
@@ -107,27 +107,40 @@ async function flagEdges(storage: Storage, request: ReportRequest): Promise<Flag
   return flagged;
 }
 
-/** Failing traces with an error span in a service of a flagged edge, in a stable pseudo-random order. */
+/**
+ * Failing traces with an error span in a service of a flagged edge: in each ten-minute
+ * block of the window, those with the lowest trace ids. Trace ids are random, so this is
+ * a fair sample of every part of the window, and because spans are sorted by block, then
+ * trace id, the sampled traces sit in the first granules of each block and reading them
+ * skips the rest.
+ */
 async function sampleFailingTraces(
   storage: Storage,
   request: ReportRequest,
   services: string[],
 ): Promise<string[]> {
+  const { sampledTraces } = FAILING_DEPENDENCY_LIMITS;
+  const blocks = blocksIn(request.window);
   const result = await storage.client.query({
-    query: `SELECT DISTINCT leftPad(lower(hex(trace_id)), 32, '0') AS trace_id
-FROM ${storage.database}.spans
-WHERE is_error AND ${RANGE_CONDITION}
-  AND (service_name IN {services:Array(String)} OR remote_service IN {services:Array(String)})
-ORDER BY cityHash64(trace_id)
+    query: `SELECT leftPad(lower(hex(trace_id)), 32, '0') AS trace_id
+FROM (
+  SELECT DISTINCT toStartOfTenMinutes(start_time) AS block, trace_id
+  FROM ${storage.database}.spans
+  WHERE is_error AND ${RANGE_CONDITION}
+    AND (service_name IN {services:Array(String)} OR remote_service IN {services:Array(String)})
+)
+ORDER BY trace_id
+LIMIT {perBlock:UInt32} BY block
 LIMIT {limit:UInt32}`,
     query_params: {
       ...rangeParams(request.window),
       services,
-      limit: FAILING_DEPENDENCY_LIMITS.sampledTraces,
+      perBlock: Math.ceil(sampledTraces / blocks),
+      limit: sampledTraces,
     },
     format: 'JSONEachRow',
   });
-  return (await result.json<{ trace_id: string }>()).map((row) => row.trace_id);
+  return [...new Set((await result.json<{ trace_id: string }>()).map((row) => row.trace_id))];
 }
 
 /** Error spans with no error span anywhere below them. */

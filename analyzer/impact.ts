@@ -66,47 +66,73 @@ export async function readEntryPoints(
 }
 
 /**
- * Measures the user impact of a finding: entry requests whose trace contains a span matching
- * `selector`, how many of them failed, which endpoints, and, with `userAttribute` set, how
- * many distinct users or tenants sent them.
+ * Measures the user impact of each finding: entry requests whose trace contains a span
+ * matching its selector, how many of them failed, which endpoints, and, with
+ * `userAttribute` set, how many distinct users or tenants sent them. One pass over the
+ * window serves every finding: each span is counted once for each finding whose traces
+ * hold it, and a grouping set by finding alone gives the totals.
  */
-export async function measureImpact(
+export async function measureImpacts(
   storage: Storage,
   window: TimeRange,
-  selector: SpanSelector,
+  selectors: SpanSelector[],
   totalRequests: number,
   userAttribute: string,
-): Promise<FindingImpact> {
+): Promise<FindingImpact[]> {
+  if (selectors.length === 0) return [];
   const db = storage.database;
-  const affected = `SELECT DISTINCT trace_id FROM ${db}.spans WHERE ${RANGE} AND (${selector.condition})`;
-  // One pass over the affected traces: the roots per entry point, and in the totals row the
-  // distinct users over every span of those traces.
-  const result = await storage.client.query({
-    query: `SELECT service_name AS service, name AS operation,
-  countIf(parent_span_id = 0) AS requests, countIf(parent_span_id = 0 AND is_error) AS failed,
-  uniqExactIf(${userExpression(userAttribute)} AS user, user != '') AS users
-FROM ${db}.spans
-WHERE ${WIDE_RANGE} AND trace_id IN (${affected})
-GROUP BY service_name, name
-WITH TOTALS`,
-    query_params: { ...rangeParams(window), ...selector.params, userKey: userAttribute },
-    format: 'JSON',
+  const params: Record<string, unknown> = { ...rangeParams(window), userKey: userAttribute };
+  const memberships = selectors.map((selector, index) => {
+    for (const [name, value] of Object.entries(selector.params)) {
+      params[name.replace(/^sel_/, `sel${index}_`)] = value;
+    }
+    const condition = selector.condition.replace(/\{sel_/g, `{sel${index}_`);
+    return `if(trace_id IN (SELECT DISTINCT trace_id FROM ${db}.spans WHERE ${RANGE} AND (${condition})), ${index}, -1)`;
   });
-  type Row = {
-    service: string;
-    operation: string;
-    requests: string;
-    failed: string;
-    users: string;
-  };
-  const { data, totals } = await result.json<Row>();
-  const roots = data
-    .filter((row) => Number(row.requests) > 0)
+  const result = await storage.client.query({
+    query: `SELECT finding, service_name AS service, name AS operation,
+  countIf(parent_span_id = 0) AS requests, countIf(parent_span_id = 0 AND is_error) AS failed,
+  uniqExactIf(user, user != '') AS users, grouping(service_name) = 0 AS is_entry_point
+FROM (
+  SELECT service_name, name, parent_span_id, is_error, ${userExpression(userAttribute)} AS user,
+    arrayJoin(arrayFilter(x -> x >= 0, [${memberships.join(', ')}])) AS finding
+  FROM ${db}.spans
+  WHERE ${WIDE_RANGE}
+)
+GROUP BY GROUPING SETS ((finding, service_name, name), (finding))`,
+    query_params: params,
+    format: 'JSONEachRow',
+  });
+  const rows = await result.json<ImpactRow>();
+  return selectors.map((_selector, index) =>
+    toImpact(
+      rows.filter((row) => Number(row.finding) === index),
+      totalRequests,
+      userAttribute,
+    ),
+  );
+}
+
+interface ImpactRow {
+  finding: string;
+  service: string;
+  operation: string;
+  requests: string;
+  failed: string;
+  users: string;
+  is_entry_point: boolean | number;
+}
+
+function toImpact(rows: ImpactRow[], totalRequests: number, userAttribute: string): FindingImpact {
+  const totals = rows.find((row) => !row.is_entry_point);
+  const roots = rows
+    .filter((row) => row.is_entry_point && Number(row.requests) > 0)
     .sort((a, b) => Number(b.requests) - Number(a.requests));
+  const requests = Number(totals?.requests ?? 0);
   const impact: FindingImpact = {
-    affectedRequests: Number(totals?.requests ?? 0),
+    affectedRequests: requests,
     failedRequests: Number(totals?.failed ?? 0),
-    requestShare: round(Number(totals?.requests ?? 0) / Math.max(totalRequests, 1)),
+    requestShare: round(requests / Math.max(totalRequests, 1)),
     entryPoints: roots.slice(0, 5).map((row) => ({
       service: row.service,
       operation: row.operation,

@@ -4,7 +4,7 @@ import {
   type LatencyGroup,
   type RangeGroups,
 } from '../lib/storage/latency-minutes';
-import { RANGE_CONDITION, rangeParams, type TimeRange } from '../lib/storage/span-reader';
+import { blocksIn, RANGE_CONDITION, rangeParams, type TimeRange } from '../lib/storage/span-reader';
 import { formatDurationNs } from '../lib/time';
 import type { DraftFinding } from './draft-finding';
 import { mergeGroups } from './histogram';
@@ -44,6 +44,8 @@ export const LATENCY_LIMITS = {
   minZ: 3.09,
   /** Outlier traces read to find where the time went. */
   sampledTraces: 200,
+  /** Outlier traces sampled from each flagged operation. */
+  examplesPerOperation: 20,
 };
 
 /** Spans of one operation: a service, a span name and kind, and for calls the node called. */
@@ -173,7 +175,11 @@ function summarizeWindow(
   });
 }
 
-/** Trace ids of the slowest outlier spans of each flagged operation, at most 20 each. */
+/**
+ * Trace ids of outlier spans of each flagged operation, about `examplesPerOperation` each:
+ * in every ten-minute block, those with the lowest trace ids, a fair sample that sits in
+ * the first granules of each block (see `sampleFailingTraces`).
+ */
 async function readSlowExamples(
   storage: Storage,
   range: TimeRange,
@@ -182,17 +188,26 @@ async function readSlowExamples(
 ): Promise<string[]> {
   const keys = flagged.map((item) => item.key);
   const thresholds = keys.map((key) => Math.round(baselines.get(key)!.thresholdNs));
+  const blocks = blocksIn(range);
   const result = await storage.client.query({
-    query: `SELECT arraySlice(arrayReverseSort(x -> x.1, groupArray((duration_ns, leftPad(lower(hex(trace_id)), 32, '0')))), 1, 20) AS examples
-FROM ${storage.database}.spans
-WHERE ${RANGE_CONDITION}
-  AND duration_ns > transform(${KEY_EXPRESSION}, {keys:Array(String)}, {thresholds:Array(UInt64)}, toUInt64(18446744073709551615))
-GROUP BY service_name, name, kind, remote_service`,
-    query_params: { ...rangeParams(range), keys, thresholds },
+    query: `SELECT leftPad(lower(hex(trace_id)), 32, '0') AS trace_id
+FROM (
+  SELECT DISTINCT ${KEY_EXPRESSION} AS operation, toStartOfTenMinutes(start_time) AS block, trace_id
+  FROM ${storage.database}.spans
+  WHERE ${RANGE_CONDITION}
+    AND duration_ns > transform(${KEY_EXPRESSION}, {keys:Array(String)}, {thresholds:Array(UInt64)}, toUInt64(18446744073709551615))
+)
+ORDER BY trace_id
+LIMIT {perBlock:UInt32} BY operation, block`,
+    query_params: {
+      ...rangeParams(range),
+      keys,
+      thresholds,
+      perBlock: Math.ceil(LATENCY_LIMITS.examplesPerOperation / blocks),
+    },
     format: 'JSONEachRow',
   });
-  const rows = await result.json<{ examples: [string, string][] }>();
-  return rows.flatMap((row) => row.examples.map((example) => example[1]));
+  return (await result.json<{ trace_id: string }>()).map((row) => row.trace_id);
 }
 
 /**

@@ -3,7 +3,7 @@ import { readRangeGroups } from '../lib/storage/latency-minutes';
 import { findDeployRegressions } from './deploy-regressions';
 import type { DraftFinding } from './draft-finding';
 import { findFailingDependencies } from './failing-dependencies';
-import { measureImpact, readEntryPoints } from './impact';
+import { measureImpacts, readEntryPoints } from './impact';
 import { findLatencyOutliers } from './latency-outliers';
 import type { Finding, FindingKind, Report, ReportRequest, Severity } from './report-types';
 
@@ -53,18 +53,14 @@ export async function buildReport(storage: Storage, requested: ReportRequest): P
   const totalRequests = entryPoints.reduce((sum, entry) => sum + entry.requests, 0);
   const userAttribute = request.userAttribute ?? DEFAULT_USER_ATTRIBUTE;
   const drafts = linkDeploys([...deploys, ...failing, ...slow]);
-  const findings: Finding[] = [];
-  for (const draft of drafts) {
-    const impact = await measureImpact(
-      storage,
-      request.window,
-      draft.selector,
-      totalRequests,
-      userAttribute,
-    );
-    findings.push(finalize(draft, impact, totalRequests));
-  }
-
+  const impacts = await measureImpacts(
+    storage,
+    request.window,
+    drafts.map((draft) => draft.selector),
+    totalRequests,
+    userAttribute,
+  );
+  const findings = drafts.map((draft, index) => finalize(draft, impacts[index], totalRequests));
   findings.sort((a, b) => b.score - a.score);
   return {
     window: isoRange(request.window),

@@ -61,6 +61,11 @@ describe('report API', () => {
     expect(first.culprit).toEqual({ service: 'payment', version: '2.0.0' });
     expect(first.suggestedActions[0]).toBe('Roll back payment from 2.0.0 to 1.0.0');
     expect(first.evidence.previousVersion).toBe('1.0.0');
+    // Both findings are measured in one pass; each keeps its own traces.
+    expect(first.impact.failedRequests).toBe(40);
+    expect(first.impact.entryPoints).toEqual([
+      { service: 'frontend', operation: 'GET /checkout', requests: 40, failed: 40 },
+    ]);
     expect(second.kind).toBe('failing_dependency');
     expect(second.culprit.service).toBe('payment');
     expect(second.culprit.version).toBe('2.0.0');
