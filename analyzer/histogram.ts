@@ -39,7 +39,7 @@ export class LogHistogram {
     return mass;
   }
 
-  /** The log-duration below which `mass` spans lie. */
+  /** Returns the log-duration below which `mass` spans lie. */
   logAtMass(mass: number): number {
     let before = 0;
     for (const [bucket, count] of this.entries()) {

@@ -35,7 +35,7 @@ describe('log histogram', () => {
   const histogram = histogramOf(values);
   const bucketWidth = Math.exp(1 / BUCKETS_PER_E);
 
-  it('gives quantiles within one bucket of the exact ones', () => {
+  it('quantiles within one bucket', () => {
     for (const quantile of [0.05, 0.5, 0.95, 0.99]) {
       const ratio = histogram.quantileNs(quantile) / exactQuantile(sorted, quantile);
       expect(ratio).toBeGreaterThan(1 / bucketWidth);
@@ -43,7 +43,7 @@ describe('log histogram', () => {
     }
   });
 
-  it('gives the MAD of log-durations within a tenth of the exact one', () => {
+  it('MAD within a tenth', () => {
     const logs = sorted.map((value) => Math.log(value));
     const median = logs[logs.length / 2];
     const deviations = logs.map((value) => Math.abs(value - median)).sort((a, b) => a - b);
@@ -51,7 +51,7 @@ describe('log histogram', () => {
     expect(Math.abs(histogram.logMad() - exact) / exact).toBeLessThan(0.1);
   });
 
-  it('counts the spans above a threshold within the share of one bucket', () => {
+  it('count above a threshold', () => {
     for (const thresholdNs of [30e6, 60e6, 100e6]) {
       const exact = values.filter((value) => value > thresholdNs).length;
       const bucketShare = values.filter(
@@ -63,7 +63,7 @@ describe('log histogram', () => {
     }
   });
 
-  it('gives the median of the spans above a threshold', () => {
+  it('median above a threshold', () => {
     const above = sorted.filter((value) => value > 80e6);
     const ratio = histogram.medianAboveNs(80e6) / above[Math.floor(above.length / 2)];
     expect(ratio).toBeGreaterThan(1 / bucketWidth);
@@ -71,14 +71,14 @@ describe('log histogram', () => {
     expect(histogram.medianAboveNs(1e12)).toBe(0);
   });
 
-  it('answers zero when empty', () => {
+  it('zero when empty', () => {
     const empty = new LogHistogram();
     expect(empty.quantileNs(0.5)).toBe(0);
     expect(empty.logMad()).toBe(0);
     expect(empty.countAboveNs(1)).toBe(0);
   });
 
-  it('merges rows of the same buckets', () => {
+  it('merges rows by bucket', () => {
     const merged = new LogHistogram()
       .add({ buckets: [100, 101], counts: [3, 1] })
       .add({ buckets: [101, 105], counts: [2, 4] });
@@ -91,7 +91,7 @@ describe('report ranges', () => {
   const minute = 60_000;
   const t = Date.UTC(2026, 0, 1, 12, 0, 0);
 
-  it('widens the window to whole minutes', () => {
+  it('widens to whole minutes', () => {
     const request = toWholeMinutes({
       window: { startMs: t + 12_345, endMs: t + 3_600_000 + 30_000 },
       baseline: { startMs: t + 12_345 - 3_600_000, endMs: t + 12_345 },
@@ -100,7 +100,7 @@ describe('report ranges', () => {
     expect(request.baseline).toEqual({ startMs: t - 3_600_000, endMs: t - 1 });
   });
 
-  it('keeps an end on a minute boundary just before it', () => {
+  it('end on a boundary', () => {
     const request = toWholeMinutes({
       window: { startMs: t, endMs: t + 10 * minute },
       baseline: { startMs: t - 10 * minute, endMs: t },
@@ -109,7 +109,7 @@ describe('report ranges', () => {
     expect(request.baseline).toEqual({ startMs: t - 10 * minute, endMs: t - 1 });
   });
 
-  it('keeps a baseline after the window where it was given', () => {
+  it('baseline after the window', () => {
     const request = toWholeMinutes({
       window: { startMs: t, endMs: t + 10 * minute },
       baseline: { startMs: t + 20 * minute + 5, endMs: t + 30 * minute + 5 },

@@ -30,8 +30,8 @@ export interface LatencyGroup {
 }
 
 /**
- * The whole minutes inside a range, as [firstMs, endMs): the range is inclusive at both
- * ends, so a minute belongs to it when its first and last millisecond do.
+ * Returns the whole minutes inside a range, as [firstMs, endMs). The range is inclusive at
+ * both ends, so a minute belongs to it when its first and last millisecond do.
  */
 export function wholeMinutes(range: TimeRange): { firstMs: number; endMs: number } {
   const firstMs = Math.ceil(range.startMs / MINUTE_MS) * MINUTE_MS;
@@ -44,9 +44,10 @@ export function wholeMinutes(range: TimeRange): { firstMs: number; endMs: number
 
 /**
  * Reads every operation and version of a range with its histogram of durations. Whole
- * minutes come from `latency_minutes`, kept current at insert by its materialized view,
- * and the partial minutes at either end, if any, from `spans`, so the figures are those
- * of the spans that start in the range while an hour reads one row an operation a minute.
+ * minutes come from `latency_minutes`, which its materialized view keeps current at
+ * insert. Partial minutes at either end, if any, come from `spans`. So the figures are
+ * those of the spans that start in the range, and an hour reads one row an operation a
+ * minute.
  */
 export async function readLatencyGroups(
   storage: Storage,
