@@ -28,6 +28,7 @@ import {
   buildReport,
   DEFAULT_USER_ATTRIBUTE,
   defaultBaseline,
+  lastWholeMinutes,
   renderReportMarkdown,
 } from './report';
 import { countTraceSpans, readTraceSummary } from './trace-summary';
@@ -51,6 +52,7 @@ const DEFAULT_ANALYSIS_OPTIONS: AnalysisApiOptions = {
 
 const TRACE_ID_PATTERN = /^[0-9a-fA-F]{1,32}$/;
 const DEFAULT_LOOKBACK_MS = 3_600_000;
+const DEFAULT_REPORT_WINDOW_MS = 15 * 60_000;
 
 type Handler = (request: Request, response: Response) => Promise<void>;
 
@@ -313,8 +315,11 @@ export function queryApiRouter(
           `invalid format ${JSON.stringify(format)}: expected json, md or html`,
         );
       }
+      const defaultWindow = !queryText(request, 'start') && !queryText(request, 'end');
       const window = checkRange(
-        readRange(request, { start: 'start', end: 'end' }, 15 * 60_000),
+        defaultWindow
+          ? lastWholeMinutes(Date.now(), DEFAULT_REPORT_WINDOW_MS)
+          : readRange(request, { start: 'start', end: 'end' }, DEFAULT_REPORT_WINDOW_MS),
         limits,
       );
       const baseline =

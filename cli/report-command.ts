@@ -3,7 +3,12 @@ import { FaultlineError } from '../lib/errors';
 import { openStorage } from '../lib/storage/clickhouse';
 import { parseDurationNs, parseTimeParam } from '../lib/time';
 import { markdownToHtml } from '../analyzer/incidents/incident-report';
-import { buildReport, defaultBaseline, renderReportMarkdown } from '../analyzer/report';
+import {
+  buildReport,
+  defaultBaseline,
+  lastWholeMinutes,
+  renderReportMarkdown,
+} from '../analyzer/report';
 
 interface ReportOptions {
   since?: string;
@@ -26,10 +31,12 @@ export async function runReportCommand(
       `invalid --format ${JSON.stringify(format)}: expected md, html or json`,
     );
   }
-  const endMs = options.to ? parseTimeParam('--to', options.to) : Date.now();
-  const startMs = options.from
-    ? parseTimeParam('--from', options.from)
-    : endMs - Number(parseDurationNs('--since', options.since ?? '15m') / 1_000_000n);
+  const sinceMs = Number(parseDurationNs('--since', options.since ?? '15m') / 1_000_000n);
+  // Without --from and --to, the last whole minutes, which the rollups answer fastest.
+  const recent = !options.from && !options.to ? lastWholeMinutes(Date.now(), sinceMs) : undefined;
+  const endMs = recent?.endMs ?? (options.to ? parseTimeParam('--to', options.to) : Date.now());
+  const startMs =
+    recent?.startMs ?? (options.from ? parseTimeParam('--from', options.from) : endMs - sinceMs);
   if (startMs > endMs) {
     throw new FaultlineError('FL_INVALID_PARAMETER', `invalid time range: --from is after --to`);
   }

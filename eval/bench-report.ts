@@ -9,6 +9,7 @@ import { findLatencyOutliers } from '../analyzer/latency-outliers';
 import { buildReport } from '../analyzer/report';
 import type { ReportRequest } from '../analyzer/report-types';
 import { openStorage, type Storage } from '../lib/storage/clickhouse';
+import { readRangeGroups } from '../lib/storage/latency-minutes';
 import { writeSpans } from '../lib/storage/span-writer';
 import { syntheticRequest } from '../test/helpers/traffic';
 
@@ -25,7 +26,8 @@ async function main(): Promise<void> {
   const storage = await openStorage({ dataDir, url: '', database: 'faultline', retentionDays: 7 });
   try {
     const hourMs = 3_600_000;
-    const windowStart = Date.now() - hourMs;
+    // On a whole minute, as the report's default windows are.
+    const windowStart = Math.floor((Date.now() - hourMs) / 60_000) * 60_000;
     const stepMs = 1000 / rate;
     let written = 0;
     let batch = [];
@@ -57,20 +59,23 @@ async function main(): Promise<void> {
     written += batch.length;
 
     const request = {
-      window: { startMs: windowStart, endMs: windowStart + hourMs },
-      baseline: { startMs: windowStart - hourMs, endMs: windowStart },
+      window: { startMs: windowStart, endMs: windowStart + hourMs - 1 },
+      baseline: { startMs: windowStart - hourMs, endMs: windowStart - 1 },
     };
-    const timings: number[] = [];
-    let findings = 0;
-    for (let run = 0; run < 3; run += 1) {
-      const report = await buildReport(storage, request);
-      timings.push(report.durationMs);
-      findings = report.findings.length;
-    }
+    // The same hour shifted by 12.345 s, so both ends fall inside minutes, as in a request
+    // with explicit times.
+    const shift = 12_345;
+    const shifted = {
+      window: { startMs: windowStart + shift, endMs: windowStart + hourMs + shift },
+      baseline: { startMs: windowStart - hourMs + shift, endMs: windowStart + shift - 1 },
+    };
+    const whole = await timeReports(storage, request);
+    const partial = await timeReports(storage, shifted);
     process.stdout.write(
       `spans stored: ${written} (two hours at ${rate} requests/s, 6 spans each)\n` +
-        `report over one hour: ${timings.join(' ms, ')} ms (3 runs), ${findings} findings\n` +
-        `parts, each timed alone: ${await timeParts(storage, request)}\n`,
+        `report over one hour of whole minutes: ${whole.timings.join(' ms, ')} ms (3 runs), ${whole.findings} findings\n` +
+        `report over one hour with partial minutes at both ends: ${partial.timings.join(' ms, ')} ms (3 runs), ${partial.findings} findings\n` +
+        `parts of the whole-minute report, each timed alone: ${await timeParts(storage, request)}\n`,
     );
   } finally {
     await storage.close();
@@ -78,13 +83,30 @@ async function main(): Promise<void> {
   }
 }
 
-/** Times each finder of the report once, on its own, to show where the report's time goes. */
+/** Builds the report three times and returns each duration. */
+async function timeReports(
+  storage: Storage,
+  request: ReportRequest,
+): Promise<{ timings: number[]; findings: number }> {
+  const timings: number[] = [];
+  let findings = 0;
+  for (let run = 0; run < 3; run += 1) {
+    const report = await buildReport(storage, request);
+    timings.push(report.durationMs);
+    findings = report.findings.length;
+  }
+  return { timings, findings };
+}
+
+/** Times each part of the report once, on its own, to show where the report's time goes. */
 async function timeParts(storage: Storage, request: ReportRequest): Promise<string> {
+  const groups = await readRangeGroups(storage, request);
   const parts: [string, () => Promise<unknown>][] = [
-    ['deploy regressions', () => findDeployRegressions(storage, request)],
+    ['duration histograms', () => readRangeGroups(storage, request)],
+    ['deploy regressions', () => findDeployRegressions(storage, request, groups)],
     ['failing dependencies', () => findFailingDependencies(storage, request)],
-    ['latency outliers', () => findLatencyOutliers(storage, request)],
-    ['entry points', () => readEntryPoints(storage, request.window, request.baseline)],
+    ['latency outliers', () => findLatencyOutliers(storage, request, groups)],
+    ['entry points', () => readEntryPoints(storage, request.window, request.baseline, groups)],
   ];
   const timed: string[] = [];
   for (const [name, run] of parts) {

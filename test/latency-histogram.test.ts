@@ -1,5 +1,5 @@
 import { LogHistogram } from '../analyzer/histogram';
-import { toWholeMinutes } from '../analyzer/report';
+import { defaultBaseline, lastWholeMinutes } from '../analyzer/report';
 import { BUCKETS_PER_E } from '../lib/storage/latency-minutes';
 
 /** Builds a histogram the way migration 010 buckets durations. */
@@ -92,28 +92,20 @@ describe('report ranges', () => {
   const t = Date.UTC(2026, 0, 1, 12, 0, 0);
 
   it('widens to whole minutes', () => {
-    const request = toWholeMinutes({
-      window: { startMs: t + 12_345, endMs: t + 3_600_000 + 30_000 },
-      baseline: { startMs: t + 12_345 - 3_600_000, endMs: t + 12_345 },
-    });
-    expect(request.window).toEqual({ startMs: t, endMs: t + 3_600_000 + minute - 1 });
-    expect(request.baseline).toEqual({ startMs: t - 3_600_000, endMs: t - 1 });
+    const window = lastWholeMinutes(t + 12_345, 15 * minute);
+    expect(window).toEqual({ startMs: t - 15 * minute, endMs: t + minute - 1 });
   });
 
-  it('end on a boundary', () => {
-    const request = toWholeMinutes({
-      window: { startMs: t, endMs: t + 10 * minute },
-      baseline: { startMs: t - 10 * minute, endMs: t },
-    });
-    expect(request.window).toEqual({ startMs: t, endMs: t + 10 * minute - 1 });
-    expect(request.baseline).toEqual({ startMs: t - 10 * minute, endMs: t - 1 });
+  it('keeps a boundary as the start', () => {
+    const window = lastWholeMinutes(t, 15 * minute);
+    expect(window).toEqual({ startMs: t - 15 * minute, endMs: t + minute - 1 });
   });
 
-  it('baseline after the window', () => {
-    const request = toWholeMinutes({
-      window: { startMs: t, endMs: t + 10 * minute },
-      baseline: { startMs: t + 20 * minute + 5, endMs: t + 30 * minute + 5 },
+  it('ends the baseline before the window', () => {
+    const window = lastWholeMinutes(t, 15 * minute);
+    expect(defaultBaseline(window, 60 * minute)).toEqual({
+      startMs: window.startMs - 60 * minute,
+      endMs: window.startMs - 1,
     });
-    expect(request.baseline).toEqual({ startMs: t + 20 * minute, endMs: t + 31 * minute - 1 });
   });
 });

@@ -101,11 +101,17 @@ describe('report API', () => {
     expect(failing.impact.distinctUsers).toBe(failingIndexes((index) => `t${index % 7}`));
   });
 
-  it('covers whole minutes', async () => {
+  it('keeps the requested window', async () => {
     const { body } = await getJson(faultline.queryUrl, `/api/report?${reportQuery()}`);
+    expect(Date.parse(body.window.start)).toBe(windowStart);
+    expect(Date.parse(body.window.end)).toBe(now);
+  });
+
+  it('defaults to whole minutes', async () => {
+    const { body } = await getJson(faultline.queryUrl, '/api/report');
     const minute = 60_000;
-    expect(Date.parse(body.window.start)).toBe(Math.floor(windowStart / minute) * minute);
-    expect(Date.parse(body.window.end)).toBe(Math.ceil(now / minute) * minute - 1);
+    expect(Date.parse(body.window.start) % minute).toBe(0);
+    expect((Date.parse(body.window.end) + 1) % minute).toBe(0);
     expect(Date.parse(body.baseline.end)).toBe(Date.parse(body.window.start) - 1);
   });
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../../lib/logger';
 import type { Storage } from '../../lib/storage/clickhouse';
-import { buildReport } from '../report';
+import { buildReport, defaultBaseline, lastWholeMinutes } from '../report';
 import type { Report } from '../report-types';
 import { IncidentEngine, type IncidentChange, type IncidentPolicy } from './engine';
 import type { IncidentStore } from './store';
@@ -78,8 +78,8 @@ export class AnalysisScheduler {
 
   private async run(nowMs: number): Promise<AnalysisRun> {
     const { windowMs, baselineMs, userAttribute } = this.options;
-    const window = { startMs: nowMs - windowMs, endMs: nowMs };
-    const baseline = { startMs: window.startMs - baselineMs, endMs: window.startMs };
+    const window = lastWholeMinutes(nowMs, windowMs);
+    const baseline = defaultBaseline(window, baselineMs);
     const report = await buildReport(this.storage, { window, baseline, userAttribute });
     const reportId = randomUUID();
     await this.store.saveReport(reportId, report);

@@ -1,7 +1,6 @@
 import type { Storage } from './clickhouse';
+import { wholeMinutes } from './latency-minutes';
 import { RANGE_CONDITION, rangeParams, type TimeRange } from './span-reader';
-
-const MINUTE_MS = 60_000;
 
 /** RED figures of one operation (service, span name and kind) over a range. */
 export interface OperationFigures {
@@ -27,8 +26,7 @@ export async function readOperationFigures(
   range: TimeRange,
   service?: string,
 ): Promise<OperationFigures[]> {
-  const firstMs = Math.ceil(range.startMs / MINUTE_MS) * MINUTE_MS;
-  const endMs = Math.max(firstMs, Math.floor((range.endMs + 1) / MINUTE_MS) * MINUTE_MS);
+  const { firstMs, endMs } = wholeMinutes(range);
   const serviceCondition = service ? 'AND service_name = {service:String}' : '';
   const db = storage.database;
   const result = await storage.client.query({
