@@ -455,6 +455,40 @@ describe('repairs instead of rejections', () => {
     expect(root.ingestWarnings).toContain('invalid_utf8');
   });
 
+  it('keeps a sent U+FFFD unmarked', async () => {
+    const traceId = newTraceId();
+    const sent = {
+      name: 'price \uFFFD unknown',
+      traceId: Buffer.from(traceId, 'hex'),
+      spanId: Buffer.from(hex(8, 1), 'hex'),
+    };
+    expect((await post(protobuf(request([span(traceId, 0, sent)])), PROTO_HEADERS)).status).toBe(
+      200,
+    );
+    const [root] = (await stored(traceId)).body.roots;
+    expect(root.name).toBe('price \uFFFD unknown');
+    expect(root.ingestWarnings).not.toContain('invalid_utf8');
+  });
+
+  it('keeps a sent U+FFFD in JSON unmarked', async () => {
+    const traceId = newTraceId();
+    const body = JSON.stringify(request([span(traceId, 0, { name: 'a \uFFFD b' })]));
+    expect((await post(body, JSON_HEADERS)).status).toBe(200);
+    const [root] = (await stored(traceId)).body.roots;
+    expect(root.name).toBe('a \uFFFD b');
+    expect(root.ingestWarnings).toEqual([]);
+  });
+
+  it('marks invalid UTF-8 in JSON', async () => {
+    const traceId = newTraceId();
+    const body = Buffer.from(JSON.stringify(request([span(traceId, 0, { name: 'MARKER' })])));
+    body[body.indexOf('MARKER')] = 0xff;
+    expect((await post(body, JSON_HEADERS)).status).toBe(200);
+    const [root] = (await stored(traceId)).body.roots;
+    expect(root.name).toBe('\uFFFDARKER');
+    expect(root.ingestWarnings).toContain('invalid_utf8');
+  });
+
   it('repairs end before start', async () => {
     const traceId = newTraceId();
     const body = request([

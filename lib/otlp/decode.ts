@@ -1,11 +1,42 @@
+import { isUtf8 } from 'node:buffer';
+import protobuf from 'protobufjs';
 import { FaultlineError, errorMessage } from '../errors';
 import { ExportTraceServiceRequest, ExportTraceServiceResponse, RpcStatus } from './proto';
 import type { OtlpExportRequest } from './request';
+import { REPAIRED_TEXTS } from './values';
+
+/**
+ * Returns a protobuf reader that notes each string whose bytes are not valid UTF-8. Such
+ * bytes decode to U+FFFD, like a U+FFFD sent on purpose, so only the bytes tell them apart.
+ */
+function noteInvalidUtf8(body: Uint8Array, repaired: Set<string>): protobuf.Reader {
+  const buffer = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  const reader = protobuf.Reader.create(buffer);
+  reader.string = function readString(this: protobuf.Reader): string {
+    const length = this.uint32();
+    const start = this.pos;
+    if (start + length > this.len) {
+      throw new RangeError(
+        `string of ${length} bytes at offset ${start} runs past the end of the ${this.len}-byte body`,
+      );
+    }
+    this.pos = start + length;
+    const text = buffer.toString('utf8', start, this.pos);
+    if (text.includes('\uFFFD') && !isUtf8(buffer.subarray(start, this.pos))) repaired.add(text);
+    return text;
+  };
+  return reader;
+}
 
 /** Decodes an OTLP/HTTP protobuf body (`application/x-protobuf`). */
 export function decodeProtobufRequest(body: Uint8Array): OtlpExportRequest {
   try {
-    return ExportTraceServiceRequest.decode(body) as unknown as OtlpExportRequest;
+    const repaired = new Set<string>();
+    const request = ExportTraceServiceRequest.decode(
+      noteInvalidUtf8(body, repaired),
+    ) as unknown as OtlpExportRequest;
+    request[REPAIRED_TEXTS] = repaired;
+    return request;
   } catch (error) {
     throw new FaultlineError(
       'FL_UNDECODABLE_BODY',
@@ -62,6 +93,9 @@ export function decodeJsonRequest(body: Uint8Array): OtlpExportRequest {
       'invalid JSON ExportTraceServiceRequest: "resourceSpans" must be an array',
     );
   }
+  // In a body of valid UTF-8, every U+FFFD was sent as such. Otherwise the parser cannot
+  // tell which one replaced invalid bytes, so all of them count as repairs.
+  if (isUtf8(body)) request[REPAIRED_TEXTS] = new Set();
   return request;
 }
 

@@ -18,6 +18,7 @@ import type {
 } from './request';
 import {
   cleanText,
+  REPAIRED_TEXTS,
   idToHex,
   toCount,
   toDecimalString,
@@ -66,6 +67,7 @@ interface ResourceContext {
   environment: string;
   /** Repairs made while reading the resource and scope; each of their spans carries them. */
   marks: Set<string>;
+  repairedTexts: ReadonlySet<string> | undefined;
 }
 
 interface ScopeContext {
@@ -93,7 +95,7 @@ export function flattenExportRequest(
   const result: FlattenResult = { spans: [], rejectedSpans: 0, errorMessage: '' };
   const context: SpanContext = { limits, nowNs: BigInt(Date.now()) * 1_000_000n };
   for (const resourceSpans of objects(request?.resourceSpans)) {
-    const resource = readResource(resourceSpans, limits);
+    const resource = readResource(resourceSpans, limits, request?.[REPAIRED_TEXTS]);
     for (const scopeSpans of objects(resourceSpans.scopeSpans)) {
       const scope = readScope(scopeSpans, resource, limits);
       for (const span of asArray(scopeSpans.spans)) {
@@ -134,8 +136,12 @@ function objectOrEmpty<T extends object>(value: T | null | undefined): Partial<T
   return value && typeof value === 'object' ? value : {};
 }
 
-function valueContext(limits: FlattenLimits, marks: Set<string>): ValueContext {
-  return { maxValueLength: limits.maxAttributeValueLength, marks };
+function valueContext(
+  limits: FlattenLimits,
+  marks: Set<string>,
+  repairedTexts: ReadonlySet<string> | undefined,
+): ValueContext {
+  return { maxValueLength: limits.maxAttributeValueLength, marks, repairedTexts };
 }
 
 /** Converts attributes and keeps at most the limit; returns the kept ones and the dropped count. */
@@ -151,9 +157,13 @@ function readAttributes(
   return { attributes: attributes.slice(0, limits.maxAttributesPerSpan), dropped };
 }
 
-function readResource(resourceSpans: OtlpResourceSpans, limits: FlattenLimits): ResourceContext {
+function readResource(
+  resourceSpans: OtlpResourceSpans,
+  limits: FlattenLimits,
+  repairedTexts: ReadonlySet<string> | undefined,
+): ResourceContext {
   const marks = new Set<string>();
-  const context = valueContext(limits, marks);
+  const context = valueContext(limits, marks, repairedTexts);
   const resource = objectOrEmpty(resourceSpans.resource);
   const { attributes, dropped } = readAttributes(resource.attributes, context, limits);
   let serviceName = attributeText(attributes, 'service.name') ?? '';
@@ -171,6 +181,7 @@ function readResource(resourceSpans: OtlpResourceSpans, limits: FlattenLimits): 
       attributeText(attributes, 'deployment.environment') ??
       '',
     marks,
+    repairedTexts,
   };
 }
 
@@ -179,7 +190,7 @@ function readScope(
   resource: ResourceContext,
   limits: FlattenLimits,
 ): ScopeContext {
-  const context = valueContext(limits, resource.marks);
+  const context = valueContext(limits, resource.marks, resource.repairedTexts);
   const scope = objectOrEmpty(scopeSpans.scope);
   const { attributes, dropped } = readAttributes(scope.attributes, context, limits);
   return {
@@ -222,7 +233,7 @@ function flattenSpan(
 
   const { limits } = spanContext;
   const marks = new Set(resource.marks);
-  const context = valueContext(limits, marks);
+  const context = valueContext(limits, marks, resource.repairedTexts);
   const parentSpanId = readParentId(span.parentSpanId, marks);
   const kind = SPAN_KINDS[toEnumNumber(span.kind, KIND_NAMES)] ?? 'UNSPECIFIED';
   const status = objectOrEmpty(span.status);

@@ -1,3 +1,4 @@
+import type { REPAIRED_TEXTS } from './values';
 /**
  * The decoded shape of an `ExportTraceServiceRequest` that both encodings share.
  * The protobuf decoder yields Buffers and Long values where OTLP/JSON has hex strings
@@ -5,6 +6,8 @@
  */
 export interface OtlpExportRequest {
   resourceSpans?: OtlpResourceSpans[] | null;
+  /** Texts the decoder rebuilt from invalid UTF-8; see `REPAIRED_TEXTS`. */
+  [REPAIRED_TEXTS]?: ReadonlySet<string>;
 }
 
 export interface OtlpResourceSpans {

@@ -14,7 +14,18 @@ export interface ValueContext {
   maxValueLength: number;
   /** Repairs made so far, such as `attribute_value_truncated`; the caller owns the set. */
   marks: Set<string>;
+  /**
+   * Texts that the decoder rebuilt from invalid UTF-8 (see `REPAIRED_TEXTS`). Without it,
+   * any U+FFFD counts as a repair.
+   */
+  repairedTexts?: ReadonlySet<string>;
 }
+
+/**
+ * Key under which a decoder attaches to a decoded request the set of texts it rebuilt
+ * from invalid UTF-8, so that a U+FFFD the client sent is not marked as a repair.
+ */
+export const REPAIRED_TEXTS = Symbol('repairedTexts');
 
 /** A context without limits, for callers that only convert. */
 export function unlimitedContext(): ValueContext {
@@ -78,15 +89,19 @@ export function toEnumNumber(value: unknown, names: readonly string[]): number {
 
 /**
  * Makes text safe to store: lone surrogates (from JSON escapes) become U+FFFD. The
- * decoders already replace invalid UTF-8 bytes with U+FFFD, so its presence marks the
- * text as repaired.
+ * decoders already replace invalid UTF-8 bytes with U+FFFD, so both repairs mark the span
+ * with `invalid_utf8`.
  */
 export function cleanText(value: unknown, context: ValueContext): string {
   if (value === undefined || value === null) return '';
-  let text = typeof value === 'string' ? value : String(value);
+  const text = typeof value === 'string' ? value : String(value);
   LONE_SURROGATE.lastIndex = 0;
-  if (LONE_SURROGATE.test(text)) text = text.replace(LONE_SURROGATE, '\uFFFD');
-  if (text.includes('\uFFFD')) context.marks.add('invalid_utf8');
+  if (LONE_SURROGATE.test(text)) {
+    context.marks.add('invalid_utf8');
+    return text.replace(LONE_SURROGATE, '\uFFFD');
+  }
+  const repaired = context.repairedTexts?.has(text) ?? text.includes('\uFFFD');
+  if (repaired) context.marks.add('invalid_utf8');
   return text;
 }
 
