@@ -3,7 +3,7 @@ import path from 'node:path';
 import { silentLogger } from '../lib/logger';
 import type { SpanRecord } from '../lib/model/span';
 import { WalShipper } from '../lib/wal/shipper';
-import { listSegments } from '../lib/wal/segments';
+import { listSegments, readSegment } from '../lib/wal/segments';
 import { WriteAheadLog } from '../lib/wal/wal';
 import { FAIL_INSERTS_FILE } from '../collector/storage-writer';
 import { getJson, makeTempDir, startTestFaultline } from './helpers/faultline';
@@ -13,7 +13,20 @@ function fakeSpan(index: number): SpanRecord {
 }
 
 async function openWal(dir: string, maxBytes = 1 << 30, segmentBytes = 1 << 20) {
-  return WriteAheadLog.open({ dir, maxBytes, segmentBytes, logger: silentLogger });
+  return WriteAheadLog.open({
+    dir,
+    maxBytes,
+    segmentBytes,
+    logger: silentLogger,
+    retryAfterMs: 100,
+  });
+}
+
+/** Span ids in every segment of a folder, in append order. */
+function storedSpanIds(dir: string): string[] {
+  return listSegments(dir).flatMap(({ file }) =>
+    readSegment(file).flatMap((entry) => entry.spans.map((span) => span.spanId)),
+  );
 }
 
 describe('write-ahead log', () => {
@@ -66,6 +79,27 @@ describe('write-ahead log', () => {
     const { wal: reopened, replay } = await openWal(dir);
     expect(replay.spans).toBe(1);
     await reopened.close();
+  });
+
+  it('recovers after a write failure', async () => {
+    const dir = makeTempDir('wal');
+    const { wal } = await openWal(dir);
+    await wal.append([fakeSpan(1)]);
+    // A descriptor number no file has stands in for a disk that fails writes.
+    const internals = wal as unknown as { fd: number };
+    const descriptor = internals.fd;
+    internals.fd = 1_000_000;
+    fs.closeSync(descriptor);
+    await expect(wal.append([fakeSpan(2)])).rejects.toMatchObject({ code: 'FL_WAL_UNAVAILABLE' });
+    await expect(wal.append([fakeSpan(3)])).rejects.toMatchObject({ code: 'FL_WAL_UNAVAILABLE' });
+    expect(wal.error?.code).toBe('FL_WAL_UNAVAILABLE');
+
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    await wal.append([fakeSpan(4)]);
+    expect(wal.error).toBeUndefined();
+    expect(wal.spans).toBe(2);
+    await wal.close();
+    expect(storedSpanIds(dir)).toEqual([fakeSpan(1).spanId, fakeSpan(4).spanId]);
   });
 
   it('refuses appends past its disk budget', async () => {

@@ -25,7 +25,11 @@ export interface WalOptions {
   /** Size at which the active segment is sealed and a new one started. */
   segmentBytes: number;
   logger: Logger;
+  /** Wait after a write or sync failure before appends try a new segment. Default 5 s. */
+  retryAfterMs?: number;
 }
+
+const DEFAULT_RETRY_AFTER_MS = 5000;
 
 interface PendingAppend {
   record: Buffer;
@@ -60,6 +64,8 @@ export class WriteAheadLog {
   private pendingBytes = 0;
   private syncing: Promise<void> | undefined;
   private failure: FaultlineError | undefined;
+  /** Epoch milliseconds from which appends try a new segment after a failure. */
+  private retryAtMs = 0;
   private nextSeq = 1;
   private syncCount = 0;
   private readonly listeners = new Set<() => void>();
@@ -151,10 +157,12 @@ export class WriteAheadLog {
   /**
    * Appends the spans of one export as one record and resolves once it is on disk.
    * Throws FL_WAL_FULL when the record would pass the disk budget (the caller turns it
-   * into 429 or 503), and FL_WAL_UNAVAILABLE when the disk refuses writes.
+   * into 429 or 503), and FL_WAL_UNAVAILABLE when the disk refuses writes. After such a
+   * failure, appends are refused until `retryAfterMs` has passed, then the next one
+   * starts a new segment.
    */
   append(spans: SpanRecord[]): Promise<void> {
-    if (this.failure) return Promise.reject(this.failure);
+    if (this.failure && !this.reopen()) return Promise.reject(this.failure);
     const appendedMs = Date.now();
     const entry: WalEntry = { appendedMs, spans };
     const record = encodeRecord(encodeEntry(entry));
@@ -188,6 +196,12 @@ export class WriteAheadLog {
 
   private async writeBatch(batch: PendingAppend[]): Promise<void> {
     const bytes = batch.reduce((sum, item) => sum + item.record.length, 0);
+    if (this.failure) {
+      // Appended before an earlier batch failed: the segment they were meant for is gone.
+      this.pendingBytes -= bytes;
+      for (const item of batch) item.reject(this.failure);
+      return;
+    }
     try {
       await writev(
         this.fd,
@@ -211,12 +225,55 @@ export class WriteAheadLog {
   }
 
   private failWrites(error: unknown): void {
+    const retryAfterMs = this.options.retryAfterMs ?? DEFAULT_RETRY_AFTER_MS;
     this.failure = new FaultlineError(
       'FL_WAL_UNAVAILABLE',
-      `cannot write the write-ahead log ${this.active.file}: ${errorMessage(error)}; free disk space or fix the folder's permissions, then restart`,
-      { cause: error, retryAfterSeconds: 30 },
+      `cannot write the write-ahead log ${this.active.file || this.options.dir}: ${errorMessage(error)}; free disk space or fix the folder's permissions (appends try a new segment after ${retryAfterMs} ms)`,
+      { cause: error, retryAfterSeconds: Math.max(1, Math.ceil(retryAfterMs / 1000)) },
     );
+    this.retryAtMs = Date.now() + retryAfterMs;
     this.options.logger.error({ err: error, segment: this.active.file }, 'wal write failed');
+    this.retireActive();
+  }
+
+  /**
+   * Seals the segment that failed with the records synced before the failure, which were
+   * acknowledged and stay durable, and drops any torn bytes the failed write left after
+   * them. A reader skips a torn tail anyway, so both steps are best effort.
+   */
+  private retireActive(): void {
+    const active = this.active;
+    if (this.fd >= 0) {
+      try {
+        fs.ftruncateSync(this.fd, active.bytes);
+      } catch {
+        // The reader skips what is left.
+      }
+      try {
+        fs.closeSync(this.fd);
+      } catch {
+        // The descriptor is already unusable.
+      }
+    }
+    this.fd = -1;
+    if (active.spans > 0) this.sealed.push(active);
+    else if (active.file) fs.rmSync(active.file, { force: true });
+    this.active = { seq: 0, file: '', bytes: 0, spans: 0, firstAppendMs: 0 };
+  }
+
+  /** After a failure, starts a new segment once the retry time has come; true when it did. */
+  private reopen(): boolean {
+    if (Date.now() < this.retryAtMs || this.syncing) return false;
+    try {
+      fs.mkdirSync(this.options.dir, { recursive: true });
+      this.startSegment();
+    } catch (error) {
+      this.failWrites(error);
+      return false;
+    }
+    this.failure = undefined;
+    this.options.logger.info({ segment: this.active.file }, 'wal writable again');
+    return true;
   }
 
   /** Seals the active segment; only called while no write is in flight. */
@@ -264,6 +321,6 @@ export class WriteAheadLog {
     while (this.syncing) await this.syncing;
     if (this.fd >= 0) fs.closeSync(this.fd);
     this.fd = -1;
-    if (this.active.bytes === 0) fs.rmSync(this.active.file, { force: true });
+    if (this.active.bytes === 0 && this.active.file) fs.rmSync(this.active.file, { force: true });
   }
 }
