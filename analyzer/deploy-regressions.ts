@@ -85,15 +85,19 @@ async function readOwnErrors(
 ): Promise<Map<string, { count: number; examples: string[] }>> {
   const db = storage.database;
   const result = await storage.client.query({
-    query: `WITH error_parents AS (
-  SELECT DISTINCT trace_id, parent_span_id FROM ${db}.spans WHERE is_error AND ${RANGE_CONDITION}
-)
-SELECT service_name AS service, service_version AS version,
-  countIf((trace_id, span_id) NOT IN (SELECT trace_id, parent_span_id FROM error_parents)) AS own_errors,
+    // The error spans of each failing trace, gathered once: a span's error is its own when
+    // no error span of its trace names it as parent.
+    query: `SELECT error.3 AS service, error.4 AS version, count() AS own_errors,
   arraySlice(groupUniqArray(leftPad(lower(hex(trace_id)), 32, '0')), 1, 5) AS examples
-FROM ${db}.spans
-WHERE is_error AND ${RANGE_CONDITION} AND service_name IN {services:Array(String)}
-GROUP BY service_name, service_version`,
+FROM (
+  SELECT trace_id, groupArray((span_id, parent_span_id, service_name, service_version)) AS errors
+  FROM ${db}.spans
+  WHERE is_error AND ${RANGE_CONDITION}
+  GROUP BY trace_id
+)
+ARRAY JOIN errors AS error
+WHERE error.3 IN {services:Array(String)} AND NOT has(arrayMap(other -> other.2, errors), error.1)
+GROUP BY service, version`,
     query_params: { ...rangeParams(range), services },
     format: 'JSONEachRow',
   });
