@@ -79,12 +79,13 @@ export async function buildReport(storage: Storage, request: ReportRequest): Pro
 }
 
 /**
- * Returns the last `durationMs` before `nowMs` widened to whole minutes: from the start of
- * its first minute to the last millisecond of the current one. The report's default
- * windows are such ranges, because the per-minute rollups answer them without reading
- * partial minutes from spans.
+ * Returns the last `durationMs` before `nowMs`. A range of 10 minutes or more is widened
+ * to whole minutes, from the start of its first minute to the last millisecond of the
+ * current one, because the per-minute rollups answer it without reading partial minutes
+ * from spans. A shorter one stays exact, since a minute more would change what it shows.
  */
 export function lastWholeMinutes(nowMs: number, durationMs: number): TimeRange {
+  if (durationMs < 10 * MINUTE_MS) return { startMs: nowMs - durationMs, endMs: nowMs };
   return {
     startMs: Math.floor((nowMs - durationMs) / MINUTE_MS) * MINUTE_MS,
     endMs: Math.floor(nowMs / MINUTE_MS) * MINUTE_MS + MINUTE_MS - 1,

@@ -101,6 +101,13 @@ describe('report ranges', () => {
     expect(window).toEqual({ startMs: t - 15 * minute, endMs: t + minute - 1 });
   });
 
+  it('keeps a short window exact', () => {
+    expect(lastWholeMinutes(t + 12_345, 5 * minute)).toEqual({
+      startMs: t + 12_345 - 5 * minute,
+      endMs: t + 12_345,
+    });
+  });
+
   it('ends the baseline before the window', () => {
     const window = lastWholeMinutes(t, 15 * minute);
     expect(defaultBaseline(window, 60 * minute)).toEqual({

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../../lib/logger';
 import type { Storage } from '../../lib/storage/clickhouse';
-import { buildReport, defaultBaseline, lastWholeMinutes } from '../report';
+import { buildReport, defaultBaseline } from '../report';
 import type { Report } from '../report-types';
 import { IncidentEngine, type IncidentChange, type IncidentPolicy } from './engine';
 import type { IncidentStore } from './store';
@@ -78,7 +78,9 @@ export class AnalysisScheduler {
 
   private async run(nowMs: number): Promise<AnalysisRun> {
     const { windowMs, baselineMs, userAttribute } = this.options;
-    const window = lastWholeMinutes(nowMs, windowMs);
+    // Exact, not widened to whole minutes: an incident resolves as soon as its last failing
+    // request leaves the window.
+    const window = { startMs: nowMs - windowMs, endMs: nowMs };
     const baseline = defaultBaseline(window, baselineMs);
     const report = await buildReport(this.storage, { window, baseline, userAttribute });
     const reportId = randomUUID();
