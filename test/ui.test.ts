@@ -13,6 +13,8 @@ import { sendCheckoutTrace, type CheckoutTrace } from './helpers/trace-fixture';
 const FAILING_TRACES = 25;
 const WIDE_TRACE_CHILDREN = 3;
 const WIDE_TRACE_GRANDCHILDREN = 80;
+/** Items a stage of the trace that, expanded, has more rows than the waterfall renders. */
+const HUGE_TRACE_ITEMS = 400;
 
 let browser: TestBrowser;
 
@@ -67,8 +69,15 @@ async function sendOddTrace(otlpUrl: string, startMs: number): Promise<string> {
   return root.spanContext().traceId;
 }
 
-/** Sends a trace of 1 + 3 + 240 spans, over the size at which the waterfall folds. */
-async function sendWideTrace(otlpUrl: string, startMs: number): Promise<string> {
+/**
+ * Sends a trace of a root, 3 stages and `items` spans under each stage: with the default
+ * of 80, 244 spans, over the size at which the waterfall folds.
+ */
+async function sendWideTrace(
+  otlpUrl: string,
+  startMs: number,
+  items = WIDE_TRACE_GRANDCHILDREN,
+): Promise<string> {
   const provider = new BasicTracerProvider({
     resource: resourceFromAttributes({ 'service.name': 'batch' }),
     spanProcessors: [
@@ -84,7 +93,7 @@ async function sendWideTrace(otlpUrl: string, startMs: number): Promise<string> 
       { startTime: at(child * 100) },
       trace.setSpan(context.active(), root),
     );
-    for (let leaf = 0; leaf < WIDE_TRACE_GRANDCHILDREN; leaf += 1) {
+    for (let leaf = 0; leaf < items; leaf += 1) {
       tracer
         .startSpan(
           `item ${leaf}`,
@@ -111,6 +120,7 @@ describe('web UI', () => {
   let failing: CheckoutTrace[];
   let oddTraceId: string;
   let wideTraceId: string;
+  let hugeTraceId: string;
   const errors: string[] = [];
 
   beforeAll(async () => {
@@ -122,6 +132,7 @@ describe('web UI', () => {
     }
     oddTraceId = await sendOddTrace(faultline.otlpUrl, now - 30_000);
     wideTraceId = await sendWideTrace(faultline.otlpUrl, now - 20_000);
+    hugeTraceId = await sendWideTrace(faultline.otlpUrl, now - 10_000, HUGE_TRACE_ITEMS);
     await faultline.flush();
     page = await browser.context.newPage();
     page.setDefaultTimeout(15_000);
@@ -224,6 +235,29 @@ describe('web UI', () => {
     expect(await page.locator('[data-testid=span-row]').count()).toBe(
       1 + WIDE_TRACE_CHILDREN + WIDE_TRACE_GRANDCHILDREN,
     );
+  });
+
+  it('renders only the rows in view', async () => {
+    const total = 1 + WIDE_TRACE_CHILDREN * (1 + HUGE_TRACE_ITEMS);
+    await page.goto(`${faultline.queryUrl}/trace/${hugeTraceId}`);
+    await page.waitForSelector('[data-testid=span-row]');
+    await page.click('text=Expand all');
+    await page.waitForSelector(`text=${total} of ${total} spans shown`);
+    const rendered = await page.locator('[data-testid=span-row]').count();
+    expect(rendered).toBeLessThan(200);
+
+    const rowsBox = page.locator('.waterfall-rows');
+    await rowsBox.evaluate((element) => element.scrollTo(0, element.scrollHeight));
+    const lastItem = page.locator('[data-testid=span-row]', {
+      hasText: `item ${HUGE_TRACE_ITEMS - 1}`,
+    });
+    await lastItem.last().waitFor();
+    await lastItem.last().locator('.span-name').click();
+    const details = page.locator('[data-testid=span-details]');
+    expect(await details.textContent()).toContain(`item ${HUGE_TRACE_ITEMS - 1}`);
+    expect(await rowsBox.evaluate((element) => element.scrollTop)).toBeGreaterThan(0);
+    expect(await lastItem.last().isVisible()).toBe(true);
+    await screenshot(page, 'trace-windowed');
   });
 
   it('draws the service map with the failing edge', async () => {

@@ -1,4 +1,4 @@
-import { useMemo, useState } from 'preact/hooks';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { getJson, storedToken, type SpanView, type TraceView } from '../api';
 import { ErrorBox, Loading } from '../components/common';
 import { formatMs, formatTime, nanosToDate, valueText } from '../format';
@@ -8,6 +8,15 @@ import { useApi } from '../use-api';
 /** Traces with more spans than this open with every span at `COLLAPSED_DEPTH` or deeper folded. */
 const LARGE_TRACE_SPANS = 200;
 const COLLAPSED_DEPTH = 1;
+/**
+ * Above this many shown spans, the waterfall scrolls in its own box and renders only the
+ * rows in view, so expanding a trace of 10,000 spans stays fast.
+ */
+const WINDOWED_ROWS = 500;
+/** Height of one span row in pixels; `.waterfall-rows.windowed .span-row` fixes it in CSS. */
+const ROW_HEIGHT = 24;
+/** Rows rendered above and below the ones in view, so a fast scroll shows no gap. */
+const OVERSCAN_ROWS = 20;
 
 function AttributeTable({ title, values }: { title: string; values: Record<string, unknown> }) {
   const entries = Object.entries(values);
@@ -192,19 +201,64 @@ async function downloadOtlp(traceId: string): Promise<void> {
   URL.revokeObjectURL(url);
 }
 
+/** Returns the slice of rows in view of a scroll box whose rows are `ROW_HEIGHT` pixels high. */
+function rowsInView(count: number, scrollTop: number, viewHeight: number) {
+  const first = Math.max(0, Math.floor(scrollTop / ROW_HEIGHT) - OVERSCAN_ROWS);
+  const last = Math.min(count, Math.ceil((scrollTop + viewHeight) / ROW_HEIGHT) + OVERSCAN_ROWS);
+  return { first, last };
+}
+
+/** Tracks the scroll offset and height of a box. */
+function useScrollBox() {
+  const box = useRef<HTMLDivElement>(null);
+  const [view, setView] = useState({ scrollTop: 0, height: 600 });
+  useEffect(() => {
+    const element = box.current;
+    if (!element) return undefined;
+    const update = () =>
+      setView({ scrollTop: element.scrollTop, height: element.clientHeight || 600 });
+    update();
+    element.addEventListener('scroll', update, { passive: true });
+    window.addEventListener('resize', update);
+    return () => {
+      element.removeEventListener('scroll', update);
+      window.removeEventListener('resize', update);
+    };
+  });
+  return { box, view };
+}
+
 function Waterfall({ trace }: { trace: TraceView }) {
   const rows = useMemo(() => buildRows(trace), [trace]);
   const [collapsed, setCollapsed] = useState<Set<string>>(() =>
     trace.spanCount > LARGE_TRACE_SPANS ? collapseBelow(rows, COLLAPSED_DEPTH) : new Set(),
   );
   const [selected, setSelected] = useState<string | undefined>();
+  const { box, view } = useScrollBox();
   const visibleSpanRows = visibleRows(rows, collapsed);
+  const windowed = visibleSpanRows.length > WINDOWED_ROWS;
   const toggle = (spanId: string) => {
     const next = new Set(collapsed);
     if (next.has(spanId)) next.delete(spanId);
     else next.add(spanId);
     setCollapsed(next);
   };
+  const renderRow = (row: SpanRow) => (
+    <SpanRowView
+      row={row}
+      durationMs={trace.durationMs}
+      collapsed={collapsed.has(row.span.spanId)}
+      selected={selected === row.span.spanId}
+      onToggle={() => toggle(row.span.spanId)}
+      onSelect={() => setSelected(selected === row.span.spanId ? undefined : row.span.spanId)}
+    />
+  );
+  const { first, last } = windowed
+    ? rowsInView(visibleSpanRows.length, view.scrollTop, view.height)
+    : { first: 0, last: visibleSpanRows.length };
+  const selectedRow = windowed
+    ? visibleSpanRows.find((row) => row.span.spanId === selected)
+    : undefined;
   return (
     <section class="waterfall">
       <div class="waterfall-tools">
@@ -223,19 +277,19 @@ function Waterfall({ trace }: { trace: TraceView }) {
         <div class="span-label">Service and operation</div>
         <TimeAxis durationMs={trace.durationMs} />
       </div>
-      {visibleSpanRows.map((row) => (
-        <>
-          <SpanRowView
-            row={row}
-            durationMs={trace.durationMs}
-            collapsed={collapsed.has(row.span.spanId)}
-            selected={selected === row.span.spanId}
-            onToggle={() => toggle(row.span.spanId)}
-            onSelect={() => setSelected(selected === row.span.spanId ? undefined : row.span.spanId)}
-          />
-          {selected === row.span.spanId ? <SpanDetails row={row} /> : null}
-        </>
-      ))}
+      <div class={windowed ? 'waterfall-rows windowed' : 'waterfall-rows'} ref={box}>
+        {windowed ? <div style={{ height: `${first * ROW_HEIGHT}px` }} /> : null}
+        {visibleSpanRows.slice(first, last).map((row) => (
+          <>
+            {renderRow(row)}
+            {!windowed && selected === row.span.spanId ? <SpanDetails row={row} /> : null}
+          </>
+        ))}
+        {windowed ? (
+          <div style={{ height: `${(visibleSpanRows.length - last) * ROW_HEIGHT}px` }} />
+        ) : null}
+      </div>
+      {selectedRow ? <SpanDetails row={selectedRow} /> : null}
     </section>
   );
 }
