@@ -44,9 +44,9 @@ function insertSettings(options: WriteOptions): ClickHouseSettings {
  *
  * The embedded engine reads the rows from a file in the data folder with
  * `INSERT ... SELECT FROM file()`. Its connection (chdb 3.4) would otherwise paste the
- * rows into the query text behind the per-query SET statements, and that insert took
- * about twice as long a span (docs/benchmarks.md). A server gets the rows as the
- * request body.
+ * rows into the query text behind the per-query SET statements, and the engine spent
+ * about twice as long a span on that insert (docs/benchmarks.md). A server gets the
+ * rows as the request body.
  *
  * Contract: when the returned promise resolves, every span is stored and visible to
  * readers. Writing the same span again is harmless: the table collapses rows with the
