@@ -2,9 +2,13 @@
  * Splits the cost of inserting spans on the embedded engine into parsing and storing:
  *   npx tsx bench/insert-cost.ts [--batches 5]
  * Each 10k-span batch goes through @clickhouse/client into a Null-engine copy of `spans`
- * (parsing only) as JSONEachRow and as TabSeparated text, then into `spans` itself
- * through `writeSpans` (parsing, storing and the materialized views).
+ * (parsing only) as JSONEachRow, as TabSeparated text and as a JSONCompactEachRow file
+ * read by file(). Then one batch goes into `spans` itself as a JSONCompactEachRow request
+ * body, which the embedded connection puts into the query text, and another through
+ * `writeSpans`, which inserts from a file (parsing, storing and the materialized views).
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
@@ -53,6 +57,14 @@ function tabSeparatedValue(value: unknown, numeric: boolean): string {
   return escapeText(String(value));
 }
 
+function compactValues(row: SpanRow): unknown[] {
+  return SPAN_COLUMNS.map((column) => row[column]);
+}
+
+function compactLine(row: SpanRow): string {
+  return `${JSON.stringify(compactValues(row))}\n`;
+}
+
 function toTabSeparated(rows: SpanRow[]): string {
   const lines = rows.map((row) =>
     SPAN_COLUMNS.map((column) => tabSeparatedValue(row[column], NUMERIC_ELEMENTS.has(column))).join(
@@ -71,8 +83,9 @@ async function timed(step: () => Promise<unknown>): Promise<number> {
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { batches: { type: 'string', default: '5' } } });
   const batches = Number(values.batches);
+  const dataDir = makeTempDir('insert-cost');
   const storage = await openStorage({
-    dataDir: makeTempDir('insert-cost'),
+    dataDir,
     url: '',
     database: 'faultline',
     retentionDays: 7,
@@ -86,8 +99,17 @@ async function main(): Promise<void> {
   const microseconds = {
     jsonParse: [] as number[],
     tabParse: [] as number[],
+    fileParse: [] as number[],
+    bodyStore: [] as number[],
     store: [] as number[],
   };
+  const batchFile = path.join(dataDir, 'batch.jsonl');
+  const fromFile = (table: string) =>
+    client.command({
+      query: `INSERT INTO ${table} (${SPAN_COLUMNS.map((column) => `\`${column}\``).join(', ')})
+        SELECT * FROM file({path:String}, 'JSONCompactEachRow')`,
+      query_params: { path: batchFile },
+    });
   let jsonBytes = 0;
   let tabBytes = 0;
   for (let batch = 0; batch < batches; batch += 1) {
@@ -108,12 +130,38 @@ async function main(): Promise<void> {
         format: 'TabSeparated',
       }),
     );
-    const storeMs = await timed(() => writeSpans(storage, spans));
+    fs.writeFileSync(batchFile, rows.map(compactLine).join(''));
+    const fileMs = await timed(() => fromFile(table));
+
+    // Another batch for writeSpans, because spans drops an insert whose rows repeat one of
+    // its last 1000 inserts.
+    const next = decodeSpansFast(
+      ProtobufTraceSerializer.serializeRequest(takeSpans(traces, BATCH_SPANS))!,
+    ).spans;
+    const insertBody = () =>
+      timed(() =>
+        client.insert({
+          table: `${database}.spans`,
+          values: spans.map((span) => compactValues(toSpanRow(span))),
+          columns: SPAN_COLUMNS,
+          format: 'JSONCompactEachRow',
+          clickhouse_settings: { max_partitions_per_insert_block: '0' },
+        }),
+      );
+    const insertWithWriter = () => timed(() => writeSpans(storage, next));
+    // The order alternates, so the merges that one insert starts slow both kinds alike.
+    const [bodyMs, storeMs] =
+      batch % 2 === 0
+        ? [await insertBody(), await insertWithWriter()]
+        : [await insertWithWriter(), await insertBody()].reverse();
     microseconds.jsonParse.push((jsonMs * 1000) / spans.length);
     microseconds.tabParse.push((tabMs * 1000) / spans.length);
-    microseconds.store.push((storeMs * 1000) / spans.length);
+    microseconds.fileParse.push((fileMs * 1000) / spans.length);
+    microseconds.bodyStore.push((bodyMs * 1000) / spans.length);
+    microseconds.store.push((storeMs * 1000) / next.length);
   }
   await storage.close();
+  fs.rmSync(dataDir, { recursive: true, force: true });
 
   report('insert.cost', {
     batches,
@@ -122,6 +170,8 @@ async function main(): Promise<void> {
     tabSeparatedBytesPerSpan: Math.round(tabBytes / BATCH_SPANS),
     parseJsonEachRowMicrosecondsPerSpanP50: round(quantile(microseconds.jsonParse, 0.5)),
     parseTabSeparatedMicrosecondsPerSpanP50: round(quantile(microseconds.tabParse, 0.5)),
+    parseCompactFileMicrosecondsPerSpanP50: round(quantile(microseconds.fileParse, 0.5)),
+    requestBodyInsertMicrosecondsPerSpanP50: round(quantile(microseconds.bodyStore, 0.5)),
     writeSpansMicrosecondsPerSpanP50: round(quantile(microseconds.store, 0.5)),
   });
 }

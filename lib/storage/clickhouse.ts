@@ -3,6 +3,7 @@ import { createClient, type ClickHouseClient, type ClickHouseSettings } from '@c
 import { drainPending } from 'chdb';
 import { createChdbConnection } from 'chdb/connection';
 import { FaultlineError, errorMessage } from '../errors';
+import { removeInsertFiles } from './insert-files';
 import { lockDataDir } from './lock';
 import { runMigrations } from './migrations';
 import { checkServerVersion } from './server-version';
@@ -80,6 +81,7 @@ async function openEmbedded(options: StorageOptions): Promise<Storage> {
   const lock = lockDataDir(dataDir);
   let connection: ReturnType<typeof createChdbConnection>;
   try {
+    removeInsertFiles(dataDir);
     connection = createChdbConnection({ path: path.join(dataDir, 'clickhouse') });
   } catch (error) {
     lock.release();
