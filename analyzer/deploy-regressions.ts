@@ -116,8 +116,8 @@ GROUP BY service, version`,
 }
 
 /**
- * The first span of a version, read from the minute the histograms give, so that the
- * finding says when the version appeared to the millisecond.
+ * Reads the first span of a version from the minute the histograms give, so that the
+ * finding gives the time the version appeared to the millisecond.
  */
 async function readFirstSeen(storage: Storage, stats: VersionStats): Promise<number> {
   const result = await storage.client.query({

@@ -110,9 +110,9 @@ async function flagEdges(storage: Storage, request: ReportRequest): Promise<Flag
 /**
  * Failing traces with an error span in a service of a flagged edge: in each ten-minute
  * block of the window, those with the lowest trace ids. Trace ids are random, so this is
- * a fair sample of every part of the window, and because spans are sorted by block, then
- * trace id, the sampled traces sit in the first granules of each block and reading them
- * skips the rest.
+ * a fair sample of every part of the window. Spans are sorted by block, then trace id, so
+ * the sampled traces sit in the first granules of each block and reading them skips the
+ * rest.
  */
 async function sampleFailingTraces(
   storage: Storage,

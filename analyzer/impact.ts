@@ -147,7 +147,7 @@ function toImpact(rows: ImpactRow[], totalRequests: number, userAttribute: strin
   return impact;
 }
 
-/** The user attribute of a span: the promoted column for `enduser.id`, else a map lookup. */
+/** Returns the SQL of a span's user: the promoted column for `enduser.id`, else a map lookup. */
 function userExpression(userAttribute: string): string {
   if (!userAttribute) return "''";
   return userAttribute === 'enduser.id' ? 'enduser_id' : 'attributes_string[{userKey:String}]';

@@ -64,7 +64,7 @@ async function main(): Promise<void> {
       baseline: { startMs: windowStart - hourMs, endMs: windowStart - 1 },
     };
     // The same hour 12.345 s earlier, so both ends fall inside minutes, as in a request
-    // with explicit times; the baseline still ends before payment 2.0.0 appears.
+    // with explicit times. The baseline still ends before payment 2.0.0 appears.
     const shift = -12_345;
     const shifted = {
       window: { startMs: windowStart + shift, endMs: windowStart + hourMs + shift },

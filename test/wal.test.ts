@@ -85,7 +85,7 @@ describe('write-ahead log', () => {
     const dir = makeTempDir('wal');
     const { wal } = await openWal(dir);
     await wal.append([fakeSpan(1)]);
-    // A descriptor number no file has stands in for a disk that fails writes.
+    // Writes to a descriptor number that no file has fail like writes to a failing disk.
     const internals = wal as unknown as { fd: number };
     const descriptor = internals.fd;
     internals.fd = 1_000_000;
