@@ -64,7 +64,7 @@ function kubernetesRoles(): Role[] {
         .map((container) => ({
           where: `Kubernetes ${workload.metadata.name}/${container.name}`,
           command: container.args[0],
-          // A value from a Secret stands in as a URL of the right shape.
+          // A value read from a Secret is replaced by a URL of the right shape.
           env: Object.fromEntries(
             (container.env as Yaml[]).map((variable) => [
               variable.name,
