@@ -89,7 +89,11 @@ export function buildProgram(): Command {
     program
       .command('report')
       .description('print the dependency-failure report of a recent window')
-      .option('--since <duration>', 'window length ending now, such as 15m or 1h', '15m')
+      .option(
+        '--since <duration>',
+        'window length ending now, such as 15m or 1h; 10m or more is widened to whole minutes',
+        '15m',
+      )
       .option('--from <time>', 'window start: RFC 3339 or epoch milliseconds (overrides --since)')
       .option('--to <time>', 'window end: RFC 3339 or epoch milliseconds; default now')
       .option('--format <format>', 'md, html or json', 'md')

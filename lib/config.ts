@@ -50,7 +50,20 @@ const corsOrigin = z
     /^(\*|https?:\/\/[^/\s]+)$/,
     'expected * or origins such as https://grafana.example.com (scheme, host and port, no path)',
   );
-const nonNegativeInt = z.coerce.number().int().min(0);
+const nonNegativeInt = z.coerce
+  .number({ invalid_type_error: 'expected a whole number, 0 or more' })
+  .int('expected a whole number, 0 or more')
+  .min(0, 'expected a whole number, 0 or more');
+/** True for an absolute http or https URL. */
+function isHttpUrl(text: string): boolean {
+  try {
+    const url = new URL(text);
+    return url.protocol === 'http:' || url.protocol === 'https:';
+  } catch {
+    return false;
+  }
+}
+const httpUrl = z.string().refine(isHttpUrl, 'expected an http or https URL');
 const attributeKey = z
   .string()
   .regex(/^[A-Za-z0-9_.:-]*$/, 'expected an attribute key such as enduser.id, or empty');
@@ -62,11 +75,13 @@ const urlList = z
       .map((item) => item.trim())
       .filter(Boolean),
   )
-  .pipe(z.array(z.string().url('expected http or https URLs separated by commas')))
-  .or(z.array(z.string().url()));
+  .pipe(z.array(z.string().refine(isHttpUrl, 'expected http or https URLs separated by commas')))
+  .or(z.array(httpUrl));
 /** A switch given as true/false, on/off or 1/0. */
 const onOff = z
-  .union([z.boolean(), z.enum(['true', 'false', 'on', 'off', '1', '0'])])
+  .union([z.boolean(), z.enum(['true', 'false', 'on', 'off', '1', '0'])], {
+    errorMap: () => ({ message: 'expected on or off (or true/false, 1/0)' }),
+  })
   .transform((value) => value === true || value === 'true' || value === 'on' || value === '1');
 /** A comma-separated list; blanks around items are ignored and empty items dropped. */
 const tokenList = z
@@ -76,7 +91,9 @@ const tokenList = z
       .map((item) => item.trim())
       .filter((item) => item !== ''),
   );
-const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
+  errorMap: () => ({ message: 'expected fatal, error, warn, info, debug, trace or silent' }),
+});
 
 function setting<T>(
   env: string,
@@ -100,7 +117,12 @@ export const SETTINGS = {
     'FAULTLINE_CLICKHOUSE_URL',
     '--clickhouse-url',
     '',
-    z.string().url().or(z.literal('')),
+    z
+      .string()
+      .refine(
+        (text) => text === '' || isHttpUrl(text),
+        'expected an http or https URL such as http://user:password@host:8123, or empty for the embedded engine',
+      ),
     'ClickHouse server URL such as http://user:password@host:8123; empty uses the embedded engine',
   ),
   database: setting(

@@ -20,9 +20,18 @@ export interface PortSetting {
   flag: string;
 }
 
-/** Turns a failed bind into an error that names the port, its setting and the fix. */
+/** Errors of a host that does not resolve, or that is not an address of this machine. */
+const BAD_HOST_CODES = new Set(['ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL', 'EAI_NONAME']);
+
+/** Turns a failed bind into an error that names the port or host, its setting and the fix. */
 export function bindError(error: unknown, host: string, port: number, setting: PortSetting) {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (code && BAD_HOST_CODES.has(code)) {
+    return new FaultlineError(
+      'FL_INVALID_CONFIG',
+      `cannot listen on host ${JSON.stringify(host)} (${code}): set FAULTLINE_HOST or --host to an address of this machine, such as 127.0.0.1, or 0.0.0.0 for every interface`,
+    );
+  }
   const inUse = code === 'EADDRINUSE' || /address already in use/i.test(String(error));
   if (!inUse) return error;
   return new FaultlineError(

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { buildProgram } from '../cli/main';
+import { loadConfig } from '../lib/config';
 import { openStorage } from '../lib/storage/clickhouse';
 import { makeTempDir } from './helpers/faultline';
 
@@ -92,12 +93,62 @@ describe('faultline start process', () => {
     ).rejects.toThrow(/is in use by process/);
   });
 
+  it('refuses a host that is not an address of this machine', async () => {
+    const run = runCli(['start', '--data-dir', makeTempDir('cli-host'), '--host', 'bad host']);
+    expect(await run.exited).toBe(1);
+    expect(run.output()).toContain('FL_INVALID_CONFIG: cannot listen on host "bad host"');
+    expect(run.output()).toContain('FAULTLINE_HOST');
+  });
+
   it('shuts down cleanly on SIGTERM and frees the folder', async () => {
     first.child.kill('SIGTERM');
     expect(await first.exited).toBe(0);
     expect(first.output()).toContain('storage closed');
     expect(fs.existsSync(path.join(dataDir, 'faultline.lock'))).toBe(false);
   });
+});
+
+describe('npm start', () => {
+  it('stops the server when npm gets SIGTERM', async () => {
+    const dataDir = makeTempDir('npm-start');
+    const npm = spawn(
+      'npm',
+      [
+        'start',
+        '--',
+        '--data-dir',
+        dataDir,
+        '--otlp-http-port',
+        '0',
+        '--otlp-grpc-port',
+        '0',
+        '--query-port',
+        '0',
+      ],
+      {
+        cwd: path.join(__dirname, '..'),
+        env: { ...process.env, FAULTLINE_LOG_LEVEL: 'info' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let output = '';
+    npm.stdout!.on('data', (chunk) => (output += chunk));
+    npm.stderr!.on('data', (chunk) => (output += chunk));
+    const exited = new Promise((resolve) => npm.on('exit', resolve));
+    await waitFor(() => output.includes('faultline started'), 30_000);
+    npm.kill('SIGTERM');
+    await exited;
+    // The server is npm's child: it must get the signal too and release its folder.
+    const lock = path.join(dataDir, 'faultline.lock');
+    try {
+      await waitFor(() => !fs.existsSync(lock), 15_000);
+    } finally {
+      // A server left running would hold the test's output pipes open.
+      if (fs.existsSync(lock)) process.kill(Number(fs.readFileSync(lock, 'utf8')), 'SIGKILL');
+    }
+    expect(output).toContain('storage closed');
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }, 60_000);
 });
 
 describe('faultline configuration errors', () => {
@@ -107,6 +158,21 @@ describe('faultline configuration errors', () => {
     expect(run.output()).toContain('FL_INVALID_CONFIG');
     expect(run.output()).toContain('--otlp-http-port="abc"');
     expect(run.output()).toContain('--database="bad-name"');
+  });
+});
+
+describe('setting messages', () => {
+  const cases: [string, string, string][] = [
+    ['FAULTLINE_WAL', 'maybe', 'expected on or off'],
+    ['FAULTLINE_CLICKHOUSE_URL', 'notaurl', 'expected an http or https URL'],
+    ['FAULTLINE_LOG_LEVEL', 'loud', 'expected fatal, error, warn, info, debug, trace or silent'],
+    ['FAULTLINE_ANALYSIS_INTERVAL_MS', '-5', 'expected a whole number, 0 or more'],
+    ['FAULTLINE_WEBHOOK_URLS', 'ftp://x', 'expected http or https URLs'],
+  ];
+  it.each(cases)('name what %s expects', (name, value, expected) => {
+    expect(() => loadConfig({}, { [name]: value })).toThrow(
+      `${name}=${JSON.stringify(value)}: ${expected}`,
+    );
   });
 });
 
