@@ -1,7 +1,7 @@
 import { attributeText } from '../lib/model/attributes';
 import type { SpanRecord } from '../lib/model/span';
 import type { Storage } from '../lib/storage/clickhouse';
-import { blocksIn, RANGE_CONDITION, rangeParams } from '../lib/storage/span-reader';
+import { RANGE_CONDITION, rangeParams } from '../lib/storage/span-reader';
 import { readDependencies, UNKNOWN_CALLEE, type DependencyEdge } from './dependencies';
 import type { DraftFinding } from './draft-finding';
 import { groupExceptions } from './exceptions';
@@ -108,39 +108,40 @@ async function flagEdges(storage: Storage, request: ReportRequest): Promise<Flag
 }
 
 /**
- * Failing traces with an error span in a service of a flagged edge: in each ten-minute
- * block of the window, those with the lowest trace ids. Trace ids are random, so this is
- * a fair sample of every part of the window. Spans are sorted by block, then trace id, so
- * the sampled traces sit in the first granules of each block and reading them skips the
- * rest.
+ * Failing traces with an error span in a service of a flagged edge, taken in turns from
+ * each ten-minute block of the window: the lowest trace id of every block, then the
+ * second lowest, and so on. Trace ids are random, so this is a fair sample of every part
+ * of the window, and a block with few failures leaves its share to the others. Spans are
+ * sorted by block, then trace id, so the sampled traces sit in the first granules of each
+ * block and reading them skips the rest.
  */
 async function sampleFailingTraces(
   storage: Storage,
   request: ReportRequest,
   services: string[],
 ): Promise<string[]> {
-  const { sampledTraces } = FAILING_DEPENDENCY_LIMITS;
-  const blocks = blocksIn(request.window);
   const result = await storage.client.query({
-    query: `SELECT leftPad(lower(hex(trace_id)), 32, '0') AS trace_id
+    query: `SELECT leftPad(lower(hex(trace_id)), 32, '0') AS trace_id, min(turn) AS first_turn
 FROM (
-  SELECT DISTINCT toStartOfTenMinutes(start_time) AS block, trace_id
-  FROM ${storage.database}.spans
-  WHERE is_error AND ${RANGE_CONDITION}
-    AND (service_name IN {services:Array(String)} OR remote_service IN {services:Array(String)})
+  SELECT trace_id, row_number() OVER (PARTITION BY block ORDER BY trace_id) AS turn
+  FROM (
+    SELECT DISTINCT toStartOfTenMinutes(start_time) AS block, trace_id
+    FROM ${storage.database}.spans
+    WHERE is_error AND ${RANGE_CONDITION}
+      AND (service_name IN {services:Array(String)} OR remote_service IN {services:Array(String)})
+  )
 )
-ORDER BY trace_id
-LIMIT {perBlock:UInt32} BY block
+GROUP BY trace_id
+ORDER BY first_turn, trace_id
 LIMIT {limit:UInt32}`,
     query_params: {
       ...rangeParams(request.window),
       services,
-      perBlock: Math.ceil(sampledTraces / blocks),
-      limit: sampledTraces,
+      limit: FAILING_DEPENDENCY_LIMITS.sampledTraces,
     },
     format: 'JSONEachRow',
   });
-  return [...new Set((await result.json<{ trace_id: string }>()).map((row) => row.trace_id))];
+  return (await result.json<{ trace_id: string }>()).map((row) => row.trace_id);
 }
 
 /** Error spans with no error span anywhere below them. */

@@ -4,7 +4,7 @@ import {
   type LatencyGroup,
   type RangeGroups,
 } from '../lib/storage/latency-minutes';
-import { blocksIn, RANGE_CONDITION, rangeParams, type TimeRange } from '../lib/storage/span-reader';
+import { RANGE_CONDITION, rangeParams, type TimeRange } from '../lib/storage/span-reader';
 import { formatDurationNs } from '../lib/time';
 import type { DraftFinding } from './draft-finding';
 import { mergeGroups } from './histogram';
@@ -176,9 +176,9 @@ function summarizeWindow(
 }
 
 /**
- * Trace ids of outlier spans of each flagged operation, about `examplesPerOperation` each:
- * in every ten-minute block, those with the lowest trace ids, a fair sample that sits in
- * the first granules of each block (see `sampleFailingTraces`).
+ * Trace ids of outlier spans of each flagged operation, `examplesPerOperation` each,
+ * taken in turns from each ten-minute block by lowest trace id, like the failing traces
+ * (see `sampleFailingTraces`).
  */
 async function readSlowExamples(
   storage: Storage,
@@ -188,22 +188,25 @@ async function readSlowExamples(
 ): Promise<string[]> {
   const keys = flagged.map((item) => item.key);
   const thresholds = keys.map((key) => Math.round(baselines.get(key)!.thresholdNs));
-  const blocks = blocksIn(range);
   const result = await storage.client.query({
     query: `SELECT leftPad(lower(hex(trace_id)), 32, '0') AS trace_id
 FROM (
-  SELECT DISTINCT ${KEY_EXPRESSION} AS operation, toStartOfTenMinutes(start_time) AS block, trace_id
-  FROM ${storage.database}.spans
-  WHERE ${RANGE_CONDITION}
-    AND duration_ns > transform(${KEY_EXPRESSION}, {keys:Array(String)}, {thresholds:Array(UInt64)}, toUInt64(18446744073709551615))
+  SELECT operation, trace_id,
+    row_number() OVER (PARTITION BY operation, block ORDER BY trace_id) AS turn
+  FROM (
+    SELECT DISTINCT ${KEY_EXPRESSION} AS operation, toStartOfTenMinutes(start_time) AS block, trace_id
+    FROM ${storage.database}.spans
+    WHERE ${RANGE_CONDITION}
+      AND duration_ns > transform(${KEY_EXPRESSION}, {keys:Array(String)}, {thresholds:Array(UInt64)}, toUInt64(18446744073709551615))
+  )
 )
-ORDER BY trace_id
-LIMIT {perBlock:UInt32} BY operation, block`,
+ORDER BY turn, trace_id
+LIMIT {perOperation:UInt32} BY operation`,
     query_params: {
       ...rangeParams(range),
       keys,
       thresholds,
-      perBlock: Math.ceil(LATENCY_LIMITS.examplesPerOperation / blocks),
+      perOperation: LATENCY_LIMITS.examplesPerOperation,
     },
     format: 'JSONEachRow',
   });

@@ -13,17 +13,6 @@ export function rangeParams(range: TimeRange): { rangeStartMs: number; rangeEndM
   return { rangeStartMs: Math.trunc(range.startMs), rangeEndMs: Math.trunc(range.endMs) };
 }
 
-/**
- * Length of the time blocks that lead the sort key of `spans` (`toStartOfTenMinutes`):
- * inside a block, spans are sorted by trace id.
- */
-export const SPAN_BLOCK_MS = 600_000;
-
-/** Number of blocks that a range touches at most. */
-export function blocksIn(range: TimeRange): number {
-  return Math.max(1, Math.ceil((range.endMs - range.startMs) / SPAN_BLOCK_MS) + 1);
-}
-
 /** Condition on a span's start time, bound by `rangeParams`. */
 export const RANGE_CONDITION =
   'start_time >= fromUnixTimestamp64Milli({rangeStartMs:Int64}) AND start_time <= fromUnixTimestamp64Milli({rangeEndMs:Int64})';
