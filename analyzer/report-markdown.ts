@@ -65,10 +65,11 @@ export function findingDetails(finding: Finding): string[] {
   );
   const impact = finding.impact;
   if (impact) {
-    const users =
-      impact.distinctUsers !== undefined
-        ? `, ${impact.distinctUsers} distinct ${impact.userAttribute}`
-        : '';
+    let users = '';
+    if (impact.distinctUsers === 0) users = `, no ${impact.userAttribute} on these requests`;
+    else if (impact.distinctUsers !== undefined) {
+      users = `, ${impact.distinctUsers} distinct ${impact.userAttribute}`;
+    }
     const endpoints = impact.entryPoints
       .map((entry) => `${entry.service} ${entry.operation} (${entry.failed}/${entry.requests})`)
       .join(', ');

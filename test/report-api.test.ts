@@ -136,6 +136,13 @@ describe('report API', () => {
     expect(text).toMatch(/failed, \d+ slower than 1\.5 times their baseline p99/);
   });
 
+  it('says when no request carries the user attribute', async () => {
+    const query = `${reportQuery()}&userAttribute=account.id&format=md`;
+    const text = await (await fetch(`${faultline.queryUrl}/api/report?${query}`)).text();
+    expect(text).toContain('no account.id on these requests');
+    expect(text).not.toContain('0 distinct');
+  });
+
   it('says slow requests are not counted without a baseline', async () => {
     const query = `start=${windowStart}&end=${now}&baselineStart=${now - 3 * 3_600_000}&baselineEnd=${now - 2 * 3_600_000}`;
     const text = await (await fetch(`${faultline.queryUrl}/api/report?${query}&format=md`)).text();

@@ -54,7 +54,7 @@ export function readTags(request: Request): TagFilter[] {
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
       throw new FaultlineError(
         'FL_INVALID_PARAMETER',
-        `invalid tags ${JSON.stringify(json)}: expected a JSON object such as {"http.status_code":"500","error":"true"}`,
+        `invalid tags ${JSON.stringify(json)}: expected a JSON object such as {"http.response.status_code":"500","error":"true"}`,
       );
     }
     for (const [key, value] of Object.entries(parsed)) tags.push({ key, value: String(value) });
