@@ -338,9 +338,11 @@ export function queryApiRouter(
       });
       if (format === 'md') response.type('text/markdown').send(renderReportMarkdown(report));
       else if (format === 'html') {
-        response
-          .type('text/html')
-          .send(markdownToHtml(renderReportMarkdown(report), 'Faultline report'));
+        response.type('text/html').send(
+          markdownToHtml(renderReportMarkdown(report), 'Faultline report', {
+            traceUrl: '/trace/',
+          }),
+        );
       } else response.json(report);
     }),
   );

@@ -136,6 +136,14 @@ describe('report API', () => {
     expect(text).toMatch(/failed, \d+ slower than 1\.5 times their baseline p99/);
   });
 
+  it('links example traces in HTML', async () => {
+    const response = await fetch(`${faultline.queryUrl}/api/report?${reportQuery()}&format=html`);
+    const html = await response.text();
+    const { body } = await getJson(faultline.queryUrl, `/api/report?${reportQuery()}`);
+    const traceId = body.findings[0].exampleTraceIds[0];
+    expect(html).toContain(`<a href="/trace/${traceId}">${traceId}</a>`);
+  });
+
   it('says when no request carries the user attribute', async () => {
     const query = `${reportQuery()}&userAttribute=account.id&format=md`;
     const text = await (await fetch(`${faultline.queryUrl}/api/report?${query}`)).text();

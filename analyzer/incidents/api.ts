@@ -46,7 +46,8 @@ function send(
   title: string,
 ) {
   if (format === 'md') response.type('text/markdown').send(markdown());
-  else if (format === 'html') response.type('text/html').send(markdownToHtml(markdown(), title));
+  else if (format === 'html')
+    response.type('text/html').send(markdownToHtml(markdown(), title, { traceUrl: '/trace/' }));
   else response.json(json);
 }
 

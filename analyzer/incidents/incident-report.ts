@@ -52,18 +52,32 @@ export function renderIncidentMarkdown(incident: Incident): string {
   return `${lines.join('\n')}\n`;
 }
 
-const escapeHtml = (text: string) =>
+const escapeText = (text: string) =>
   text
     .replaceAll('&', '&amp;')
     .replaceAll('<', '&lt;')
     .replaceAll('>', '&gt;')
     .replaceAll('"', '&quot;');
 
+/** A trace id as the report prints it: 32 lowercase hex digits. */
+const TRACE_ID = /\b[0-9a-f]{32}\b/g;
+
 /**
  * Converts the Markdown that Faultline renders (headings, bullet lists, paragraphs) to a
- * standalone HTML page; every text is escaped.
+ * standalone HTML page; every text is escaped. With `traceUrl`, each trace id links to
+ * `traceUrl` followed by the id, such as `/trace/` on the analyzer's own pages.
  */
-export function markdownToHtml(markdown: string, title: string): string {
+export function markdownToHtml(
+  markdown: string,
+  title: string,
+  options: { traceUrl?: string } = {},
+): string {
+  const { traceUrl } = options;
+  const toHtml = (text: string) => {
+    const escaped = escapeText(text);
+    if (!traceUrl) return escaped;
+    return escaped.replace(TRACE_ID, (id) => `<a href="${escapeText(traceUrl)}${id}">${id}</a>`);
+  };
   const body: string[] = [];
   let inList = false;
   for (const line of markdown.split('\n')) {
@@ -75,18 +89,18 @@ export function markdownToHtml(markdown: string, title: string): string {
     }
     if (heading) {
       const level = heading[1].length;
-      body.push(`<h${level}>${escapeHtml(heading[2])}</h${level}>`);
+      body.push(`<h${level}>${toHtml(heading[2])}</h${level}>`);
     } else if (bullet) {
       if (!inList) body.push('<ul>');
       inList = true;
-      body.push(`<li>${escapeHtml(bullet[1])}</li>`);
+      body.push(`<li>${toHtml(bullet[1])}</li>`);
     } else if (line.trim() !== '') {
-      body.push(`<p>${escapeHtml(line)}</p>`);
+      body.push(`<p>${toHtml(line)}</p>`);
     }
   }
   if (inList) body.push('</ul>');
   return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title>
+<html lang="en"><head><meta charset="utf-8"><title>${escapeText(title)}</title>
 <style>body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;line-height:1.45}li{margin:.2rem 0}</style>
 </head><body>
 ${body.join('\n')}
