@@ -39,6 +39,16 @@ interface VersionStats {
   examples: string[];
 }
 
+/** Returns the key of a service version. */
+function versionKey(row: { service: string; version: string }): string {
+  return `${row.service}\x1f${row.version}`;
+}
+
+/** Returns true for the spans that count as a version's requests: server and consumer spans. */
+function isEntry(group: LatencyGroup): boolean {
+  return group.kind === 'SERVER' || group.kind === 'CONSUMER';
+}
+
 /**
  * Reads the versions of the given services over a range: entry spans, latency and first
  * minute from the per-minute histograms, and the errors that start in each version from
@@ -52,9 +62,8 @@ async function readVersionStats(
 ): Promise<VersionStats[]> {
   const errors = await readOwnErrors(storage, range, services);
   const ofServices = groups.filter((group) => services.includes(group.service));
-  const versionKey = (group: LatencyGroup) => `${group.service}\x1f${group.version}`;
   const entries = mergeGroups(ofServices, (group) =>
-    group.kind === 'SERVER' || group.kind === 'CONSUMER' ? versionKey(group) : undefined,
+    isEntry(group) ? versionKey(group) : undefined,
   );
   return [...mergeGroups(ofServices, versionKey)].map(([key, { first }]) => {
     const rows = ofServices.filter((group) => versionKey(group) === key);
@@ -108,10 +117,7 @@ GROUP BY service, version`,
     examples: string[];
   }>();
   return new Map(
-    rows.map((row) => [
-      `${row.service}\x1f${row.version}`,
-      { count: Number(row.own_errors), examples: row.examples },
-    ]),
+    rows.map((row) => [versionKey(row), { count: Number(row.own_errors), examples: row.examples }]),
   );
 }
 
@@ -177,8 +183,6 @@ function isOld(candidate: { service: string; version: string }, baseline: Versio
  * baseline, and another version to compare it with.
  */
 function servicesWithNewVersions(during: LatencyGroup[], before: LatencyGroup[]): string[] {
-  const isEntry = (group: LatencyGroup) => group.kind === 'SERVER' || group.kind === 'CONSUMER';
-  const versionKey = (group: LatencyGroup) => `${group.service}\x1f${group.version}`;
   const seenBefore = new Set(before.map(versionKey));
   const entrySpans = mergeGroups(during, (group) =>
     isEntry(group) ? versionKey(group) : undefined,

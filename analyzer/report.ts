@@ -81,7 +81,7 @@ export async function buildReport(storage: Storage, request: ReportRequest): Pro
 /**
  * Returns the last `durationMs` before `nowMs`. A range of 10 minutes or more is widened
  * to whole minutes, from the start of its first minute to the last millisecond of the
- * current one, because the per-minute rollups answer it without reading partial minutes
+ * current one, because the per-minute rollups cover it without reading partial minutes
  * from spans. A shorter one stays exact, since a minute more would change what it shows.
  */
 export function lastWholeMinutes(nowMs: number, durationMs: number): TimeRange {

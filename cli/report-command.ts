@@ -32,7 +32,7 @@ export async function runReportCommand(
     );
   }
   const sinceMs = Number(parseDurationNs('--since', options.since ?? '15m') / 1_000_000n);
-  // Without --from and --to, the last whole minutes, which the rollups answer fastest.
+  // Without --from and --to, the last whole minutes, which the rollups cover without reading spans.
   const recent = !options.from && !options.to ? lastWholeMinutes(Date.now(), sinceMs) : undefined;
   const endMs = recent?.endMs ?? (options.to ? parseTimeParam('--to', options.to) : Date.now());
   const startMs =

@@ -61,7 +61,7 @@ describe('report API', () => {
     expect(first.culprit).toEqual({ service: 'payment', version: '2.0.0' });
     expect(first.suggestedActions[0]).toBe('Roll back payment from 2.0.0 to 1.0.0');
     expect(first.evidence.previousVersion).toBe('1.0.0');
-    // Both findings are measured in one pass; each keeps its own traces.
+    // Both findings are measured in one pass, and each keeps its own traces.
     expect(first.impact.failedRequests).toBe(40);
     expect(first.impact.entryPoints).toEqual([
       { service: 'frontend', operation: 'GET /checkout', requests: 40, failed: 40 },
@@ -91,7 +91,7 @@ describe('report API', () => {
     expect(typeof failing.fingerprint).toBe('string');
   });
 
-  it('counts distinct values of a chosen user attribute', async () => {
+  it('counts a chosen user attribute', async () => {
     const { body } = await getJson(
       faultline.queryUrl,
       `/api/report?${reportQuery()}&userAttribute=tenant.id`,
@@ -144,7 +144,7 @@ describe('report API', () => {
     expect(html).toContain(`<a href="/trace/${traceId}">${traceId}</a>`);
   });
 
-  it('says when no request carries the user attribute', async () => {
+  it('notes a missing user attribute', async () => {
     const query = `${reportQuery()}&userAttribute=account.id&format=md`;
     const text = await (await fetch(`${faultline.queryUrl}/api/report?${query}`)).text();
     expect(text).toContain('no account.id on these requests');

@@ -3,7 +3,7 @@ import type { TimeRange } from './span-reader';
 
 const MINUTE_MS = 60_000;
 
-/** Histogram buckets a factor of e: bucket b holds durations from exp(b/16) to exp((b+1)/16) ns. */
+/** Histogram buckets a factor of e: bucket b contains durations from exp(b/16) to exp((b+1)/16) ns. */
 export const BUCKETS_PER_E = 16;
 
 /** The bucket expression of migration 010, for spans read at query time. */

@@ -158,7 +158,7 @@ export class WriteAheadLog {
    * Appends the spans of one export as one record and resolves once it is on disk.
    * Throws FL_WAL_FULL when the record would pass the disk budget (the caller turns it
    * into 429 or 503), and FL_WAL_UNAVAILABLE when the disk refuses writes. After such a
-   * failure, appends are refused until `retryAfterMs` has passed, then the next one
+   * failure, appends are rejected until `retryAfterMs` has passed, then the next one
    * starts a new segment.
    */
   append(spans: SpanRecord[]): Promise<void> {
