@@ -1,6 +1,7 @@
 import path from 'node:path';
 import type { FaultlineConfig } from '../lib/config';
 import type { Logger } from '../lib/logger';
+import { toSpanRows } from '../lib/storage/span-rows';
 import { WalShipper } from '../lib/wal/shipper';
 import { WriteAheadLog } from '../lib/wal/wal';
 import { SpanBatcher } from './batcher';
@@ -58,7 +59,7 @@ function startSyncPipeline(options: Parameters<typeof startPipeline>[0]): Pipeli
     write: async (spans) => {
       const stopTimer = metrics.insertSeconds.startTimer();
       try {
-        await options.writer.write(spans);
+        await options.writer.write(toSpanRows(spans));
         stopTimer({ outcome: 'ok' });
       } catch (error) {
         stopTimer({ outcome: 'error' });

@@ -1,15 +1,24 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { silentLogger } from '../lib/logger';
-import type { SpanRecord } from '../lib/model/span';
+import { splitSpanRows, toSpanRows, type SpanRows } from '../lib/storage/span-rows';
+import { encodeRecord } from '../lib/wal/record';
 import { WalShipper } from '../lib/wal/shipper';
-import { listSegments, readSegment } from '../lib/wal/segments';
+import { listSegments, readSegment, segmentFile } from '../lib/wal/segments';
 import { WriteAheadLog } from '../lib/wal/wal';
 import { FAIL_INSERTS_FILE } from '../collector/storage-writer';
 import { getJson, makeTempDir, startTestFaultline } from './helpers/faultline';
+import { makeSpan } from './helpers/spans';
 
-function fakeSpan(index: number): SpanRecord {
-  return { traceId: 'ab'.repeat(16), spanId: index.toString(16).padStart(16, '0') } as SpanRecord;
+/** Rows of a single column, so the log can be checked without whole spans. */
+function fakeRows(...ids: number[]): SpanRows {
+  const text = ids.map((id) => `[${id}]\n`).join('');
+  return { columns: ['span_id'], chunks: [Buffer.from(text)], count: ids.length };
+}
+
+/** First value of every line of some rows. */
+function rowIds(rows: SpanRows): number[] {
+  return splitSpanRows(rows).map((line) => (JSON.parse(line.chunks[0].toString()) as number[])[0]);
 }
 
 async function openWal(dir: string, maxBytes = 1 << 30, segmentBytes = 1 << 20) {
@@ -23,9 +32,9 @@ async function openWal(dir: string, maxBytes = 1 << 30, segmentBytes = 1 << 20) 
 }
 
 /** Span ids in every segment of a folder, in append order. */
-function storedSpanIds(dir: string): string[] {
+function storedSpanIds(dir: string): number[] {
   return listSegments(dir).flatMap(({ file }) =>
-    readSegment(file).flatMap((entry) => entry.spans.map((span) => span.spanId)),
+    readSegment(file).flatMap((entry) => rowIds(entry.rows)),
   );
 }
 
@@ -33,7 +42,7 @@ describe('write-ahead log', () => {
   it('replays every appended record after a reopen', async () => {
     const dir = makeTempDir('wal');
     const { wal } = await openWal(dir);
-    await Promise.all([1, 2, 3].map((index) => wal.append([fakeSpan(index)])));
+    await Promise.all([1, 2, 3].map((index) => wal.append(fakeRows(index))));
     await wal.close();
     const { wal: reopened, replay } = await openWal(dir);
     expect(replay).toEqual({ segments: 1, spans: 3, quarantinedBytes: 0 });
@@ -44,7 +53,7 @@ describe('write-ahead log', () => {
   it('writes concurrent appends with shared syncs', async () => {
     const dir = makeTempDir('wal');
     const { wal } = await openWal(dir);
-    await Promise.all(Array.from({ length: 200 }, (_, index) => wal.append([fakeSpan(index)])));
+    await Promise.all(Array.from({ length: 200 }, (_, index) => wal.append(fakeRows(index))));
     expect(wal.syncs).toBeLessThan(20);
     expect(wal.spans).toBe(200);
     await wal.close();
@@ -53,8 +62,8 @@ describe('write-ahead log', () => {
   it('quarantines a truncated tail and keeps the valid prefix', async () => {
     const dir = makeTempDir('wal');
     const { wal } = await openWal(dir);
-    await wal.append([fakeSpan(1)]);
-    await wal.append([fakeSpan(2)]);
+    await wal.append(fakeRows(1));
+    await wal.append(fakeRows(2));
     await wal.close();
     const [segment] = listSegments(dir);
     const size = fs.statSync(segment.file).size;
@@ -69,8 +78,8 @@ describe('write-ahead log', () => {
   it('detects a flipped byte by its checksum', async () => {
     const dir = makeTempDir('wal');
     const { wal } = await openWal(dir);
-    await wal.append([fakeSpan(1)]);
-    await wal.append([fakeSpan(2)]);
+    await wal.append(fakeRows(1));
+    await wal.append(fakeRows(2));
     await wal.close();
     const [segment] = listSegments(dir);
     const bytes = fs.readFileSync(segment.file);
@@ -84,30 +93,46 @@ describe('write-ahead log', () => {
   it('recovers after a write failure', async () => {
     const dir = makeTempDir('wal');
     const { wal } = await openWal(dir);
-    await wal.append([fakeSpan(1)]);
+    await wal.append(fakeRows(1));
     // Writes to a descriptor number that no file has fail like writes to a failing disk.
     const internals = wal as unknown as { fd: number };
     const descriptor = internals.fd;
     internals.fd = 1_000_000;
     fs.closeSync(descriptor);
-    await expect(wal.append([fakeSpan(2)])).rejects.toMatchObject({ code: 'FL_WAL_UNAVAILABLE' });
-    await expect(wal.append([fakeSpan(3)])).rejects.toMatchObject({ code: 'FL_WAL_UNAVAILABLE' });
+    await expect(wal.append(fakeRows(2))).rejects.toMatchObject({ code: 'FL_WAL_UNAVAILABLE' });
+    await expect(wal.append(fakeRows(3))).rejects.toMatchObject({ code: 'FL_WAL_UNAVAILABLE' });
     expect(wal.error?.code).toBe('FL_WAL_UNAVAILABLE');
 
     await new Promise((resolve) => setTimeout(resolve, 150));
-    await wal.append([fakeSpan(4)]);
+    await wal.append(fakeRows(4));
     expect(wal.error).toBeUndefined();
     expect(wal.spans).toBe(2);
     await wal.close();
-    expect(storedSpanIds(dir)).toEqual([fakeSpan(1).spanId, fakeSpan(4).spanId]);
+    expect(storedSpanIds(dir)).toEqual([1, 4]);
+  });
+
+  it('replays a record of whole spans, the form earlier versions wrote, as rows', async () => {
+    const dir = makeTempDir('wal');
+    const spans = [makeSpan(1, '', 1000, 1005), makeSpan(2, 1, 1001, 1004)];
+    const legacy = encodeRecord([Buffer.from(JSON.stringify({ t: 1234, s: spans }))]);
+    fs.writeFileSync(segmentFile(dir, 7), Buffer.concat(legacy));
+    const { wal, replay } = await openWal(dir);
+    expect(replay).toEqual({ segments: 1, spans: 2, quarantinedBytes: 0 });
+    const [entry] = readSegment(segmentFile(dir, 7));
+    expect(entry.appendedMs).toBe(1234);
+    expect(Buffer.concat(entry.rows.chunks)).toEqual(Buffer.concat(toSpanRows(spans).chunks));
+    expect(entry.rows.columns).toEqual(toSpanRows(spans).columns);
+    await wal.append(fakeRows(3));
+    await wal.close();
+    expect(storedSpanIds(dir).slice(-1)).toEqual([3]);
   });
 
   it('refuses appends past its disk budget', async () => {
     const dir = makeTempDir('wal');
     const { wal } = await openWal(dir, 300);
-    await wal.append([fakeSpan(1)]);
+    await wal.append(fakeRows(1));
     await expect(
-      wal.append(Array.from({ length: 10 }, (_, i) => fakeSpan(i))),
+      wal.append(fakeRows(...Array.from({ length: 100 }, (_, index) => index))),
     ).rejects.toMatchObject({
       code: 'FL_WAL_FULL',
     });
@@ -119,13 +144,13 @@ describe('write-ahead log shipper', () => {
   it('retries a failing insert and deletes segments only after success', async () => {
     const dir = makeTempDir('wal');
     const { wal } = await openWal(dir);
-    const stored: SpanRecord[] = [];
+    const stored: number[] = [];
     let failuresLeft = 2;
     const shipper = new WalShipper({
       wal,
-      write: async (spans) => {
+      write: async (rows) => {
         if (failuresLeft-- > 0) throw new Error('storage down');
-        stored.push(...spans);
+        stored.push(...rowIds(rows));
       },
       isStorageReachable: async () => false,
       batchMaxSpans: 100,
@@ -133,24 +158,23 @@ describe('write-ahead log shipper', () => {
       retryMaxMs: 20,
       logger: silentLogger,
     });
-    await wal.append([fakeSpan(1), fakeSpan(2)]);
+    await wal.append(fakeRows(1, 2));
     shipper.start();
     while (wal.spans > 0) await new Promise((resolve) => setTimeout(resolve, 10));
-    expect(stored.map((span) => span.spanId)).toEqual([fakeSpan(1).spanId, fakeSpan(2).spanId]);
+    expect(stored).toEqual([1, 2]);
     expect(listSegments(dir).every((segment) => fs.statSync(segment.file).size === 0)).toBe(true);
     await shipper.stop(0);
     await wal.close();
   });
 
-  it('quarantines a span storage refuses while storing the rest', async () => {
+  it('inserts rows with different column lists separately, in log order', async () => {
     const dir = makeTempDir('wal');
     const { wal } = await openWal(dir);
-    const stored: string[] = [];
+    const inserts: { columns: readonly string[]; ids: number[] }[] = [];
     const shipper = new WalShipper({
       wal,
-      write: async (spans) => {
-        if (spans.some((span) => span.spanId === fakeSpan(3).spanId)) throw new Error('bad row');
-        stored.push(...spans.map((span) => span.spanId));
+      write: async (rows) => {
+        inserts.push({ columns: rows.columns, ids: rowIds(rows) });
       },
       isStorageReachable: async () => true,
       batchMaxSpans: 100,
@@ -158,13 +182,51 @@ describe('write-ahead log shipper', () => {
       retryMaxMs: 5,
       logger: silentLogger,
     });
-    await wal.append([1, 2, 3, 4, 5].map(fakeSpan));
+    const older = (id: number): SpanRows => ({ ...fakeRows(id), columns: ['span_id', 'name'] });
+    await wal.append(fakeRows(1));
+    await wal.append(fakeRows(2));
+    await wal.append(older(3));
+    await wal.append(fakeRows(4));
     shipper.start();
     while (wal.spans > 0) await new Promise((resolve) => setTimeout(resolve, 10));
-    expect(stored.sort()).toEqual([1, 2, 4, 5].map((index) => fakeSpan(index).spanId));
+    expect(inserts).toEqual([
+      { columns: ['span_id'], ids: [1, 2] },
+      { columns: ['span_id', 'name'], ids: [3] },
+      { columns: ['span_id'], ids: [4] },
+    ]);
+    await shipper.stop(0);
+    await wal.close();
+  });
+
+  it('quarantines a span storage refuses while storing the rest', async () => {
+    const dir = makeTempDir('wal');
+    const { wal } = await openWal(dir);
+    const stored: number[] = [];
+    const shipper = new WalShipper({
+      wal,
+      write: async (rows) => {
+        if (rowIds(rows).includes(3)) throw new Error('bad row');
+        stored.push(...rowIds(rows));
+      },
+      isStorageReachable: async () => true,
+      batchMaxSpans: 100,
+      batchMaxAgeMs: 5,
+      retryMaxMs: 5,
+      logger: silentLogger,
+    });
+    await wal.append(fakeRows(1, 2, 3, 4, 5));
+    shipper.start();
+    while (wal.spans > 0) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(stored.sort()).toEqual([1, 2, 4, 5]);
     const refused = fs.readdirSync(path.join(dir, 'quarantine'));
     expect(refused).toHaveLength(1);
-    expect(fs.readFileSync(path.join(dir, 'quarantine', refused[0]), 'utf8')).toContain('bad row');
+    const text = fs.readFileSync(path.join(dir, 'quarantine', refused[0]), 'utf8');
+    expect(
+      text
+        .trimEnd()
+        .split('\n')
+        .map((line) => JSON.parse(line)),
+    ).toEqual([{ reason: 'bad row', columns: ['span_id'], row: [3] }]);
     await shipper.stop(0);
     await wal.close();
   });

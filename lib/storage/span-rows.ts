@@ -293,3 +293,51 @@ export function fromSelectedRow(row: SpanRow): SpanRecord {
     ingestWarnings: row.ingest_warnings,
   };
 }
+
+/**
+ * Spans as insert-ready JSONCompactEachRow text: one line a span, each ending in a newline,
+ * holding the values of `columns` in order. The write-ahead log keeps spans in this form,
+ * so that storing them later needs no parsing or conversion, only concatenation.
+ */
+export interface SpanRows {
+  /** Columns of every line, in order; a log written by an older version may have fewer. */
+  columns: readonly string[];
+  /** Whole lines, in one or more chunks. */
+  chunks: Buffer[];
+  count: number;
+}
+
+const NEWLINE = 0x0a;
+
+/** Converts spans into insert-ready lines of every column in `SPAN_COLUMNS`. */
+export function toSpanRows(spans: readonly SpanRecord[]): SpanRows {
+  let text = '';
+  for (const span of spans) {
+    const row = toSpanRow(span);
+    text += JSON.stringify(SPAN_COLUMNS.map((column) => row[column]));
+    text += '\n';
+  }
+  return { columns: SPAN_COLUMNS, chunks: [Buffer.from(text)], count: spans.length };
+}
+
+/** Splits rows into one `SpanRows` a line, to find a line that storage refuses. */
+export function splitSpanRows(rows: SpanRows): SpanRows[] {
+  const lines: SpanRows[] = [];
+  for (const chunk of rows.chunks) {
+    let start = 0;
+    for (let end = chunk.indexOf(NEWLINE); end >= 0; end = chunk.indexOf(NEWLINE, start)) {
+      lines.push({ columns: rows.columns, chunks: [chunk.subarray(start, end + 1)], count: 1 });
+      start = end + 1;
+    }
+  }
+  return lines;
+}
+
+/** Joins rows that share one column list, in order. */
+export function joinSpanRows(parts: readonly SpanRows[]): SpanRows {
+  return {
+    columns: parts[0]?.columns ?? SPAN_COLUMNS,
+    chunks: parts.flatMap((part) => part.chunks),
+    count: parts.reduce((sum, part) => sum + part.count, 0),
+  };
+}

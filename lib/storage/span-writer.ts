@@ -5,7 +5,9 @@ import type { ClickHouseSettings } from '@clickhouse/client';
 import type { SpanRecord } from '../model/span';
 import type { Storage } from './clickhouse';
 import { insertFilesDir } from './insert-files';
-import { SPAN_COLUMNS, toSpanRow } from './span-rows';
+import { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
+import { toSpanRows, type SpanRows } from './span-rows';
 
 export interface WriteOptions {
   /**
@@ -18,11 +20,8 @@ export interface WriteOptions {
 // Characters that ClickHouse's file() table function reads as a glob pattern.
 const GLOB_CHARACTERS = /[*?{}]/;
 
-const QUOTED_COLUMNS = SPAN_COLUMNS.map((column) => `\`${column}\``).join(', ');
-
-function toInsertValues(span: SpanRecord): unknown[] {
-  const row = toSpanRow(span);
-  return SPAN_COLUMNS.map((column) => row[column]);
+function quoted(columns: readonly string[]): string {
+  return columns.map((column) => `\`${column}\``).join(', ');
 }
 
 function insertSettings(options: WriteOptions): ClickHouseSettings {
@@ -42,12 +41,6 @@ function insertSettings(options: WriteOptions): ClickHouseSettings {
  * arrays, which the embedded engine parsed about 30% faster than JSONEachRow objects
  * in bench/storage.ts-sized batches of 10k spans.
  *
- * The embedded engine reads the rows from a file in the data folder with
- * `INSERT ... SELECT FROM file()`. Its connection (chdb 3.4) would otherwise paste the
- * rows into the query text behind the per-query SET statements, and the engine spent
- * about twice as long a span on that insert (docs/benchmarks.md). A server gets the
- * rows as the request body.
- *
  * Contract: when the returned promise resolves, every span is stored and visible to
  * readers. Writing the same span again is harmless: the table collapses rows with the
  * same (trace id, start time, span id, kind) in merges, and readers collapse rows with
@@ -61,38 +54,61 @@ export async function writeSpans(
   options: WriteOptions = {},
 ): Promise<void> {
   if (spans.length === 0) return;
-  const settings = insertSettings(options);
-  if (storage.mode === 'embedded' && !GLOB_CHARACTERS.test(storage.location)) {
-    await insertFromFile(storage, spans, settings);
-    return;
-  }
-  await storage.client.insert({
-    table: `${storage.database}.spans`,
-    values: spans.map(toInsertValues),
-    columns: SPAN_COLUMNS,
-    format: 'JSONCompactEachRow',
-    clickhouse_settings: settings,
-  });
+  await writeSpanRows(storage, toSpanRows(spans), options);
 }
 
 /**
- * Inserts the spans through a JSONCompactEachRow file that is removed when the insert
+ * Writes insert-ready rows (see `toSpanRows`) to the `spans` table in one insert, with the
+ * contract of `writeSpans`.
+ *
+ * The embedded engine reads the rows from a file in the data folder with
+ * `INSERT ... SELECT FROM file()`. Its connection (chdb 3.4) would otherwise paste the
+ * rows into the query text behind the per-query SET statements, and the engine spent
+ * about twice as long a span on that insert (docs/benchmarks.md). A server gets the
+ * rows as the request body.
+ */
+export async function writeSpanRows(
+  storage: Storage,
+  rows: SpanRows,
+  options: WriteOptions = {},
+): Promise<void> {
+  if (rows.count === 0) return;
+  const settings = insertSettings(options);
+  if (storage.mode === 'embedded' && !GLOB_CHARACTERS.test(storage.location)) {
+    await insertFromFile(storage, rows, settings);
+    return;
+  }
+  // insert() takes JSON formats only as objects to encode, so the ready text goes
+  // through exec() as the request body.
+  const result = await storage.client.exec({
+    query: `INSERT INTO ${storage.database}.spans (${quoted(rows.columns)}) FORMAT JSONCompactEachRow`,
+    values: Readable.from(rows.chunks, { objectMode: false }),
+    clickhouse_settings: settings,
+  });
+  result.stream.resume();
+  await finished(result.stream);
+}
+
+/**
+ * Inserts the rows through a JSONCompactEachRow file that is removed when the insert
  * ends, whether it succeeded or not. file() takes the column types from the insert's
  * column list, and the token of a deduplicated insert applies as to any other insert.
  */
 async function insertFromFile(
   storage: Storage,
-  spans: SpanRecord[],
+  rows: SpanRows,
   settings: ClickHouseSettings,
 ): Promise<void> {
   const dir = insertFilesDir(storage.location);
   await fs.mkdir(dir, { recursive: true });
   const file = path.join(dir, `spans-${randomUUID()}.jsonl`);
   try {
-    const lines = spans.map((span) => JSON.stringify(toInsertValues(span)));
-    await fs.writeFile(file, `${lines.join('\n')}\n`);
+    await fs.writeFile(
+      file,
+      rows.chunks.length === 1 ? rows.chunks[0] : Buffer.concat(rows.chunks),
+    );
     await storage.client.command({
-      query: `INSERT INTO ${storage.database}.spans (${QUOTED_COLUMNS})
+      query: `INSERT INTO ${storage.database}.spans (${quoted(rows.columns)})
         SELECT * FROM file({path:String}, 'JSONCompactEachRow')`,
       query_params: { path: file },
       clickhouse_settings: settings,

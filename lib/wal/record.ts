@@ -11,12 +11,19 @@ export const HEADER_BYTES = 12;
 /** Largest payload a header may announce; a bigger length means the header is corrupt. */
 export const MAX_PAYLOAD_BYTES = 1024 * 1024 * 1024;
 
-export function encodeRecord(payload: Buffer): Buffer {
+/** Encodes a record whose payload is the parts joined; returns the header and the parts. */
+export function encodeRecord(parts: Buffer[]): Buffer[] {
+  let length = 0;
+  let crc = 0;
+  for (const part of parts) {
+    length += part.length;
+    crc = zlib.crc32(part, crc);
+  }
   const header = Buffer.allocUnsafe(HEADER_BYTES);
   header.writeUInt32BE(RECORD_MAGIC, 0);
-  header.writeUInt32BE(payload.length, 4);
-  header.writeUInt32BE(zlib.crc32(payload), 8);
-  return Buffer.concat([header, payload]);
+  header.writeUInt32BE(length, 4);
+  header.writeUInt32BE(crc, 8);
+  return [header, ...parts];
 }
 
 /** Records read from a segment, and where its valid prefix ends. */

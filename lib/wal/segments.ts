@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { SpanRecord } from '../model/span';
+import { toSpanRows, type SpanRows } from '../storage/span-rows';
 import { scanRecords } from './record';
 
 const SEGMENT_PATTERN = /^segment-(\d{16})\.wal$/;
@@ -16,11 +17,26 @@ export interface SegmentInfo {
   firstAppendMs: number;
 }
 
-/** Contents of one record: the spans of one accepted export and the time it was appended. */
+/**
+ * Contents of one record: the spans of one accepted export, as insert-ready rows, and the
+ * time it was appended.
+ */
 export interface WalEntry {
   appendedMs: number;
-  spans: SpanRecord[];
+  rows: SpanRows;
 }
+
+/** First line of a record's payload; the rows follow it. */
+interface EntryHeader {
+  /** Append time, epoch milliseconds. */
+  t: number;
+  /** Rows that follow. */
+  n: number;
+  /** Columns of the rows. */
+  c: string[];
+}
+
+const NEWLINE = 0x0a;
 
 export function segmentFile(dir: string, seq: number): string {
   return path.join(dir, `segment-${String(seq).padStart(16, '0')}.wal`);
@@ -36,13 +52,36 @@ export function listSegments(dir: string): { seq: number; file: string }[] {
     .sort((a, b) => a.seq - b.seq);
 }
 
-export function encodeEntry(entry: WalEntry): Buffer {
-  return Buffer.from(JSON.stringify({ t: entry.appendedMs, s: entry.spans }));
+/**
+ * Encodes an entry as the parts of one record payload: a JSON header line, then the rows'
+ * JSONCompactEachRow lines as they are.
+ */
+export function encodeEntry(entry: WalEntry): Buffer[] {
+  const header: EntryHeader = {
+    t: entry.appendedMs,
+    n: entry.rows.count,
+    c: [...entry.rows.columns],
+  };
+  return [Buffer.from(`${JSON.stringify(header)}\n`), ...entry.rows.chunks];
 }
 
+/**
+ * Decodes a record payload. The rows stay a view of the payload. A payload without a
+ * newline is a whole JSON object `{t, s}` with the spans themselves, the form that
+ * earlier versions wrote; its spans are converted to rows.
+ */
 export function decodeEntry(payload: Buffer): WalEntry {
-  const parsed = JSON.parse(payload.toString('utf8')) as { t: number; s: SpanRecord[] };
-  return { appendedMs: parsed.t, spans: parsed.s };
+  const headerEnd = payload.indexOf(NEWLINE);
+  if (headerEnd < 0) {
+    const parsed = JSON.parse(payload.toString('utf8')) as { t: number; s: SpanRecord[] };
+    return { appendedMs: parsed.t, rows: toSpanRows(parsed.s) };
+  }
+  const header = JSON.parse(payload.toString('utf8', 0, headerEnd)) as EntryHeader;
+  const rows = payload.subarray(headerEnd + 1);
+  return {
+    appendedMs: header.t,
+    rows: { columns: header.c, chunks: rows.length > 0 ? [rows] : [], count: header.n },
+  };
 }
 
 /** Result of checking a segment at start: its entries, and the corrupt tail if any. */
@@ -61,7 +100,7 @@ export function recoverSegment(dir: string, seq: number, file: string): Recovere
   const data = fs.readFileSync(file);
   const scan = scanRecords(data);
   const entries = decodeEntries(scan.payloads);
-  const spans = entries.reduce((sum, entry) => sum + entry.spans.length, 0);
+  const spans = entries.reduce((sum, entry) => sum + entry.rows.count, 0);
   const info: SegmentInfo = {
     seq,
     file,

@@ -1,13 +1,13 @@
 import { errorMessage } from '../errors';
 import type { Logger } from '../logger';
-import type { SpanRecord } from '../model/span';
+import { joinSpanRows, splitSpanRows, type SpanRows } from '../storage/span-rows';
 import { readSegment, type SegmentInfo } from './segments';
 import type { WriteAheadLog } from './wal';
 
 export interface ShipperOptions {
   wal: WriteAheadLog;
-  /** Stores spans; resolves once they are stored, and may be called again with the same spans. */
-  write(spans: SpanRecord[]): Promise<void>;
+  /** Stores rows; resolves once they are stored, and may be called again with the same rows. */
+  write(rows: SpanRows): Promise<void>;
   /** Spans per insert. */
   batchMaxSpans: number;
   /** Milliseconds to wait for more appends before an idle log is shipped. */
@@ -126,24 +126,33 @@ export class WalShipper {
       this.options.logger.error({ err: error, segment: segment.file }, 'wal segment unreadable');
       return false;
     }
-    let batch: SpanRecord[] = [];
+    // A batch holds consecutive entries with one column list, up to batchMaxSpans rows.
+    let batch: SpanRows[] = [];
+    let batchSpans = 0;
+    const shipBatch = async () => {
+      const rows = joinSpanRows(batch);
+      batch = [];
+      batchSpans = 0;
+      return rows.count === 0 || this.insertWithRetry(rows, segment);
+    };
     for (const entry of entries) {
-      batch.push(...entry.spans);
-      if (batch.length >= this.options.batchMaxSpans) {
-        if (!(await this.insertWithRetry(batch, segment))) return false;
-        batch = [];
+      if (batch.length > 0 && !sameColumns(batch[0].columns, entry.rows.columns)) {
+        if (!(await shipBatch())) return false;
       }
+      batch.push(entry.rows);
+      batchSpans += entry.rows.count;
+      if (batchSpans >= this.options.batchMaxSpans && !(await shipBatch())) return false;
     }
-    return batch.length === 0 || this.insertWithRetry(batch, segment);
+    return shipBatch();
   }
 
-  private async insertWithRetry(spans: SpanRecord[], segment: SegmentInfo): Promise<boolean> {
+  private async insertWithRetry(rows: SpanRows, segment: SegmentInfo): Promise<boolean> {
     let attempts = 0;
     while (!this.stopped) {
       const started = performance.now();
       try {
-        await this.options.write(spans);
-        this.options.onInsert?.('ok', (performance.now() - started) / 1000, spans.length);
+        await this.options.write(rows);
+        this.options.onInsert?.('ok', (performance.now() - started) / 1000, rows.count);
         if (this.failures > 0) {
           this.options.logger.info({ failures: this.failures }, 'storage recovered');
         }
@@ -154,10 +163,10 @@ export class WalShipper {
         this.failures += 1;
         attempts += 1;
         if (attempts >= ATTEMPTS_BEFORE_SPLIT && (await this.reachable())) {
-          return this.isolate(spans, segment, error);
+          return this.isolate(rows, segment, error);
         }
         const waitMs = backoffMs(this.failures, this.options.retryMaxMs);
-        this.logRetry(error, spans.length, segment, waitMs);
+        this.logRetry(error, rows.count, segment, waitMs);
         this.options.onRetry?.();
         await this.idleUnlessStopped(waitMs);
       }
@@ -177,25 +186,22 @@ export class WalShipper {
    * Splits a batch that storage rejects while it responds, so that the good spans are
    * stored and a span rejected on its own goes to the quarantine folder with the error.
    */
-  private async isolate(
-    spans: SpanRecord[],
-    segment: SegmentInfo,
-    error: unknown,
-  ): Promise<boolean> {
-    if (spans.length === 1) {
-      await this.options.wal.quarantineSpans(spans, errorMessage(error));
-      this.options.onQuarantine?.(1);
+  private async isolate(rows: SpanRows, segment: SegmentInfo, error: unknown): Promise<boolean> {
+    const lines = splitSpanRows(rows);
+    if (lines.length <= 1) {
+      const file = await this.options.wal.quarantineRows(rows, errorMessage(error));
+      this.options.onQuarantine?.(rows.count);
       this.failures = 0;
       this.options.logger.error(
-        { err: errorMessage(error), traceId: spans[0].traceId, spanId: spans[0].spanId },
+        { err: errorMessage(error), file, segment: segment.file },
         'span refused by storage; quarantined',
       );
       return true;
     }
-    const middle = spans.length >> 1;
+    const middle = lines.length >> 1;
     return (
-      (await this.insertWithRetry(spans.slice(0, middle), segment)) &&
-      (await this.insertWithRetry(spans.slice(middle), segment))
+      (await this.insertWithRetry(joinSpanRows(lines.slice(0, middle)), segment)) &&
+      (await this.insertWithRetry(joinSpanRows(lines.slice(middle)), segment))
     );
   }
 
@@ -220,6 +226,10 @@ export class WalShipper {
 export function backoffMs(failures: number, capMs: number): number {
   const ceiling = Math.min(capMs, RETRY_BASE_MS * 2 ** Math.min(failures, 30));
   return Math.round(Math.random() * ceiling);
+}
+
+function sameColumns(a: readonly string[], b: readonly string[]): boolean {
+  return a === b || (a.length === b.length && a.every((column, index) => column === b[index]));
 }
 
 function sleep(ms: number): Promise<void> {

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { FaultlineError, errorMessage } from '../errors';
 import type { Logger } from '../logger';
-import type { SpanRecord } from '../model/span';
+import { splitSpanRows, type SpanRows } from '../storage/span-rows';
 import { encodeRecord } from './record';
 import {
   encodeEntry,
@@ -32,7 +32,9 @@ export interface WalOptions {
 const DEFAULT_RETRY_AFTER_MS = 5000;
 
 interface PendingAppend {
-  record: Buffer;
+  /** The record's header and payload parts. */
+  record: Buffer[];
+  bytes: number;
   spans: number;
   appendedMs: number;
   resolve(): void;
@@ -155,29 +157,30 @@ export class WriteAheadLog {
   }
 
   /**
-   * Appends the spans of one export as one record and resolves once it is on disk.
+   * Appends the rows of one export's spans as one record and resolves once it is on disk.
    * Throws FL_WAL_FULL when the record would pass the disk budget (the caller turns it
    * into 429 or 503), and FL_WAL_UNAVAILABLE when the disk refuses writes. After such a
    * failure, appends are rejected until `retryAfterMs` has passed, then the next one
    * starts a new segment.
    */
-  append(spans: SpanRecord[]): Promise<void> {
+  append(rows: SpanRows): Promise<void> {
     if (this.failure && !this.reopen()) return Promise.reject(this.failure);
     const appendedMs = Date.now();
-    const entry: WalEntry = { appendedMs, spans };
+    const entry: WalEntry = { appendedMs, rows };
     const record = encodeRecord(encodeEntry(entry));
-    if (this.bytes + record.length > this.options.maxBytes) {
+    const bytes = record.reduce((sum, part) => sum + part.length, 0);
+    if (this.bytes + bytes > this.options.maxBytes) {
       return Promise.reject(
         new FaultlineError(
           'FL_WAL_FULL',
-          `write-ahead log holds ${this.bytes} bytes; ${record.length} more would pass FAULTLINE_WAL_MAX_BYTES=${this.options.maxBytes}: retry later`,
+          `write-ahead log holds ${this.bytes} bytes; ${bytes} more would pass FAULTLINE_WAL_MAX_BYTES=${this.options.maxBytes}: retry later`,
           { retryAfterSeconds: 5 },
         ),
       );
     }
     return new Promise<void>((resolve, reject) => {
-      this.pending.push({ record, spans: spans.length, appendedMs, resolve, reject });
-      this.pendingBytes += record.length;
+      this.pending.push({ record, bytes, spans: rows.count, appendedMs, resolve, reject });
+      this.pendingBytes += bytes;
       this.syncing ??= this.syncLoop();
     });
   }
@@ -195,7 +198,7 @@ export class WriteAheadLog {
   }
 
   private async writeBatch(batch: PendingAppend[]): Promise<void> {
-    const bytes = batch.reduce((sum, item) => sum + item.record.length, 0);
+    const bytes = batch.reduce((sum, item) => sum + item.bytes, 0);
     if (this.failure) {
       // Appended before an earlier batch failed: the segment they were meant for is gone.
       this.pendingBytes -= bytes;
@@ -205,7 +208,7 @@ export class WriteAheadLog {
     try {
       await writev(
         this.fd,
-        batch.map((item) => item.record),
+        batch.flatMap((item) => item.record),
       );
       await fdatasync(this.fd);
       this.syncCount += 1;
@@ -298,13 +301,20 @@ export class WriteAheadLog {
     return this.sealed[0];
   }
 
-  /** Writes spans that storage refuses to a file in the quarantine folder, with the reason. */
-  async quarantineSpans(spans: SpanRecord[], reason: string): Promise<string> {
+  /**
+   * Writes rows that storage refuses to a file in the quarantine folder, one JSON object a
+   * row with the reason, the column names and the row's values.
+   */
+  async quarantineRows(rows: SpanRows, reason: string): Promise<string> {
     const dir = path.join(this.options.dir, QUARANTINE_DIR);
     await fs.promises.mkdir(dir, { recursive: true });
     const file = path.join(dir, `refused-${Date.now()}.jsonl`);
-    const lines = spans.map((span) => JSON.stringify({ reason, span })).join('\n');
-    await fs.promises.appendFile(file, `${lines}\n`);
+    const prefix = `{"reason":${JSON.stringify(reason)},"columns":${JSON.stringify(rows.columns)},"row":`;
+    // Each line is a JSON array already, so it goes into the object as it is.
+    const lines = splitSpanRows(rows).map(
+      (line) => `${prefix}${line.chunks[0].toString('utf8').trimEnd()}}\n`,
+    );
+    await fs.promises.appendFile(file, lines.join(''));
     return file;
   }
 
