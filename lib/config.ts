@@ -247,7 +247,7 @@ export const SETTINGS = {
   walSegmentBytes: setting(
     'FAULTLINE_WAL_SEGMENT_BYTES',
     '--wal-segment-bytes',
-    16 * 1024 * 1024,
+    64 * 1024 * 1024,
     positiveInt,
     'Size in bytes at which a write-ahead log segment is closed and a new one started',
   ),
@@ -275,7 +275,7 @@ export const SETTINGS = {
   batchMaxSpans: setting(
     'FAULTLINE_BATCH_MAX_SPANS',
     '--batch-max-spans',
-    10000,
+    50000,
     positiveInt,
     'Spans that make the batcher insert at once',
   ),
