@@ -103,10 +103,7 @@ async function insertFromFile(
   await fs.mkdir(dir, { recursive: true });
   const file = path.join(dir, `spans-${randomUUID()}.jsonl`);
   try {
-    await fs.writeFile(
-      file,
-      rows.chunks.length === 1 ? rows.chunks[0] : Buffer.concat(rows.chunks),
-    );
+    await writeChunks(file, rows.chunks);
     await storage.client.command({
       query: `INSERT INTO ${storage.database}.spans (${quoted(rows.columns)})
         SELECT * FROM file({path:String}, 'JSONCompactEachRow')`,
@@ -115,5 +112,19 @@ async function insertFromFile(
     });
   } finally {
     await fs.rm(file, { force: true });
+  }
+}
+
+/** Writes chunks to a new file without joining them in memory first. */
+async function writeChunks(file: string, chunks: Buffer[]): Promise<void> {
+  const handle = await fs.open(file, 'w');
+  try {
+    const expected = chunks.reduce((sum, chunk) => sum + chunk.length, 0);
+    const { bytesWritten } = await handle.writev(chunks);
+    if (bytesWritten !== expected) {
+      throw new Error(`short write to ${file}: ${bytesWritten} of ${expected} bytes`);
+    }
+  } finally {
+    await handle.close();
   }
 }
