@@ -127,6 +127,32 @@ describe('write-ahead log', () => {
     expect(storedSpanIds(dir).slice(-1)).toEqual([3]);
   });
 
+  it('seals the active segment while appends continue', async () => {
+    const dir = makeTempDir('wal');
+    const { wal } = await openWal(dir);
+    await wal.append(fakeRows(0));
+    let sealed = false;
+    let appended = 0;
+    // Four writers keep appends pending, so the sync loop never pauses on its own.
+    const writers = Array.from({ length: 4 }, async () => {
+      while (!sealed && appended < 5000) {
+        appended += 1;
+        await wal.append(fakeRows(appended));
+      }
+    });
+    const segment = await wal.nextSegment();
+    sealed = true;
+    const appendedWhenSealed = appended;
+    await Promise.all(writers);
+    expect(segment).toBeDefined();
+    expect(appendedWhenSealed).toBeLessThan(5000);
+    expect(wal.spans).toBe(appended + 1);
+    await wal.close();
+    expect(storedSpanIds(dir).sort((a, b) => a - b)).toEqual(
+      Array.from({ length: appended + 1 }, (_, index) => index),
+    );
+  });
+
   it('refuses appends past its disk budget', async () => {
     const dir = makeTempDir('wal');
     const { wal } = await openWal(dir, 300);

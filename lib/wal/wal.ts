@@ -71,6 +71,8 @@ export class WriteAheadLog {
   private nextSeq = 1;
   private syncCount = 0;
   private readonly listeners = new Set<() => void>();
+  /** Readers waiting for the sync loop to pause so that the active segment can be sealed. */
+  private sealWaiters: (() => void)[] = [];
 
   private constructor(private readonly options: WalOptions) {}
 
@@ -193,8 +195,21 @@ export class WriteAheadLog {
       const batch = this.pending;
       this.pending = [];
       await this.writeBatch(batch);
+      // Under steady load appends never stop arriving, so a reader waiting for a segment
+      // gets it sealed here, between two writes.
+      if (this.sealWaiters.length > 0) {
+        if (this.sealed.length === 0 && this.active.spans > 0 && !this.failure) this.rotate();
+        this.wakeSealWaiters();
+      }
     }
     this.syncing = undefined;
+    this.wakeSealWaiters();
+  }
+
+  private wakeSealWaiters(): void {
+    const waiters = this.sealWaiters;
+    this.sealWaiters = [];
+    for (const wake of waiters) wake();
   }
 
   private async writeBatch(batch: PendingAppend[]): Promise<void> {
@@ -289,14 +304,17 @@ export class WriteAheadLog {
 
   /**
    * Returns the oldest sealed segment. When none is sealed and the active one contains
-   * records, it is sealed first, after any sync in flight, so a reader never waits for
-   * a segment to fill.
+   * records, it is sealed first, after the write in flight, so a reader never waits for
+   * a segment to fill nor for appends to stop.
    */
   async nextSegment(): Promise<SegmentInfo | undefined> {
-    if (this.sealed.length === 0 && this.active.spans > 0 && !this.failure) {
-      while (this.syncing) await this.syncing;
+    while (this.sealed.length === 0 && this.active.spans > 0 && !this.failure) {
       // No await between this check and the swap, so no write can start in between.
-      if (this.sealed.length === 0 && this.active.spans > 0 && !this.syncing) this.rotate();
+      if (!this.syncing) {
+        this.rotate();
+        break;
+      }
+      await new Promise<void>((resolve) => this.sealWaiters.push(resolve));
     }
     return this.sealed[0];
   }
