@@ -139,6 +139,32 @@ describe('OTLP protobuf decoding', () => {
     ]);
   });
 
+  it('reads a span without parent_span_id as a root', () => {
+    const message = ExportTraceServiceRequest.fromObject({
+      resourceSpans: [
+        {
+          resource: { attributes: [{ key: 'service.name', value: { stringValue: 'payment' } }] },
+          scopeSpans: [
+            {
+              spans: [
+                {
+                  traceId: Buffer.from(TRACE_ID, 'hex'),
+                  spanId: Buffer.from(SPAN_ID, 'hex'),
+                  startTimeUnixNano: '1700000000000000000',
+                  endTimeUnixNano: '1700000000250000000',
+                },
+              ],
+            },
+          ],
+        },
+      ],
+    });
+    const bytes = ExportTraceServiceRequest.encode(message).finish();
+    const [span] = flattenExportRequest(decodeProtobufRequest(bytes)).spans;
+    expect(span.parentSpanId).toBe('');
+    expect(span.ingestWarnings).toEqual([]);
+  });
+
   it('rejects a truncated body with a clear error', () => {
     const message = ExportTraceServiceRequest.fromObject({
       resourceSpans: [{ scopeSpans: [{ spans: [{ name: 'x'.repeat(100) }] }] }],

@@ -40,10 +40,12 @@ function has(object: object, key: string): boolean {
  * Converts a trace or span id to lowercase hex. Accepts the bytes that the protobuf
  * decoder yields, the hex text of OTLP/JSON, and the base64 text that generic protobuf
  * JSON writers use for bytes. Returns an empty string for an absent id and undefined for
- * one that is neither.
+ * one that is neither. protobufjs gives a bytes field absent from the body as its
+ * default, an empty plain array, which is absent as well.
  */
 export function idToHex(value: unknown): string | undefined {
   if (value === undefined || value === null) return '';
+  if (Array.isArray(value) && value.length === 0) return '';
   if (value instanceof Uint8Array)
     return Buffer.from(value.buffer, value.byteOffset, value.length).toString('hex');
   if (typeof value !== 'string') return undefined;
