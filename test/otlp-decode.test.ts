@@ -1,5 +1,6 @@
 import { decodeJsonRequest, decodeProtobufRequest, encodeExportResponse } from '../lib/otlp/decode';
-import { flattenExportRequest, UNKNOWN_SERVICE } from '../lib/otlp/flatten';
+import { flattenExportRequest } from '../lib/otlp/flatten';
+import { UNKNOWN_SERVICE } from '../lib/otlp/span-repairs';
 import { ExportTraceServiceRequest, ExportTraceServiceResponse } from '../lib/otlp/proto';
 import { FaultlineError } from '../lib/errors';
 

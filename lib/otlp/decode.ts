@@ -6,42 +6,74 @@ import type { OtlpExportRequest } from './request';
 import { REPAIRED_TEXTS } from './values';
 
 /**
- * Returns a protobuf reader that notes each string whose bytes are not valid UTF-8. Such
- * bytes decode to U+FFFD, like a U+FFFD sent on purpose, so only the bytes tell them apart.
+ * Texts with U+FFFD read from one protobuf body. Invalid UTF-8 bytes decode to U+FFFD,
+ * like a U+FFFD sent on purpose, so only the bytes tell them apart.
  */
-function noteInvalidUtf8(body: Uint8Array, repaired: Set<string>): protobuf.Reader {
-  const buffer = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+export interface ReplacementTexts {
+  /** Texts rebuilt from invalid UTF-8. */
+  repaired: Set<string>;
+  /** Texts whose U+FFFD came as valid UTF-8, collected only when the set is given. */
+  sent?: Set<string>;
+}
+
+type Utf8Buffer = Buffer & { utf8Slice(start: number, end: number): string };
+
+/**
+ * Reads a string field of a body read through `createBodyReader`. A length past the end
+ * is an error, where protobufjs's own reader would return the shorter text.
+ */
+export function readText(reader: protobuf.Reader, texts: ReplacementTexts): string {
+  const length = reader.uint32();
+  const start = reader.pos;
+  if (start + length > reader.len) {
+    throw new RangeError(
+      `string of ${length} bytes at offset ${start} runs past the end of the ${reader.len}-byte body`,
+    );
+  }
+  reader.pos = start + length;
+  // toString('utf8') calls utf8Slice after checking its arguments. protobufjs's
+  // BufferReader calls utf8Slice directly too.
+  const buffer = reader.buf as Utf8Buffer;
+  const text = buffer.utf8Slice(start, reader.pos);
+  if (text.includes('\uFFFD')) {
+    if (isUtf8(buffer.subarray(start, reader.pos))) texts.sent?.add(text);
+    else texts.repaired.add(text);
+  }
+  return text;
+}
+
+/** Returns a protobuf reader over the body whose string fields go through `readText`. */
+export function createBodyReader(body: Uint8Array, texts: ReplacementTexts): protobuf.Reader {
+  // A Buffer gets protobufjs's BufferReader, and native UTF-8 decoding in readText.
+  const buffer = Buffer.isBuffer(body)
+    ? body
+    : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
   const reader = protobuf.Reader.create(buffer);
   reader.string = function readString(this: protobuf.Reader): string {
-    const length = this.uint32();
-    const start = this.pos;
-    if (start + length > this.len) {
-      throw new RangeError(
-        `string of ${length} bytes at offset ${start} runs past the end of the ${this.len}-byte body`,
-      );
-    }
-    this.pos = start + length;
-    const text = buffer.toString('utf8', start, this.pos);
-    if (text.includes('\uFFFD') && !isUtf8(buffer.subarray(start, this.pos))) repaired.add(text);
-    return text;
+    return readText(this, texts);
   };
   return reader;
+}
+
+/** Creates the error for a protobuf body that cannot be decoded, naming the cause. */
+export function undecodableProtobuf(body: Uint8Array, error: unknown): FaultlineError {
+  return new FaultlineError(
+    'FL_UNDECODABLE_BODY',
+    `invalid protobuf ExportTraceServiceRequest (${body.length} bytes): ${errorMessage(error)}; send an OTLP protobuf body or use Content-Type application/json for OTLP/JSON`,
+  );
 }
 
 /** Decodes an OTLP/HTTP protobuf body (`application/x-protobuf`). */
 export function decodeProtobufRequest(body: Uint8Array): OtlpExportRequest {
   try {
-    const repaired = new Set<string>();
+    const texts: ReplacementTexts = { repaired: new Set() };
     const request = ExportTraceServiceRequest.decode(
-      noteInvalidUtf8(body, repaired),
+      createBodyReader(body, texts),
     ) as unknown as OtlpExportRequest;
-    request[REPAIRED_TEXTS] = repaired;
+    request[REPAIRED_TEXTS] = texts.repaired;
     return request;
   } catch (error) {
-    throw new FaultlineError(
-      'FL_UNDECODABLE_BODY',
-      `invalid protobuf ExportTraceServiceRequest (${body.length} bytes): ${errorMessage(error)}; send an OTLP protobuf body or use Content-Type application/json for OTLP/JSON`,
-    );
+    throw undecodableProtobuf(body, error);
   }
 }
 

@@ -1,229 +1,92 @@
-import protobuf from 'protobufjs';
-import { attributeText } from '../model/attributes';
-import { httpStatusCode, isErrorSpan, remoteServiceName } from '../model/conventions';
+import type protobuf from 'protobufjs';
 import {
   SPAN_KINDS,
   STATUS_CODES,
-  type AnyValue,
   type KeyValue,
-  type SpanEvent,
   type SpanLink,
   type SpanRecord,
 } from '../model/span';
-import { FaultlineError, errorMessage } from '../errors';
-import { repairTimes, UNKNOWN_SERVICE, type FlattenResult } from './flatten';
+import {
+  createBodyReader,
+  decodeProtobufRequest,
+  undecodableProtobuf,
+  type ReplacementTexts,
+} from './decode';
+import { addMarks, joinMarks, ValueReader, type Marks } from './fast-values';
+import {
+  DEFAULT_FLATTEN_LIMITS,
+  flattenExportRequest,
+  type FlattenLimits,
+  type FlattenResult,
+} from './flatten';
+import { EntityRefMessage } from './proto';
+import {
+  describeResource,
+  describeScope,
+  hasValidLinkIds,
+  limitAttributes,
+  readParentId,
+  repairTimes,
+  spanIdProblem,
+  toSpanEvent,
+  toSpanLink,
+  toSpanRecord,
+  type ResourceContext,
+  type ScopeContext,
+} from './span-repairs';
+import { cleanText, type ValueContext } from './values';
 
 /*
  * Decodes an OTLP protobuf ExportTraceServiceRequest straight into span records with
  * protobufjs's Reader, without the generic decoder's message object for every span,
- * attribute and value. The result equals flattenExportRequest(decodeProtobufRequest(body))
- * (test/otlp-fast-decode.test.ts checks it), with two differences. A field sent with
- * the wrong wire type is skipped here, where the generic decoder reads it as its
- * declared type. A span without a parent_span_id field is a root span here, with no
- * `invalid_parent_span_id` warning.
+ * attribute and value. The collector decodes OTLP/HTTP protobuf bodies and OTLP/gRPC
+ * messages with it. The result, the error of an undecodable body included, equals
+ * flattenExportRequest(decodeProtobufRequest(body), limits), with the same limits, repairs,
+ * warnings and rejections; test/otlp-fast-decode.test.ts and `npm run fuzz:ingest` check
+ * it. Both paths share the repairs of span-repairs.ts and the string reading of decode.ts.
  *
- * NOTE: the limits and text repairs of flattenExportRequest (attribute count, value
- * length, nesting depth, invalid UTF-8) are not applied here. The collector therefore
- * does not use this decoder yet, and only the decode benchmark runs it.
+ * The generic path converts spans only once the whole body is decoded, and this decoder
+ * while it reads. Where a later part of the body changes an earlier result, it does what
+ * the generic path does:
+ * - A resource or scope may follow its spans, so spans are converted at the end of their
+ *   ResourceSpans message.
+ * - A repeated field replaces the earlier one, so marks are kept per part of a span and
+ *   added in the order of flattenExportRequest when the span is converted.
+ * - The generic path marks every occurrence of a text as invalid UTF-8 once any occurrence
+ *   had invalid bytes. When a body has such a text also as valid UTF-8 with a real U+FFFD,
+ *   this decoder returns the generic path's result instead.
+ *
+ * NOTE: a body nested too deep for the JavaScript stack fails in both paths, but not from
+ * the same depth, because the limit depends on the stack frames. With Node 20's default
+ * stack, a kvlist failed from about 2,150 levels in the generic decoder and 2,230 here.
  */
 
-type Reader = protobuf.Reader;
-
-const WIRE_VARINT = 0;
-const WIRE_FIXED64 = 1;
-const WIRE_LENGTH = 2;
-const WIRE_FIXED32 = 5;
-const ZERO_TRACE_ID = '0'.repeat(32);
-const ZERO_SPAN_ID = '0'.repeat(16);
-const TWO_TO_32 = 4294967296n;
-
-interface Resource {
+interface RawAttributes {
   attributes: KeyValue[];
+  /** Marks of the attributes before the count limit, as toKeyValues adds them. */
+  marks: Marks;
   droppedAttributesCount: number;
-  serviceName: string;
-  serviceVersion: string;
-  environment: string;
-  warnings: string[];
 }
 
-interface Scope {
+interface RawScope extends RawAttributes {
   name: string;
   version: string;
-  attributes: KeyValue[];
 }
 
-/** Reads an unsigned fixed64 as a BigInt, the way protobufjs reads it as an unsigned Long. */
-function readFixed64(reader: Reader): bigint {
-  const low = reader.fixed32();
-  const high = reader.fixed32();
-  return high === 0 ? BigInt(low) : BigInt(high) * TWO_TO_32 + BigInt(low);
+interface RawEvent extends RawAttributes {
+  timeUnixNano: bigint;
+  name: string;
 }
 
-function hex(reader: Reader): string {
-  const bytes = reader.bytes();
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('hex');
+interface RawLink extends RawAttributes {
+  traceId: string;
+  spanId: string;
+  traceState: string;
+  flags: number;
 }
 
-/** Reads one length-delimited field's end offset. */
-function end(reader: Reader): number {
-  return reader.uint32() + reader.pos;
-}
-
-function readAnyValue(reader: Reader, limit: number): AnyValue {
-  let text: string | undefined;
-  let bool: boolean | undefined;
-  let int: string | undefined;
-  let double: number | undefined;
-  let array: AnyValue[] | undefined;
-  let kvlist: KeyValue[] | undefined;
-  let bytes: string | undefined;
-  while (reader.pos < limit) {
-    const tag = reader.uint32();
-    const field = tag >>> 3;
-    const wire = tag & 7;
-    if (field === 1 && wire === WIRE_LENGTH) text = reader.string();
-    else if (field === 2 && wire === WIRE_VARINT) bool = reader.bool();
-    else if (field === 3 && wire === WIRE_VARINT) int = reader.int64().toString();
-    else if (field === 4 && wire === WIRE_FIXED64) double = reader.double();
-    else if (field === 5 && wire === WIRE_LENGTH) array = readArrayValue(reader, end(reader));
-    else if (field === 6 && wire === WIRE_LENGTH) kvlist = readKeyValueList(reader, end(reader));
-    else if (field === 7 && wire === WIRE_LENGTH)
-      bytes = Buffer.from(reader.bytes()).toString('base64');
-    else reader.skipType(wire);
-  }
-  // The same order of preference as toAnyValue when a body sets several oneof members.
-  if (text !== undefined) return { stringValue: text };
-  if (bool !== undefined) return { boolValue: bool };
-  if (int !== undefined) return { intValue: int };
-  if (double !== undefined) return { doubleValue: double };
-  if (array !== undefined) return { arrayValue: { values: array } };
-  if (kvlist !== undefined) return { kvlistValue: { values: kvlist } };
-  if (bytes !== undefined) return { bytesValue: bytes };
-  return { stringValue: '' };
-}
-
-function readArrayValue(reader: Reader, limit: number): AnyValue[] {
-  const values: AnyValue[] = [];
-  while (reader.pos < limit) {
-    const tag = reader.uint32();
-    if (tag === ((1 << 3) | WIRE_LENGTH)) values.push(readAnyValue(reader, end(reader)));
-    else reader.skipType(tag & 7);
-  }
-  return values;
-}
-
-function readKeyValueList(reader: Reader, limit: number): KeyValue[] {
-  const values: KeyValue[] = [];
-  while (reader.pos < limit) {
-    const tag = reader.uint32();
-    if (tag === ((1 << 3) | WIRE_LENGTH)) values.push(readKeyValue(reader, end(reader)));
-    else reader.skipType(tag & 7);
-  }
-  return values;
-}
-
-function readKeyValue(reader: Reader, limit: number): KeyValue {
-  let key = '';
-  let value: AnyValue = { stringValue: '' };
-  while (reader.pos < limit) {
-    const tag = reader.uint32();
-    if (tag === ((1 << 3) | WIRE_LENGTH)) key = reader.string();
-    else if (tag === ((2 << 3) | WIRE_LENGTH)) value = readAnyValue(reader, end(reader));
-    else reader.skipType(tag & 7);
-  }
-  return { key, value };
-}
-
-function readResource(reader: Reader, limit: number): Resource {
-  const attributes: KeyValue[] = [];
-  let droppedAttributesCount = 0;
-  while (reader.pos < limit) {
-    const tag = reader.uint32();
-    if (tag === ((1 << 3) | WIRE_LENGTH)) attributes.push(readKeyValue(reader, end(reader)));
-    else if (tag === ((2 << 3) | WIRE_VARINT)) droppedAttributesCount = reader.uint32();
-    else reader.skipType(tag & 7);
-  }
-  return describeResource(attributes, droppedAttributesCount);
-}
-
-function describeResource(attributes: KeyValue[], droppedAttributesCount: number): Resource {
-  const warnings: string[] = [];
-  let serviceName = attributeText(attributes, 'service.name') ?? '';
-  if (!serviceName) {
-    serviceName = UNKNOWN_SERVICE;
-    warnings.push('missing_service_name');
-  }
-  return {
-    attributes,
-    droppedAttributesCount,
-    serviceName,
-    serviceVersion: attributeText(attributes, 'service.version') ?? '',
-    environment:
-      attributeText(attributes, 'deployment.environment.name') ??
-      attributeText(attributes, 'deployment.environment') ??
-      '',
-    warnings,
-  };
-}
-
-function readScope(reader: Reader, limit: number): Scope {
-  const scope: Scope = { name: '', version: '', attributes: [] };
-  while (reader.pos < limit) {
-    const tag = reader.uint32();
-    if (tag === ((1 << 3) | WIRE_LENGTH)) scope.name = reader.string();
-    else if (tag === ((2 << 3) | WIRE_LENGTH)) scope.version = reader.string();
-    else if (tag === ((3 << 3) | WIRE_LENGTH))
-      scope.attributes.push(readKeyValue(reader, end(reader)));
-    else reader.skipType(tag & 7);
-  }
-  return scope;
-}
-
-function readEvent(reader: Reader, limit: number): SpanEvent {
-  const event: SpanEvent = {
-    timeUnixNano: '0',
-    name: '',
-    attributes: [],
-    droppedAttributesCount: 0,
-  };
-  while (reader.pos < limit) {
-    const tag = reader.uint32();
-    if (tag === ((1 << 3) | WIRE_FIXED64)) event.timeUnixNano = readFixed64(reader).toString();
-    else if (tag === ((2 << 3) | WIRE_LENGTH)) event.name = reader.string();
-    else if (tag === ((3 << 3) | WIRE_LENGTH))
-      event.attributes.push(readKeyValue(reader, end(reader)));
-    else if (tag === ((4 << 3) | WIRE_VARINT)) event.droppedAttributesCount = reader.uint32();
-    else reader.skipType(tag & 7);
-  }
-  return event;
-}
-
-/** Returns the link, or undefined when its ids are invalid, as readLinks drops those. */
-function readLink(reader: Reader, limit: number): SpanLink | undefined {
-  const link: SpanLink = {
-    traceId: '',
-    spanId: '',
-    traceState: '',
-    attributes: [],
-    droppedAttributesCount: 0,
-    flags: 0,
-  };
-  while (reader.pos < limit) {
-    const tag = reader.uint32();
-    if (tag === ((1 << 3) | WIRE_LENGTH)) link.traceId = hex(reader);
-    else if (tag === ((2 << 3) | WIRE_LENGTH)) link.spanId = hex(reader);
-    else if (tag === ((3 << 3) | WIRE_LENGTH)) link.traceState = reader.string();
-    else if (tag === ((4 << 3) | WIRE_LENGTH))
-      link.attributes.push(readKeyValue(reader, end(reader)));
-    else if (tag === ((5 << 3) | WIRE_VARINT)) link.droppedAttributesCount = reader.uint32();
-    else if (tag === ((6 << 3) | WIRE_FIXED32)) link.flags = reader.fixed32();
-    else reader.skipType(tag & 7);
-  }
-  return link.traceId.length === 32 && link.spanId.length === 16 ? link : undefined;
-}
-
-/** The fields of a span as sent, before validation. */
-interface RawSpan {
+/** The fields of a span as sent, with its values converted. */
+interface RawSpan extends RawAttributes {
   traceId: string;
   spanId: string;
   parentSpanId: string;
@@ -233,235 +96,438 @@ interface RawSpan {
   kind: number;
   start: bigint;
   end: bigint;
-  attributes: KeyValue[];
-  droppedAttributesCount: number;
-  events: SpanEvent[];
+  events: RawEvent[];
   droppedEventsCount: number;
-  links: SpanLink[];
-  /** Links dropped because their ids are invalid. */
-  invalidLinks: number;
+  links: RawLink[];
   droppedLinksCount: number;
   statusCode: number;
   statusMessage: string;
 }
 
-function readStatus(reader: Reader, limit: number, span: RawSpan): void {
-  span.statusCode = 0;
-  span.statusMessage = '';
-  while (reader.pos < limit) {
-    const tag = reader.uint32();
-    if (tag === ((2 << 3) | WIRE_LENGTH)) span.statusMessage = reader.string();
-    else if (tag === ((3 << 3) | WIRE_VARINT)) span.statusCode = reader.int32();
-    else reader.skipType(tag & 7);
-  }
+interface RawScopeSpans {
+  scope: RawScope;
+  spans: RawSpan[];
 }
 
-function readSpanField(reader: Reader, tag: number, span: RawSpan): void {
-  switch (tag) {
-    case (1 << 3) | WIRE_LENGTH:
-      span.traceId = hex(reader);
-      return;
-    case (2 << 3) | WIRE_LENGTH:
-      span.spanId = hex(reader);
-      return;
-    case (3 << 3) | WIRE_LENGTH:
-      span.traceState = reader.string();
-      return;
-    case (4 << 3) | WIRE_LENGTH:
-      span.parentSpanId = hex(reader);
-      return;
-    case (5 << 3) | WIRE_LENGTH:
-      span.name = reader.string();
-      return;
-    case (6 << 3) | WIRE_VARINT:
-      span.kind = reader.int32();
-      return;
-    case (7 << 3) | WIRE_FIXED64:
-      span.start = readFixed64(reader);
-      return;
-    case (8 << 3) | WIRE_FIXED64:
-      span.end = readFixed64(reader);
-      return;
-    case (9 << 3) | WIRE_LENGTH:
-      span.attributes.push(readKeyValue(reader, end(reader)));
-      return;
-    case (10 << 3) | WIRE_VARINT:
-      span.droppedAttributesCount = reader.uint32();
-      return;
-    case (11 << 3) | WIRE_LENGTH:
-      span.events.push(readEvent(reader, end(reader)));
-      return;
-    case (12 << 3) | WIRE_VARINT:
-      span.droppedEventsCount = reader.uint32();
-      return;
-    case (13 << 3) | WIRE_LENGTH: {
-      const link = readLink(reader, end(reader));
-      if (link) span.links.push(link);
-      else span.invalidLinks += 1;
-      return;
+function newScope(): RawScope {
+  return { name: '', version: '', attributes: [], marks: undefined, droppedAttributesCount: 0 };
+}
+
+/** Reads the messages of a body in the field order of the protobufjs decoder; see ValueReader. */
+class SpanReader extends ValueReader {
+  private readonly nowNs = BigInt(Date.now()) * 1_000_000n;
+
+  constructor(
+    reader: protobuf.Reader,
+    texts: ReplacementTexts,
+    private readonly limits: FlattenLimits,
+  ) {
+    super(reader, texts, limits.maxAttributeValueLength);
+  }
+
+  request(result: FlattenResult): void {
+    const reader = this.reader;
+    while (reader.pos < reader.len) {
+      const tag = reader.uint32();
+      if (tag >>> 3 === 1) this.resourceSpans(this.end(), result);
+      else reader.skipType(tag & 7);
     }
-    case (14 << 3) | WIRE_VARINT:
-      span.droppedLinksCount = reader.uint32();
-      return;
-    case (15 << 3) | WIRE_LENGTH:
-      readStatus(reader, end(reader), span);
-      return;
-    case (16 << 3) | WIRE_FIXED32:
-      span.flags = reader.fixed32();
-      return;
-    default:
-      reader.skipType(tag & 7);
   }
-}
 
-function readRawSpan(reader: Reader, limit: number): RawSpan {
-  const span: RawSpan = {
-    traceId: '',
-    spanId: '',
-    parentSpanId: '',
-    traceState: '',
-    flags: 0,
-    name: '',
-    kind: 0,
-    start: 0n,
-    end: 0n,
-    attributes: [],
-    droppedAttributesCount: 0,
-    events: [],
-    droppedEventsCount: 0,
-    links: [],
-    invalidLinks: 0,
-    droppedLinksCount: 0,
-    statusCode: 0,
-    statusMessage: '',
-  };
-  while (reader.pos < limit) readSpanField(reader, reader.uint32(), span);
-  return span;
-}
+  private resourceSpans(limit: number, result: FlattenResult): void {
+    const reader = this.reader;
+    let resource: RawAttributes | undefined;
+    const scopes: RawScopeSpans[] = [];
+    while (reader.pos < limit) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          resource = this.resource(this.end());
+          break;
+        case 2:
+          scopes.push(this.scopeSpans(this.end()));
+          break;
+        case 3:
+          this.string(); // schema_url
+          break;
+        default:
+          reader.skipType(tag & 7);
+      }
+    }
+    this.convert(resource, scopes, result);
+  }
 
-/** Returns the span record, or the reason the span is rejected, as flattenSpan does. */
-function toRecord(
-  raw: RawSpan,
-  resource: Resource,
-  scope: Scope,
-  nowNs: bigint,
-): SpanRecord | string {
-  if (raw.traceId.length !== 32 || raw.traceId === ZERO_TRACE_ID) {
-    return `invalid trace id ${JSON.stringify(raw.traceId)} in span ${JSON.stringify(raw.name)}: expected 16 bytes (32 hex digits), not all zero`;
-  }
-  if (raw.spanId.length !== 16 || raw.spanId === ZERO_SPAN_ID) {
-    return `invalid span id ${JSON.stringify(raw.spanId)} in span ${JSON.stringify(raw.name)}: expected 8 bytes (16 hex digits), not all zero`;
-  }
-  const warnings = [...resource.warnings];
-  let parentSpanId = raw.parentSpanId;
-  if (parentSpanId !== '' && parentSpanId.length !== 16) {
-    warnings.push('invalid_parent_span_id');
-    parentSpanId = '';
-  } else if (parentSpanId === ZERO_SPAN_ID) {
-    parentSpanId = '';
-  }
-  const kind = SPAN_KINDS[raw.kind] ?? 'UNSPECIFIED';
-  const statusCode = STATUS_CODES[raw.statusCode] ?? 'UNSET';
-  if (raw.invalidLinks > 0) warnings.push('invalid_link_dropped');
-  const marks = new Set(warnings);
-  const times = repairTimes(raw.start, raw.end, { marks, nowNs, attributes: raw.attributes });
-  const httpStatus = httpStatusCode(raw.attributes);
-  return {
-    traceId: raw.traceId,
-    spanId: raw.spanId,
-    parentSpanId,
-    traceState: raw.traceState,
-    flags: raw.flags,
-    name: raw.name,
-    kind,
-    ...times,
-    statusCode,
-    statusMessage: raw.statusMessage,
-    serviceName: resource.serviceName,
-    serviceVersion: resource.serviceVersion,
-    deploymentEnvironment: resource.environment,
-    remoteService: remoteServiceName(kind, raw.attributes),
-    httpStatusCode: httpStatus,
-    isError: isErrorSpan(kind, statusCode, httpStatus),
-    attributes: raw.attributes,
-    droppedAttributesCount: raw.droppedAttributesCount,
-    resourceAttributes: resource.attributes,
-    droppedResourceAttributesCount: resource.droppedAttributesCount,
-    scopeName: scope.name,
-    scopeVersion: scope.version,
-    scopeAttributes: scope.attributes,
-    events: raw.events,
-    droppedEventsCount: raw.droppedEventsCount,
-    links: raw.links,
-    droppedLinksCount: raw.droppedLinksCount,
-    ingestWarnings: [...marks],
-  };
-}
-
-/**
- * Reads one ScopeSpans. Spans are decoded first and validated after the whole message,
- * because the scope may follow its spans on the wire.
- */
-function readScopeSpans(reader: Reader, limit: number) {
-  let scope: Scope = { name: '', version: '', attributes: [] };
-  const spans: RawSpan[] = [];
-  while (reader.pos < limit) {
-    const tag = reader.uint32();
-    if (tag === ((1 << 3) | WIRE_LENGTH)) scope = readScope(reader, end(reader));
-    else if (tag === ((2 << 3) | WIRE_LENGTH)) spans.push(readRawSpan(reader, end(reader)));
-    else reader.skipType(tag & 7);
-  }
-  return { scope, spans };
-}
-
-function readResourceSpans(
-  reader: Reader,
-  limit: number,
-  result: FlattenResult,
-  nowNs: bigint,
-): void {
-  let resource: Resource | undefined;
-  const scopes: { scope: Scope; spans: RawSpan[] }[] = [];
-  while (reader.pos < limit) {
-    const tag = reader.uint32();
-    if (tag === ((1 << 3) | WIRE_LENGTH)) resource = readResource(reader, end(reader));
-    else if (tag === ((2 << 3) | WIRE_LENGTH)) scopes.push(readScopeSpans(reader, end(reader)));
-    else reader.skipType(tag & 7);
-  }
-  const finalResource = resource ?? describeResource([], 0);
-  for (const { scope, spans } of scopes) {
-    for (const raw of spans) {
-      const record = toRecord(raw, finalResource, scope, nowNs);
-      if (typeof record === 'string') {
-        result.rejectedSpans += 1;
-        if (!result.errorMessage) result.errorMessage = record;
-      } else {
-        result.spans.push(record);
+  /** Converts the spans of one ResourceSpans message, as flattenExportRequest does. */
+  private convert(raw: RawAttributes | undefined, scopes: RawScopeSpans[], result: FlattenResult) {
+    const marks = new Set<string>();
+    addMarks(marks, raw?.marks);
+    const { attributes, dropped } = limitAttributes(raw?.attributes ?? [], marks, this.limits);
+    const droppedAttributesCount = (raw?.droppedAttributesCount ?? 0) + dropped;
+    const resource = describeResource(attributes, droppedAttributesCount, marks, this.repaired);
+    const context = this.valueContext(marks);
+    for (const { scope: rawScope, spans } of scopes) {
+      addMarks(marks, rawScope.marks);
+      const scope = describeScope(rawScope, context, this.limits);
+      for (const span of spans) {
+        const record = this.toRecord(span, resource, scope);
+        if (typeof record === 'string') {
+          result.rejectedSpans += 1;
+          if (!result.errorMessage) result.errorMessage = record;
+        } else {
+          result.spans.push(record);
+        }
       }
     }
   }
+
+  private get repaired(): ReadonlySet<string> {
+    return this.texts.repaired;
+  }
+
+  private valueContext(marks: Set<string>): ValueContext {
+    return {
+      maxValueLength: this.limits.maxAttributeValueLength,
+      marks,
+      repairedTexts: this.repaired,
+    };
+  }
+
+  /** Returns the span record, or the reason the span is rejected, as flattenSpan does. */
+  private toRecord(
+    raw: RawSpan,
+    resource: ResourceContext,
+    scope: ScopeContext,
+  ): SpanRecord | string {
+    const rejection = spanIdProblem(raw, raw);
+    if (rejection) return rejection;
+
+    const marks = new Set(resource.marks);
+    const context = this.valueContext(marks);
+    const parentSpanId = readParentId(raw.parentSpanId, marks);
+    addMarks(marks, raw.marks);
+    const { attributes, dropped } = limitAttributes(raw.attributes, marks, this.limits);
+    const times = repairTimes(raw.start, raw.end, { marks, nowNs: this.nowNs, attributes });
+    const fields = {
+      traceId: raw.traceId,
+      spanId: raw.spanId,
+      parentSpanId,
+      traceState: cleanText(raw.traceState, context),
+      flags: raw.flags,
+      name: cleanText(raw.name, context),
+      kind: SPAN_KINDS[raw.kind] ?? 'UNSPECIFIED',
+      ...times,
+      statusCode: STATUS_CODES[raw.statusCode] ?? 'UNSET',
+      statusMessage: cleanText(raw.statusMessage, context),
+      attributes,
+      droppedAttributesCount: raw.droppedAttributesCount + dropped,
+      events: raw.events.map((event) => {
+        addMarks(marks, event.marks);
+        return toSpanEvent(event, context, this.limits);
+      }),
+      droppedEventsCount: raw.droppedEventsCount,
+      links: this.toLinks(raw.links, context),
+      droppedLinksCount: raw.droppedLinksCount,
+    };
+    return toSpanRecord(fields, resource, scope, marks);
+  }
+
+  private toLinks(links: RawLink[], context: ValueContext): SpanLink[] {
+    const result: SpanLink[] = [];
+    for (const link of links) {
+      if (!hasValidLinkIds(link, context.marks)) continue;
+      addMarks(context.marks, link.marks);
+      result.push(toSpanLink(link, context, this.limits));
+    }
+    return result;
+  }
+
+  /** Reads one attribute into a part of a span, with its marks. */
+  private attribute(target: RawAttributes): void {
+    target.attributes.push(this.keyValue(this.end(), 0));
+    target.marks = joinMarks(target.marks, this.marks);
+  }
+
+  private hex(): string {
+    return (this.reader.bytes() as Buffer).toString('hex');
+  }
+
+  /** Reads a fixed64 as an unsigned BigInt, without protobufjs's Long. */
+  private fixed64(): bigint {
+    const reader = this.reader;
+    // Throws the error of protobufjs's fixed64 for a value cut short.
+    if (reader.pos + 8 > reader.len) reader.skip(8);
+    const low = reader.fixed32();
+    const high = reader.fixed32();
+    return high === 0 ? BigInt(low) : (BigInt(high) << 32n) + BigInt(low);
+  }
+
+  private resource(limit: number): RawAttributes {
+    const reader = this.reader;
+    const resource: RawAttributes = { attributes: [], marks: undefined, droppedAttributesCount: 0 };
+    while (reader.pos < limit) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          this.attribute(resource);
+          break;
+        case 2:
+          resource.droppedAttributesCount = reader.uint32();
+          break;
+        case 3:
+          EntityRefMessage.decode(reader, reader.uint32());
+          break;
+        default:
+          reader.skipType(tag & 7);
+      }
+    }
+    return resource;
+  }
+
+  /**
+   * Reads one ScopeSpans. Spans are read first and converted after the whole
+   * ResourceSpans message, because the scope and the resource may follow them on the wire.
+   */
+  private scopeSpans(limit: number): RawScopeSpans {
+    const reader = this.reader;
+    const scopeSpans: RawScopeSpans = { scope: newScope(), spans: [] };
+    while (reader.pos < limit) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          scopeSpans.scope = this.scope(this.end());
+          break;
+        case 2:
+          scopeSpans.spans.push(this.span(this.end()));
+          break;
+        case 3:
+          this.string(); // schema_url
+          break;
+        default:
+          reader.skipType(tag & 7);
+      }
+    }
+    return scopeSpans;
+  }
+
+  private scope(limit: number): RawScope {
+    const reader = this.reader;
+    const scope = newScope();
+    while (reader.pos < limit) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          scope.name = this.string();
+          break;
+        case 2:
+          scope.version = this.string();
+          break;
+        case 3:
+          this.attribute(scope);
+          break;
+        case 4:
+          scope.droppedAttributesCount = reader.uint32();
+          break;
+        default:
+          reader.skipType(tag & 7);
+      }
+    }
+    return scope;
+  }
+
+  private event(limit: number): RawEvent {
+    const reader = this.reader;
+    const event: RawEvent = {
+      timeUnixNano: 0n,
+      name: '',
+      attributes: [],
+      marks: undefined,
+      droppedAttributesCount: 0,
+    };
+    while (reader.pos < limit) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          event.timeUnixNano = this.fixed64();
+          break;
+        case 2:
+          event.name = this.string();
+          break;
+        case 3:
+          this.attribute(event);
+          break;
+        case 4:
+          event.droppedAttributesCount = reader.uint32();
+          break;
+        default:
+          reader.skipType(tag & 7);
+      }
+    }
+    return event;
+  }
+
+  private link(limit: number): RawLink {
+    const reader = this.reader;
+    const link: RawLink = {
+      traceId: '',
+      spanId: '',
+      traceState: '',
+      attributes: [],
+      marks: undefined,
+      droppedAttributesCount: 0,
+      flags: 0,
+    };
+    while (reader.pos < limit) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 1:
+          link.traceId = this.hex();
+          break;
+        case 2:
+          link.spanId = this.hex();
+          break;
+        case 3:
+          link.traceState = this.string();
+          break;
+        case 4:
+          this.attribute(link);
+          break;
+        case 5:
+          link.droppedAttributesCount = reader.uint32();
+          break;
+        case 6:
+          link.flags = reader.fixed32();
+          break;
+        default:
+          reader.skipType(tag & 7);
+      }
+    }
+    return link;
+  }
+
+  /** Reads a Status message; a later one replaces an earlier one whole. */
+  private status(limit: number, span: RawSpan): void {
+    const reader = this.reader;
+    span.statusCode = 0;
+    span.statusMessage = '';
+    while (reader.pos < limit) {
+      const tag = reader.uint32();
+      switch (tag >>> 3) {
+        case 2:
+          span.statusMessage = this.string();
+          break;
+        case 3:
+          span.statusCode = reader.int32();
+          break;
+        default:
+          reader.skipType(tag & 7);
+      }
+    }
+  }
+
+  private span(limit: number): RawSpan {
+    const span: RawSpan = {
+      traceId: '',
+      spanId: '',
+      parentSpanId: '',
+      traceState: '',
+      flags: 0,
+      name: '',
+      kind: 0,
+      start: 0n,
+      end: 0n,
+      attributes: [],
+      marks: undefined,
+      droppedAttributesCount: 0,
+      events: [],
+      droppedEventsCount: 0,
+      links: [],
+      droppedLinksCount: 0,
+      statusCode: 0,
+      statusMessage: '',
+    };
+    while (this.reader.pos < limit) this.spanField(this.reader.uint32(), span);
+    return span;
+  }
+
+  private spanField(tag: number, span: RawSpan): void {
+    const reader = this.reader;
+    switch (tag >>> 3) {
+      case 1:
+        span.traceId = this.hex();
+        return;
+      case 2:
+        span.spanId = this.hex();
+        return;
+      case 3:
+        span.traceState = this.string();
+        return;
+      case 4:
+        span.parentSpanId = this.hex();
+        return;
+      case 5:
+        span.name = this.string();
+        return;
+      case 6:
+        span.kind = reader.int32();
+        return;
+      case 7:
+        span.start = this.fixed64();
+        return;
+      case 8:
+        span.end = this.fixed64();
+        return;
+      case 9:
+        this.attribute(span);
+        return;
+      case 10:
+        span.droppedAttributesCount = reader.uint32();
+        return;
+      case 11:
+        span.events.push(this.event(this.end()));
+        return;
+      case 12:
+        span.droppedEventsCount = reader.uint32();
+        return;
+      case 13:
+        span.links.push(this.link(this.end()));
+        return;
+      case 14:
+        span.droppedLinksCount = reader.uint32();
+        return;
+      case 15:
+        this.status(this.end(), span);
+        return;
+      case 16:
+        span.flags = reader.fixed32();
+        return;
+      default:
+        reader.skipType(tag & 7);
+    }
+  }
 }
 
-/** Decodes an OTLP/HTTP protobuf body into span records; see the note at the top. */
-export function decodeSpansFast(body: Uint8Array): FlattenResult {
+/** Returns whether a text came both from invalid bytes and as valid UTF-8 with U+FFFD. */
+function hasAmbiguousText(texts: Required<ReplacementTexts>): boolean {
+  if (texts.repaired.size === 0) return false;
+  for (const text of texts.sent) if (texts.repaired.has(text)) return true;
+  return false;
+}
+
+/**
+ * Decodes an OTLP protobuf body into span records, with the limits and repairs of
+ * flattenExportRequest; see the note at the top. Throws FL_UNDECODABLE_BODY.
+ */
+export function decodeSpansFast(
+  body: Uint8Array,
+  limits: FlattenLimits = DEFAULT_FLATTEN_LIMITS,
+): FlattenResult {
+  const texts = { repaired: new Set<string>(), sent: new Set<string>() };
   const result: FlattenResult = { spans: [], rejectedSpans: 0, errorMessage: '' };
-  const nowNs = BigInt(Date.now()) * 1_000_000n;
   try {
-    // A Buffer view gets protobufjs's BufferReader, which decodes UTF-8 natively.
-    const buffer = Buffer.isBuffer(body)
-      ? body
-      : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-    const reader = protobuf.Reader.create(buffer);
-    while (reader.pos < reader.len) {
-      const tag = reader.uint32();
-      if (tag === ((1 << 3) | WIRE_LENGTH)) readResourceSpans(reader, end(reader), result, nowNs);
-      else reader.skipType(tag & 7);
-    }
+    new SpanReader(createBodyReader(body, texts), texts, limits).request(result);
   } catch (error) {
-    throw new FaultlineError(
-      'FL_UNDECODABLE_BODY',
-      `invalid protobuf ExportTraceServiceRequest (${body.length} bytes): ${errorMessage(error)}; send an OTLP protobuf body or use Content-Type application/json for OTLP/JSON`,
-    );
+    throw undecodableProtobuf(body, error);
   }
+  if (hasAmbiguousText(texts)) return flattenExportRequest(decodeProtobufRequest(body), limits);
   return result;
 }

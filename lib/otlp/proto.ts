@@ -24,3 +24,8 @@ export const ExportTraceServiceResponse = root.lookupType(
   'opentelemetry.proto.collector.trace.v1.ExportTraceServiceResponse',
 );
 export const RpcStatus = root.lookupType('google.rpc.Status');
+
+/** Messages that the fast decoder validates with protobufjs without converting them. */
+export const ArrayValueMessage = root.lookupType('opentelemetry.proto.common.v1.ArrayValue');
+export const KeyValueListMessage = root.lookupType('opentelemetry.proto.common.v1.KeyValueList');
+export const EntityRefMessage = root.lookupType('opentelemetry.proto.common.v1.EntityRef');

@@ -8,6 +8,9 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
 /** Nesting of array and kvlist values kept; deeper values are replaced and marked. */
 export const MAX_VALUE_DEPTH = 16;
 
+/** The string value that replaces an array or kvlist nested deeper than MAX_VALUE_DEPTH. */
+export const TOO_DEEP_TEXT = `[nested deeper than ${MAX_VALUE_DEPTH} levels]`;
+
 /** Limits applied while converting values, and the repair marks they produce. */
 export interface ValueContext {
   /** Characters kept of a string attribute value. */
@@ -142,8 +145,8 @@ export function toAnyValue(
   return { stringValue: '' };
 }
 
-/** OTLP/JSON writes NaN and the infinities as strings. */
-function toDouble(value: unknown): number {
+/** Converts a double; OTLP/JSON writes NaN and the infinities as strings. */
+export function toDouble(value: unknown): number {
   const number = Number(value);
   return Number.isNaN(number) && value !== 'NaN' ? 0 : number;
 }
@@ -151,7 +154,7 @@ function toDouble(value: unknown): number {
 function toNestedValue(value: OtlpAnyValue, context: ValueContext, depth: number): AnyValue {
   if (depth >= MAX_VALUE_DEPTH) {
     context.marks.add('attribute_depth_truncated');
-    return { stringValue: `[nested deeper than ${MAX_VALUE_DEPTH} levels]` };
+    return { stringValue: TOO_DEEP_TEXT };
   }
   if (isSet(value, 'arrayValue')) {
     const values = value.arrayValue?.values;
