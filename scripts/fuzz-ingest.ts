@@ -1,13 +1,16 @@
 /**
  * Fuzzes the ingest decoders and the validation behind them with fast-check, bounded in
  * time: `npm run fuzz:ingest -- --seconds 120`. A property fails when decoding throws
- * anything but a FaultlineError, when flattening throws at all, or when a span it keeps
- * has an invalid id or cannot be serialised. Exits 1 with the counterexample.
+ * anything but a FaultlineError, when flattening throws at all, when a span it keeps
+ * has an invalid id or cannot be serialised, or when the fast protobuf decoder's result
+ * or error differs from the generic path's. Exits 1 with the counterexample.
  */
+import { isDeepStrictEqual } from 'node:util';
 import fc from 'fast-check';
 import { FaultlineError } from '../lib/errors';
 import { decodeJsonRequest, decodeProtobufRequest } from '../lib/otlp/decode';
-import { flattenExportRequest } from '../lib/otlp/flatten';
+import { decodeSpansFast } from '../lib/otlp/fast-decode';
+import { flattenExportRequest, type FlattenResult } from '../lib/otlp/flatten';
 import { ExportTraceServiceRequest } from '../lib/otlp/proto';
 import type { OtlpExportRequest } from '../lib/otlp/request';
 import { parseZipkinJson, zipkinToOtlp } from '../lib/zipkin/convert';
@@ -38,6 +41,29 @@ function checkFlattened(request: OtlpExportRequest): void {
     }
     if (BigInt(span.durationNs) < 0n) throw new Error('negative duration');
     JSON.stringify(span);
+  }
+}
+
+/** Returns the result or the FaultlineError of a decoder, at a fixed clock. */
+function outcome(decode: () => FlattenResult): unknown {
+  const now = Date.now;
+  Date.now = () => 1_700_000_100_000;
+  try {
+    return decode();
+  } catch (error) {
+    if (error instanceof FaultlineError) return { code: error.code, message: error.message };
+    throw error;
+  } finally {
+    Date.now = now;
+  }
+}
+
+/** Fails when the fast decoder and the generic path disagree on a body. */
+function compareDecoders(bytes: Uint8Array): void {
+  const generic = outcome(() => flattenExportRequest(decodeProtobufRequest(bytes), LIMITS));
+  const fast = outcome(() => decodeSpansFast(bytes, LIMITS));
+  if (!isDeepStrictEqual(fast, generic)) {
+    throw new Error(`fast decoder differs: ${JSON.stringify(fast)} != ${JSON.stringify(generic)}`);
   }
 }
 
@@ -104,6 +130,20 @@ function encodable(value: unknown): Buffer | undefined {
   }
 }
 
+/** An encoded request with up to 8 bytes changed and up to 3 cut from its end. */
+const mutatedRequest = fc
+  .tuple(
+    request,
+    fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 8 }),
+    fc.nat(),
+  )
+  .map(([value, flips, cut]) => {
+    const bytes = encodable(value);
+    if (!bytes) return undefined;
+    for (const [at, byte] of flips) if (bytes.length > 0) bytes[at % bytes.length] = byte;
+    return bytes.subarray(0, bytes.length - (cut % 4));
+  });
+
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each property has its own input tuple
 const properties: [string, fc.IProperty<any>][] = [
   [
@@ -114,17 +154,19 @@ const properties: [string, fc.IProperty<any>][] = [
   ],
   [
     'protobuf decoder on mutated valid requests',
-    fc.property(
-      request,
-      fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 8 }),
-      fc.nat(),
-      (value, flips, cut) => {
-        const bytes = encodable(value);
-        if (!bytes) return;
-        for (const [at, byte] of flips) if (bytes.length > 0) bytes[at % bytes.length] = byte;
-        decodeAndCheck(() => decodeProtobufRequest(bytes.subarray(0, bytes.length - (cut % 4))));
-      },
-    ) as never,
+    fc.property(mutatedRequest, (bytes) => {
+      if (bytes) decodeAndCheck(() => decodeProtobufRequest(bytes));
+    }) as never,
+  ],
+  [
+    'fast protobuf decoder against the generic path on random bytes',
+    fc.property(fc.uint8Array({ maxLength: 2048 }), compareDecoders) as never,
+  ],
+  [
+    'fast protobuf decoder against the generic path on mutated valid requests',
+    fc.property(mutatedRequest, (bytes) => {
+      if (bytes) compareDecoders(bytes);
+    }) as never,
   ],
   [
     'JSON decoder on structured requests',
