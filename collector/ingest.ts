@@ -2,7 +2,12 @@ import crypto from 'node:crypto';
 import { FaultlineError, errorMessage } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import type { SpanRecord } from '../lib/model/span';
-import { countSpans, flattenExportRequest, type FlattenLimits } from '../lib/otlp/flatten';
+import {
+  countSpans,
+  flattenExportRequest,
+  type FlattenLimits,
+  type FlattenResult,
+} from '../lib/otlp/flatten';
 import type { OtlpExportRequest } from '../lib/otlp/request';
 import type { CollectorMetrics, Protocol } from './metrics';
 
@@ -60,6 +65,11 @@ export class Ingest {
     return this.options.metrics;
   }
 
+  /** The limits of validation and repair, for decoders that flatten as they decode. */
+  get flattenLimits(): FlattenLimits {
+    return this.options.limits;
+  }
+
   /**
    * Checks an `Authorization` header against the configured tokens. Every token is
    * compared in constant time, so the response leaks neither which tokens exist nor how
@@ -106,16 +116,33 @@ export class Ingest {
 
   /** Validates, repairs and hands a decoded request to the sink. */
   async ingest(protocol: Protocol, request: OtlpExportRequest): Promise<ExportOutcome> {
-    const { limits, metrics } = this.options;
-    const total = countSpans(request);
-    if (total > limits.maxSpansPerRequest) {
+    this.checkSpanCount(countSpans(request));
+    return this.accept(protocol, flattenExportRequest(request, this.options.limits));
+  }
+
+  /**
+   * Hands spans that a decoder flattened with `flattenLimits`, as decodeSpansFast does, to
+   * the sink, with the checks and metrics of `ingest`. The per-request limit counts the
+   * rejected spans too, as it does there.
+   */
+  async ingestFlattened(protocol: Protocol, flattened: FlattenResult): Promise<ExportOutcome> {
+    this.checkSpanCount(flattened.spans.length + flattened.rejectedSpans);
+    return this.accept(protocol, flattened);
+  }
+
+  private checkSpanCount(total: number): void {
+    const limit = this.options.limits.maxSpansPerRequest;
+    if (total > limit) {
       throw new FaultlineError(
         'FL_TOO_MANY_SPANS',
-        `request carries ${total} spans, limit ${limits.maxSpansPerRequest}: lower the exporter's batch size or raise FAULTLINE_MAX_SPANS_PER_REQUEST`,
+        `request carries ${total} spans, limit ${limit}: lower the exporter's batch size or raise FAULTLINE_MAX_SPANS_PER_REQUEST`,
       );
     }
-    const flattened = flattenExportRequest(request, limits);
-    metrics.spansReceived.inc({ protocol }, total);
+  }
+
+  private async accept(protocol: Protocol, flattened: FlattenResult): Promise<ExportOutcome> {
+    const { limits, metrics } = this.options;
+    metrics.spansReceived.inc({ protocol }, flattened.spans.length + flattened.rejectedSpans);
     if (flattened.rejectedSpans > 0) {
       metrics.spansRejected.inc({ protocol, reason: 'invalid_id' }, flattened.rejectedSpans);
     }

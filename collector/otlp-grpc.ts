@@ -2,15 +2,16 @@ import * as grpc from '@grpc/grpc-js';
 import { FaultlineError, errorMessage, type ErrorCode } from '../lib/errors';
 import { bindError } from '../lib/http-server';
 import type { Logger } from '../lib/logger';
-import { decodeProtobufRequest, encodeExportResponse } from '../lib/otlp/decode';
+import { encodeExportResponse } from '../lib/otlp/decode';
+import { decodeSpansFast } from '../lib/otlp/fast-decode';
 import type { Ingest } from './ingest';
 
 const EXPORT_PATH = '/opentelemetry.proto.collector.trace.v1.TraceService/Export';
 
 /**
  * The trace service with raw bytes in and out: decoding happens in the handler so that
- * an undecodable message gets INVALID_ARGUMENT with our message, and the same decoder and
- * validation serve gRPC and HTTP.
+ * an undecodable message gets INVALID_ARGUMENT with our message, and the same fast
+ * decoder and validation serve gRPC and HTTP protobuf.
  */
 const TRACE_SERVICE: grpc.ServiceDefinition = {
   Export: {
@@ -111,7 +112,8 @@ async function handleExport(
       });
     }
     release = ingest.reserve(call.request.length);
-    const outcome = await ingest.ingest('otlp_grpc', decodeProtobufRequest(call.request));
+    const flattened = decodeSpansFast(call.request, ingest.flattenLimits);
+    const outcome = await ingest.ingestFlattened('otlp_grpc', flattened);
     return encodeExportResponse('protobuf', outcome) as Buffer;
   } catch (error) {
     ingest.recordRefusal('otlp_grpc', error);

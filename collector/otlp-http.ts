@@ -1,7 +1,8 @@
 import express, { type Request, type Response, type Router } from 'express';
 import { FaultlineError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
-import { decodeJsonRequest, decodeProtobufRequest, encodeExportResponse } from '../lib/otlp/decode';
+import { decodeJsonRequest, encodeExportResponse } from '../lib/otlp/decode';
+import { decodeSpansFast } from '../lib/otlp/fast-decode';
 import { readBody, type BodyLimits } from './body';
 import { JSON_TYPE, PROTOBUF_TYPE, sendError, statusOf, type Encoding } from './http-responses';
 import type { Ingest } from './ingest';
@@ -75,8 +76,11 @@ async function handleExport(
   try {
     release = admit(options, request, encoding !== undefined);
     const body = await readBody(request, options.limits);
-    const decoded = encoding === 'protobuf' ? decodeProtobufRequest(body) : decodeJsonRequest(body);
-    const outcome = await options.ingest.ingest('otlp_http', decoded);
+    const { ingest } = options;
+    const outcome =
+      encoding === 'protobuf'
+        ? await ingest.ingestFlattened('otlp_http', decodeSpansFast(body, ingest.flattenLimits))
+        : await ingest.ingest('otlp_http', decodeJsonRequest(body));
     const reply = encodeExportResponse(encoding ?? 'json', outcome);
     if (encoding === 'protobuf') response.status(200).type(PROTOBUF_TYPE).send(reply);
     else response.status(200).json(reply);

@@ -7,6 +7,7 @@ import {
   RpcStatus,
 } from '../lib/otlp/proto';
 import { getJson, startTestFaultline, type TestFaultline } from './helpers/faultline';
+import { deepAnyValue, field } from './helpers/protobuf-bytes';
 
 const LIMITS = {
   maxBodyBytes: 512 * 1024,
@@ -90,6 +91,19 @@ const PROTO_HEADERS = { 'content-type': 'application/x-protobuf' };
 function protobuf(value: unknown): Buffer {
   const message = ExportTraceServiceRequest.fromObject(value as object);
   return Buffer.from(ExportTraceServiceRequest.encode(message).finish());
+}
+
+/** Builds a protobuf-ready span with a value over the length limit and too many attributes. */
+function overLimits(traceId: string) {
+  const attributes = Array.from({ length: 100 }, (_, index) => ({
+    key: `a${index}`,
+    value: { intValue: index },
+  }));
+  return span(traceId, 0, {
+    traceId: Buffer.from(traceId, 'hex'),
+    spanId: Buffer.from(hex(8, 1), 'hex'),
+    attributes: [{ key: 'payload', value: { stringValue: 'x'.repeat(5000) } }, ...attributes],
+  });
 }
 
 async function stored(traceId: string): Promise<any> {
@@ -254,6 +268,19 @@ const cases: Case[] = [
     message: 'request carries 12001 spans, limit 12000',
   },
   {
+    name: 'more spans than the per-request limit (protobuf)',
+    send: () => {
+      const traceId = Buffer.from(newTraceId(), 'hex');
+      const spans = Array.from({ length: LIMITS.maxSpansPerRequest + 1 }, (_, index) => ({
+        traceId,
+        spanId: Buffer.from(hex(8, index + 1), 'hex'),
+      }));
+      return post(protobuf(request(spans)), PROTO_HEADERS);
+    },
+    status: 413,
+    message: 'request carries 12001 spans, limit 12000',
+  },
+  {
     name: 'kvlist nested 25,000 levels deep (protobuf)',
     send: () => {
       const traceId = newTraceId();
@@ -271,48 +298,6 @@ const cases: Case[] = [
     message: 'invalid protobuf',
   },
 ];
-
-/** A length-delimited protobuf field, after optional leading bytes. */
-function field(number: number, value: Buffer, before = Buffer.alloc(0)): Buffer {
-  return Buffer.concat([before, Buffer.from([(number << 3) | 2]), varint(value.length), value]);
-}
-
-/**
- * The bytes of an AnyValue whose kvlist nests `depth` levels: each level's headers
- * precede the inner value, so they are written outermost first after sizing bottom-up.
- */
-function deepAnyValue(depth: number): Buffer {
-  const leaf = Buffer.from([0x0a, 0x01, 0x78]); // AnyValue{string_value: "x"}
-  const sizes: number[] = [leaf.length];
-  const headers: Buffer[] = [];
-  for (let level = 0; level < depth; level += 1) {
-    const inner = sizes[level];
-    const keyValue = 4 + varint(inner).length + inner; // key "k", then the value field
-    const kvlist = 1 + varint(keyValue).length + keyValue;
-    sizes.push(1 + varint(kvlist).length + kvlist);
-    headers.push(
-      Buffer.concat([
-        Buffer.from([0x32]),
-        varint(kvlist),
-        Buffer.from([0x0a]),
-        varint(keyValue),
-        Buffer.from([0x0a, 0x01, 0x6b, 0x12]),
-        varint(inner),
-      ]),
-    );
-  }
-  return Buffer.concat([...headers.reverse(), leaf]);
-}
-
-function varint(value: number): Buffer {
-  const bytes: number[] = [];
-  while (value > 0x7f) {
-    bytes.push((value & 0x7f) | 0x80);
-    value >>>= 7;
-  }
-  bytes.push(value);
-  return Buffer.from(bytes);
-}
 
 describe('malformed OTLP/HTTP requests', () => {
   it.each(cases)('$name → $status', async (testCase) => {
@@ -403,6 +388,16 @@ describe('repairs instead of rejections', () => {
     const [root] = (await stored(traceId)).body.roots;
     expect(Object.keys(root.attributes)).toHaveLength(LIMITS.maxAttributesPerSpan);
     expect(root.ingestWarnings).toContain('attributes_dropped');
+  });
+
+  it('applies the attribute limits to protobuf exports', async () => {
+    const traceId = newTraceId();
+    const reply = await post(protobuf(request([overLimits(traceId)])), PROTO_HEADERS);
+    expect(reply.status).toBe(200);
+    const [root] = (await stored(traceId)).body.roots;
+    expect(Object.keys(root.attributes)).toHaveLength(LIMITS.maxAttributesPerSpan);
+    expect(root.attributes.payload).toHaveLength(LIMITS.maxAttributeValueLength);
+    expect(root.ingestWarnings).toEqual(['attribute_value_truncated', 'attributes_dropped']);
   });
 
   it('stores a deeply nested kvlist up to the depth limit', async () => {
@@ -710,6 +705,16 @@ describe('OTLP/gRPC bad input', () => {
     });
     expect(decoded.partialSuccess.rejectedSpans).toBe('1');
     expect(decoded.partialSuccess.errorMessage).toContain('invalid span id "0000000000000000"');
+  });
+
+  it('applies the attribute limits', async () => {
+    const traceId = newTraceId();
+    const { error } = await call(protobuf(request([overLimits(traceId)])));
+    expect(error).toBeNull();
+    const [root] = (await stored(traceId)).body.roots;
+    expect(Object.keys(root.attributes)).toHaveLength(LIMITS.maxAttributesPerSpan);
+    expect(root.attributes.payload).toHaveLength(LIMITS.maxAttributeValueLength);
+    expect(root.ingestWarnings).toEqual(['attribute_value_truncated', 'attributes_dropped']);
   });
 
   it('answers RESOURCE_EXHAUSTED to a message over the size limit', async () => {
