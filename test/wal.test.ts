@@ -32,10 +32,9 @@ async function openWal(dir: string, maxBytes = 1 << 30, segmentBytes = 1 << 20) 
 }
 
 /** Span ids in every segment of a folder, in append order. */
-function storedSpanIds(dir: string): number[] {
-  return listSegments(dir).flatMap(({ file }) =>
-    readSegment(file).flatMap((entry) => rowIds(entry.rows)),
-  );
+async function storedSpanIds(dir: string): Promise<number[]> {
+  const segments = await Promise.all(listSegments(dir).map(({ file }) => readSegment(file)));
+  return segments.flat().flatMap((entry) => rowIds(entry.rows));
 }
 
 describe('write-ahead log', () => {
@@ -108,7 +107,7 @@ describe('write-ahead log', () => {
     expect(wal.error).toBeUndefined();
     expect(wal.spans).toBe(2);
     await wal.close();
-    expect(storedSpanIds(dir)).toEqual([1, 4]);
+    expect(await storedSpanIds(dir)).toEqual([1, 4]);
   });
 
   it('replays a record of whole spans, the form earlier versions wrote, as rows', async () => {
@@ -118,13 +117,13 @@ describe('write-ahead log', () => {
     fs.writeFileSync(segmentFile(dir, 7), Buffer.concat(legacy));
     const { wal, replay } = await openWal(dir);
     expect(replay).toEqual({ segments: 1, spans: 2, quarantinedBytes: 0 });
-    const [entry] = readSegment(segmentFile(dir, 7));
+    const [entry] = await readSegment(segmentFile(dir, 7));
     expect(entry.appendedMs).toBe(1234);
     expect(Buffer.concat(entry.rows.chunks)).toEqual(Buffer.concat(toSpanRows(spans).chunks));
     expect(entry.rows.columns).toEqual(toSpanRows(spans).columns);
     await wal.append(fakeRows(3));
     await wal.close();
-    expect(storedSpanIds(dir).slice(-1)).toEqual([3]);
+    expect((await storedSpanIds(dir)).slice(-1)).toEqual([3]);
   });
 
   it('seals the active segment while appends continue', async () => {
@@ -148,7 +147,7 @@ describe('write-ahead log', () => {
     expect(appendedWhenSealed).toBeLessThan(5000);
     expect(wal.spans).toBe(appended + 1);
     await wal.close();
-    expect(storedSpanIds(dir).sort((a, b) => a - b)).toEqual(
+    expect((await storedSpanIds(dir)).sort((a, b) => a - b)).toEqual(
       Array.from({ length: appended + 1 }, (_, index) => index),
     );
   });

@@ -138,7 +138,10 @@ function decodeEntries(payloads: Buffer[]): WalEntry[] {
   return entries;
 }
 
-/** Reads the entries of a sealed segment; a bad tail found now is skipped, not quarantined. */
-export function readSegment(file: string): WalEntry[] {
-  return decodeEntries(scanRecords(fs.readFileSync(file)).payloads);
+/**
+ * Reads the entries of a sealed segment; a bad tail found now is skipped, not quarantined.
+ * The file is read off the main thread, which serves exports meanwhile.
+ */
+export async function readSegment(file: string): Promise<WalEntry[]> {
+  return decodeEntries(scanRecords(await fs.promises.readFile(file)).payloads);
 }

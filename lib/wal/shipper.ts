@@ -121,7 +121,7 @@ export class WalShipper {
   private async ship(segment: SegmentInfo): Promise<boolean> {
     let entries;
     try {
-      entries = readSegment(segment.file);
+      entries = await readSegment(segment.file);
     } catch (error) {
       this.options.logger.error({ err: error, segment: segment.file }, 'wal segment unreadable');
       return false;
