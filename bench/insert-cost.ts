@@ -1,11 +1,14 @@
 /**
  * Splits the cost of inserting spans on the embedded engine into parsing and storing:
- *   npx tsx bench/insert-cost.ts [--batches 5]
+ *   npx tsx bench/insert-cost.ts [--batches 5] [--sizes 2000,10000,50000]
  * Each 10k-span batch goes through @clickhouse/client into a Null-engine copy of `spans`
  * (parsing only) as JSONEachRow, as TabSeparated text and as a JSONCompactEachRow file
  * read by file(). Then one batch goes into `spans` itself as a JSONCompactEachRow request
  * body, which the embedded connection puts into the query text, and another through
  * `writeSpans`, which inserts from a file (parsing, storing and the materialized views).
+ * Last, for each of `--sizes`, rows built beforehand go through `writeSpanRows`, the
+ * collector's insert, batch after batch, on a fresh data folder: the wall time and the
+ * process CPU time a span (the engine's threads and merges included) at that batch size.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -15,8 +18,8 @@ import { parseArgs } from 'node:util';
 import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { decodeSpansFast } from '../lib/otlp/fast-decode';
 import { openStorage } from '../lib/storage/clickhouse';
-import { SPAN_COLUMNS, toSpanRow, type SpanRow } from '../lib/storage/span-rows';
-import { writeSpans } from '../lib/storage/span-writer';
+import { SPAN_COLUMNS, toSpanRow, toSpanRows, type SpanRow } from '../lib/storage/span-rows';
+import { writeSpanRows, writeSpans } from '../lib/storage/span-writer';
 import { makeTempDir } from '../test/helpers/faultline';
 import { quantile, report, round } from './measure';
 import { syntheticTraces, takeSpans } from './synthetic';
@@ -80,8 +83,51 @@ async function timed(step: () => Promise<unknown>): Promise<number> {
   return performance.now() - start;
 }
 
+/**
+ * Inserts `batches` batches of `size` spans, built into rows beforehand, one after the
+ * other into a fresh data folder; returns the median wall time and the CPU time a span.
+ */
+async function insertBySize(size: number, batches: number) {
+  const dataDir = makeTempDir('insert-size');
+  const storage = await openStorage({ dataDir, url: '', database: 'faultline', retentionDays: 7 });
+  const traces = syntheticTraces({ seed: 4, startMs: Date.now() - 600_000, traceIntervalMs: 5 });
+  let rowsMs = 0;
+  let built = 0;
+  const rows = Array.from({ length: batches }, () => {
+    const body = ProtobufTraceSerializer.serializeRequest(takeSpans(traces, size))!;
+    const spans = decodeSpansFast(body).spans;
+    const started = performance.now();
+    const batch = toSpanRows(spans);
+    rowsMs += performance.now() - started;
+    built += batch.count;
+    return batch;
+  });
+  const wall: number[] = [];
+  let spans = 0;
+  const cpuStart = process.cpuUsage();
+  for (const batch of rows) {
+    wall.push(((await timed(() => writeSpanRows(storage, batch))) * 1000) / batch.count);
+    spans += batch.count;
+  }
+  const cpu = process.cpuUsage(cpuStart);
+  await storage.close();
+  fs.rmSync(dataDir, { recursive: true, force: true });
+  return {
+    batchSpans: size,
+    batches,
+    buildRowsMicrosecondsPerSpan: round((rowsMs * 1000) / built),
+    wallMicrosecondsPerSpanP50: round(quantile(wall, 0.5)),
+    cpuMicrosecondsPerSpan: round((cpu.user + cpu.system) / spans),
+  };
+}
+
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { batches: { type: 'string', default: '5' } } });
+  const { values } = parseArgs({
+    options: {
+      batches: { type: 'string', default: '5' },
+      sizes: { type: 'string', default: '2000,10000,50000' },
+    },
+  });
   const batches = Number(values.batches);
   const dataDir = makeTempDir('insert-cost');
   const storage = await openStorage({
@@ -174,6 +220,12 @@ async function main(): Promise<void> {
     requestBodyInsertMicrosecondsPerSpanP50: round(quantile(microseconds.bodyStore, 0.5)),
     writeSpansMicrosecondsPerSpanP50: round(quantile(microseconds.store, 0.5)),
   });
+
+  for (const size of values.sizes.split(',').map(Number)) {
+    // The same number of spans at each size, so merges have as much to do.
+    const count = Math.max(3, Math.round((batches * 20_000) / size));
+    report('insert.bySize', await insertBySize(size, count));
+  }
 }
 
 main().catch((error) => {
