@@ -7,8 +7,9 @@
  * body, which the embedded connection puts into the query text, and another through
  * `writeSpans`, which inserts from a file (parsing, storing and the materialized views).
  * Last, for each of `--sizes`, rows built beforehand go through `writeSpanRows`, the
- * collector's insert, batch after batch, on a fresh data folder: the wall time and the
- * process CPU time a span (the engine's threads and merges included) at that batch size.
+ * collector's insert, batch after batch, on a fresh data folder. It reports the wall time
+ * and the process CPU time a span at that batch size, the engine's threads and merges
+ * included.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -85,7 +86,7 @@ async function timed(step: () => Promise<unknown>): Promise<number> {
 
 /**
  * Inserts `batches` batches of `size` spans, built into rows beforehand, one after the
- * other into a fresh data folder; returns the median wall time and the CPU time a span.
+ * other into a fresh data folder. Returns the median wall time and the CPU time a span.
  */
 async function insertBySize(size: number, batches: number) {
   const dataDir = makeTempDir('insert-size');
