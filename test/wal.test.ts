@@ -110,6 +110,23 @@ describe('write-ahead log', () => {
     expect(await storedSpanIds(dir)).toEqual([1, 4]);
   });
 
+  it('rejects appends when rotation fails', async () => {
+    const dir = makeTempDir('wal');
+    const { wal } = await openWal(dir, 1 << 30, 10);
+    await wal.append(fakeRows(1));
+    // Without the folder the open of the next segment fails, like one without descriptors.
+    fs.rmSync(dir, { recursive: true });
+    await wal.append(fakeRows(2));
+    await expect(wal.append(fakeRows(3))).rejects.toMatchObject({ code: 'FL_WAL_UNAVAILABLE' });
+    expect(wal.error?.message).toMatch(/ENOENT/);
+
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    await wal.append(fakeRows(4));
+    expect(wal.error).toBeUndefined();
+    await wal.close();
+    expect(await storedSpanIds(dir)).toEqual([4]);
+  });
+
   it('replays a record of whole spans, the form earlier versions wrote, as rows', async () => {
     const dir = makeTempDir('wal');
     const spans = [makeSpan(1, '', 1000, 1005), makeSpan(2, 1, 1001, 1004)];

@@ -294,12 +294,21 @@ export class WriteAheadLog {
     return true;
   }
 
-  /** Seals the active segment; only called while no write is in flight. */
+  /**
+   * Seals the active segment. Call it only while no write is in flight. When the next
+   * segment cannot be created, because the folder was removed or no descriptors are left,
+   * appends fail as after a write failure and try a new segment after `retryAfterMs`.
+   */
   private rotate(): void {
     fs.closeSync(this.fd);
     this.fd = -1;
     this.sealed.push(this.active);
-    this.startSegment();
+    this.active = { seq: 0, file: '', bytes: 0, spans: 0, firstAppendMs: 0 };
+    try {
+      this.startSegment();
+    } catch (error) {
+      this.failWrites(error);
+    }
   }
 
   /**
