@@ -96,6 +96,7 @@ async function startWalPipeline(options: Parameters<typeof startPipeline>[0]): P
     wal,
     write: options.writer.write,
     isStorageReachable: options.writer.reachable,
+    rejectsRows: options.writer.rejectsRows,
     batchMaxSpans: config.batchMaxSpans,
     batchMaxAgeMs: config.batchMaxAgeMs,
     retryMaxMs: config.insertRetryMaxMs,

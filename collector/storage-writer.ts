@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Storage } from '../lib/storage/clickhouse';
 import type { SpanRows } from '../lib/storage/span-rows';
-import { writeSpanRows } from '../lib/storage/span-writer';
+import { isRowRejection, writeSpanRows } from '../lib/storage/span-writer';
 import type { CollectorMetrics } from './metrics';
 
 /** File whose presence in the data folder makes inserts fail, when fault hooks are on. */
@@ -35,6 +35,7 @@ export function storageWriter(options: {
       if (failing()) return false;
       return (await options.storage.client.ping()).success;
     },
+    rejectsRows: isRowRejection,
   };
 }
 
@@ -42,4 +43,6 @@ export interface StorageWriter {
   write(rows: SpanRows): Promise<void>;
   /** Checks whether storage responds to a ping; the fault hook makes it unreachable too. */
   reachable(): Promise<boolean>;
+  /** Checks whether storage rejected an insert for its rows rather than its own state. */
+  rejectsRows(error: unknown): boolean;
 }

@@ -1,14 +1,20 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { silentLogger } from '../lib/logger';
-import { splitSpanRows, toSpanRows, type SpanRows } from '../lib/storage/span-rows';
+import {
+  hexToDecimal,
+  joinSpanRows,
+  splitSpanRows,
+  toSpanRows,
+  type SpanRows,
+} from '../lib/storage/span-rows';
 import { encodeRecord } from '../lib/wal/record';
 import { WalShipper } from '../lib/wal/shipper';
-import { listSegments, readSegment, segmentFile } from '../lib/wal/segments';
+import { encodeEntry, listSegments, readSegment, segmentFile } from '../lib/wal/segments';
 import { WriteAheadLog } from '../lib/wal/wal';
 import { FAIL_INSERTS_FILE } from '../collector/storage-writer';
 import { getJson, makeTempDir, startTestFaultline } from './helpers/faultline';
-import { makeSpan } from './helpers/spans';
+import { makeSpan, spanId } from './helpers/spans';
 
 /** Rows of a single column, so the log can be checked without whole spans. */
 function fakeRows(...ids: number[]): SpanRows {
@@ -195,6 +201,7 @@ describe('write-ahead log shipper', () => {
         stored.push(...rowIds(rows));
       },
       isStorageReachable: async () => false,
+      rejectsRows: () => true,
       batchMaxSpans: 100,
       batchMaxAgeMs: 5,
       retryMaxMs: 20,
@@ -219,6 +226,7 @@ describe('write-ahead log shipper', () => {
         inserts.push({ columns: rows.columns, ids: rowIds(rows) });
       },
       isStorageReachable: async () => true,
+      rejectsRows: () => true,
       batchMaxSpans: 100,
       batchMaxAgeMs: 5,
       retryMaxMs: 5,
@@ -251,6 +259,7 @@ describe('write-ahead log shipper', () => {
         stored.push(...rowIds(rows));
       },
       isStorageReachable: async () => true,
+      rejectsRows: () => true,
       batchMaxSpans: 100,
       batchMaxAgeMs: 5,
       retryMaxMs: 5,
@@ -271,6 +280,36 @@ describe('write-ahead log shipper', () => {
     ).toEqual([{ reason: 'bad row', columns: ['span_id'], row: [3] }]);
     await shipper.stop(0);
     await wal.close();
+  });
+});
+
+describe('write-ahead log shipper with a failing server', () => {
+  it('retries a batch whole, unsplit', async () => {
+    const dir = makeTempDir('wal');
+    const { wal } = await openWal(dir);
+    const batches: number[][] = [];
+    let failuresLeft = 12;
+    const shipper = new WalShipper({
+      wal,
+      write: async (rows) => {
+        batches.push(rowIds(rows));
+        if (failuresLeft-- > 0) throw new Error('too many parts');
+      },
+      isStorageReachable: async () => true,
+      rejectsRows: () => false,
+      batchMaxSpans: 100,
+      batchMaxAgeMs: 5,
+      retryMaxMs: 5,
+      logger: silentLogger,
+    });
+    await wal.append(fakeRows(1, 2, 3, 4, 5));
+    shipper.start();
+    while (wal.spans > 0) await new Promise((resolve) => setTimeout(resolve, 10));
+    await shipper.stop(0);
+    await wal.close();
+    expect(batches).toHaveLength(13);
+    expect(batches.every((ids) => ids.length === 5)).toBe(true);
+    expect(fs.existsSync(path.join(dir, 'quarantine'))).toBe(false);
   });
 });
 
@@ -295,6 +334,79 @@ describe('collector with the write-ahead log', () => {
         },
       ],
     });
+
+  const postSpans = (otlpUrl: string, traceId: string, count: number) =>
+    fetch(`${otlpUrl}/v1/traces`, {
+      method: 'POST',
+      body: body(traceId, count),
+      headers: { 'content-type': 'application/json' },
+    });
+
+  it('keeps spans while ClickHouse has too many parts', async () => {
+    const faultline = await startTestFaultline({ insertRetryMaxMs: 20 });
+    try {
+      expect((await postSpans(faultline.otlpUrl, 'd1'.repeat(16), 5)).status).toBe(200);
+      await faultline.flush();
+      const { client, database } = faultline.app.storage;
+      // With one part in the partition, each insert into spans fails with TOO_MANY_PARTS
+      // while ClickHouse answers pings.
+      await client.command({
+        query: `ALTER TABLE ${database}.spans MODIFY SETTING parts_to_throw_insert = 1`,
+      });
+      expect((await postSpans(faultline.otlpUrl, 'd2'.repeat(16), 20)).status).toBe(200);
+      let retries = 0;
+      for (let attempt = 0; attempt < 200 && retries < 20; attempt += 1) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        const text = await (await fetch(`${faultline.otlpUrl}/metrics`)).text();
+        retries = Number(/faultline_insert_retries_total (\d+)/.exec(text)?.[1] ?? 0);
+      }
+      expect(retries).toBeGreaterThanOrEqual(20);
+
+      await client.command({
+        query: `ALTER TABLE ${database}.spans RESET SETTING parts_to_throw_insert`,
+      });
+      await faultline.flush();
+      const { body: view } = await getJson(faultline.queryUrl, `/api/traces/${'d2'.repeat(16)}`);
+      expect(view.spanCount).toBe(20);
+      expect(fs.existsSync(path.join(faultline.dataDir, 'wal', 'quarantine'))).toBe(false);
+    } finally {
+      await faultline.stop();
+    }
+  });
+
+  it('quarantines a row ClickHouse rejects and stores the rest', async () => {
+    const walDir = makeTempDir('wal');
+    const traceId = 'e1'.repeat(16);
+    const now = Date.now();
+    const spans = [1, 2, 3, 4].map((id) => makeSpan(id, '', now, now + 1, { traceId }));
+    const lines = splitSpanRows(toSpanRows(spans));
+    // A kind outside the Enum8 of the column: ClickHouse rejects the row as it parses it.
+    const rejected = Buffer.from(lines[1].chunks[0].toString().replace('"INTERNAL"', '"BOGUS"'));
+    lines[1] = { ...lines[1], chunks: [rejected] };
+    const record = encodeRecord(encodeEntry({ appendedMs: now, rows: joinSpanRows(lines) }));
+    fs.writeFileSync(segmentFile(walDir, 1), Buffer.concat(record));
+
+    const faultline = await startTestFaultline({ walDir, insertRetryMaxMs: 20 });
+    try {
+      await faultline.flush();
+      const { body: view } = await getJson(faultline.queryUrl, `/api/traces/${traceId}`);
+      expect(view.spanCount).toBe(3);
+      const quarantine = path.join(walDir, 'quarantine');
+      const files = fs.readdirSync(quarantine);
+      expect(files).toHaveLength(1);
+      const entries = fs
+        .readFileSync(path.join(quarantine, files[0]), 'utf8')
+        .trimEnd()
+        .split('\n')
+        .map((line) => JSON.parse(line));
+      expect(entries).toHaveLength(1);
+      expect(entries[0].reason).toMatch(/UNKNOWN_ELEMENT_OF_ENUM|BOGUS/);
+      expect(entries[0].row[entries[0].columns.indexOf('span_id')]).toBe(hexToDecimal(spanId(2)));
+    } finally {
+      await faultline.stop();
+      fs.rmSync(walDir, { recursive: true, force: true });
+    }
+  });
 
   it('acknowledges while storage fails, stores after it recovers, then 503 past the budget', async () => {
     const faultline = await startTestFaultline({

@@ -20,6 +20,40 @@ export interface WriteOptions {
 // Characters that ClickHouse's file() table function reads as a glob pattern.
 const GLOB_CHARACTERS = /[*?{}]/;
 
+/**
+ * ClickHouse error types (besides every CANNOT_PARSE_*) that come from the values or
+ * columns of the inserted rows, as opposed to the state of the server. Other errors, such
+ * as TOO_MANY_PARTS, MEMORY_LIMIT_EXCEEDED or NOT_ENOUGH_SPACE, can pass once the server
+ * recovers.
+ */
+const ROW_ERROR_TYPES = new Set([
+  'ATTEMPT_TO_READ_AFTER_EOF',
+  'CANNOT_CONVERT_TYPE',
+  'CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN',
+  'CANNOT_READ_ARRAY_FROM_TEXT',
+  'CANNOT_READ_MAP_FROM_TEXT',
+  'DECIMAL_OVERFLOW',
+  'INCORRECT_DATA',
+  'INCORRECT_NUMBER_OF_COLUMNS',
+  'NO_SUCH_COLUMN_IN_TABLE',
+  'SIZES_OF_ARRAYS_DONT_MATCH',
+  'TOO_LARGE_STRING_SIZE',
+  'TYPE_MISMATCH',
+  'UNKNOWN_ELEMENT_OF_ENUM',
+  'VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE',
+]);
+
+/**
+ * Checks whether ClickHouse rejected an insert for the rows it carried, by the error type
+ * that the client reads from the server's message. Any other error, including one without
+ * a type, may pass on a retry.
+ */
+export function isRowRejection(error: unknown): boolean {
+  const type = (error as { type?: unknown } | undefined)?.type;
+  if (typeof type !== 'string') return false;
+  return type.startsWith('CANNOT_PARSE_') || ROW_ERROR_TYPES.has(type);
+}
+
 function quoted(columns: readonly string[]): string {
   return columns.map((column) => `\`${column}\``).join(', ');
 }

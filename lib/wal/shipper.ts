@@ -17,17 +17,23 @@ export interface ShipperOptions {
   logger: Logger;
   /**
    * Checks whether storage responds at all. A batch that keeps failing while storage
-   * responds contains a span that storage rejects, so it is split until that span is found
-   * and quarantined.
+   * responds, with an error that `rejectsRows` accepts, contains a span that storage
+   * rejects, so it is split until that span is found and quarantined.
    */
   isStorageReachable(): Promise<boolean>;
+  /**
+   * Checks whether an insert failed because of the rows it carried, such as a value that
+   * storage cannot parse. Any other failure (a full disk, too many parts, a read-only
+   * table) would reject every row alike, so that batch is retried whole instead.
+   */
+  rejectsRows(error: unknown): boolean;
   onInsert?(outcome: 'ok' | 'error', seconds: number, spans: number): void;
   onRetry?(): void;
   onQuarantine?(spans: number): void;
 }
 
 const RETRY_BASE_MS = 100;
-/** Failed attempts of one batch, with storage reachable, before it is split. */
+/** Failed attempts of one batch, with storage reachable and rejecting rows, before it is split. */
 const ATTEMPTS_BEFORE_SPLIT = 3;
 
 /**
@@ -162,7 +168,11 @@ export class WalShipper {
         this.options.onInsert?.('error', (performance.now() - started) / 1000, 0);
         this.failures += 1;
         attempts += 1;
-        if (attempts >= ATTEMPTS_BEFORE_SPLIT && (await this.reachable())) {
+        if (
+          attempts >= ATTEMPTS_BEFORE_SPLIT &&
+          this.options.rejectsRows(error) &&
+          (await this.reachable())
+        ) {
           return this.isolate(rows, segment, error);
         }
         const waitMs = backoffMs(this.failures, this.options.retryMaxMs);
