@@ -8,6 +8,7 @@ import {
   toSpanRows,
   type SpanRows,
 } from '../lib/storage/span-rows';
+import { readTraceSpans } from '../lib/storage/span-reader';
 import { encodeRecord } from '../lib/wal/record';
 import { WalShipper } from '../lib/wal/shipper';
 import { encodeEntry, listSegments, readSegment, segmentFile } from '../lib/wal/segments';
@@ -341,6 +342,46 @@ describe('collector with the write-ahead log', () => {
       body: body(traceId, count),
       headers: { 'content-type': 'application/json' },
     });
+
+  it('stores line breaks, NUL and U+2028 unchanged', async () => {
+    const faultline = await startTestFaultline();
+    try {
+      const texts = [
+        'a\nb\r\nc',
+        'x\u2028y\u2029z',
+        'n\u0000ul',
+        '\\"q"\t',
+        'big\n'.repeat(50_000),
+      ];
+      const traceId = 'd3'.repeat(16);
+      const spans = texts.map((text, index) => ({
+        traceId,
+        spanId: spanId(index + 1),
+        name: text,
+        startTimeUnixNano: String(start),
+        endTimeUnixNano: String(start + 1000n),
+        status: { code: 2, message: text },
+        events: [{ name: text, timeUnixNano: String(start) }],
+      }));
+      const response = await fetch(`${faultline.otlpUrl}/v1/traces`, {
+        method: 'POST',
+        body: JSON.stringify({ resourceSpans: [{ scopeSpans: [{ spans }] }] }),
+        headers: { 'content-type': 'application/json' },
+      });
+      expect(response.status).toBe(200);
+      await faultline.flush();
+      const stored = await readTraceSpans(faultline.app.storage, traceId);
+      const byId = new Map(stored.map((span) => [span.spanId, span]));
+      texts.forEach((text, index) => {
+        const span = byId.get(spanId(index + 1));
+        expect(span?.name).toBe(text);
+        expect(span?.statusMessage).toBe(text);
+        expect(span?.events[0]?.name).toBe(text);
+      });
+    } finally {
+      await faultline.stop();
+    }
+  });
 
   it('keeps spans while ClickHouse has too many parts', async () => {
     const faultline = await startTestFaultline({ insertRetryMaxMs: 20 });
