@@ -121,17 +121,34 @@ describe('write-ahead log', () => {
     const dir = makeTempDir('wal');
     const { wal } = await openWal(dir, 1 << 30, 10);
     await wal.append(fakeRows(1));
-    // Without the folder the open of the next segment fails, like one without descriptors.
-    fs.rmSync(dir, { recursive: true });
+    // A folder where the third segment goes makes its open fail, like a lack of descriptors.
+    fs.mkdirSync(segmentFile(dir, 3));
     await wal.append(fakeRows(2));
     await expect(wal.append(fakeRows(3))).rejects.toMatchObject({ code: 'FL_WAL_UNAVAILABLE' });
-    expect(wal.error?.message).toMatch(/ENOENT/);
+    expect(wal.error?.message).toMatch(/EISDIR/);
 
+    fs.rmdirSync(segmentFile(dir, 3));
     await new Promise((resolve) => setTimeout(resolve, 150));
     await wal.append(fakeRows(4));
     expect(wal.error).toBeUndefined();
     await wal.close();
-    expect(await storedSpanIds(dir)).toEqual([4]);
+    expect(await storedSpanIds(dir)).toEqual([1, 2, 4]);
+  });
+
+  it('rejects an append whose segment has no folder', async () => {
+    const dir = makeTempDir('wal');
+    const { wal } = await openWal(dir, 1 << 30, 10);
+    await wal.append(fakeRows(1));
+    // The second segment is open, but its name cannot reach the disk without the folder.
+    fs.rmSync(dir, { recursive: true });
+    await expect(wal.append(fakeRows(2))).rejects.toMatchObject({ code: 'FL_WAL_UNAVAILABLE' });
+    expect(wal.error?.message).toMatch(/ENOENT/);
+
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    await wal.append(fakeRows(3));
+    expect(wal.error).toBeUndefined();
+    await wal.close();
+    expect(await storedSpanIds(dir)).toEqual([3]);
   });
 
   it('replays a record of whole spans, the form earlier versions wrote, as rows', async () => {

@@ -62,6 +62,8 @@ export class WriteAheadLog {
   private active!: SegmentInfo;
   /** Descriptor of the active segment; rotation swaps it synchronously, between syncs. */
   private fd = -1;
+  /** False until the folder entry of the active segment is synced, once a segment. */
+  private entrySynced = false;
   private pending: PendingAppend[] = [];
   private pendingBytes = 0;
   private syncing: Promise<void> | undefined;
@@ -112,6 +114,7 @@ export class WriteAheadLog {
     const seq = this.nextSeq++;
     const file = segmentFile(this.options.dir, seq);
     this.fd = fs.openSync(file, 'a');
+    this.entrySynced = false;
     this.active = { seq, file, bytes: 0, spans: 0, firstAppendMs: 0 };
   }
 
@@ -226,6 +229,12 @@ export class WriteAheadLog {
         batch.flatMap((item) => item.record),
       );
       await fdatasync(this.fd);
+      // A new file's name reaches the disk with its folder, so a power loss after the
+      // acknowledgment could otherwise drop the whole segment.
+      if (!this.entrySynced) {
+        await syncFolder(this.options.dir);
+        this.entrySynced = true;
+      }
       this.syncCount += 1;
     } catch (error) {
       this.pendingBytes -= bytes;
@@ -341,7 +350,15 @@ export class WriteAheadLog {
     const lines = splitSpanRows(rows).map(
       (line) => `${prefix}${line.chunks[0].toString('utf8').trimEnd()}}\n`,
     );
-    await fs.promises.appendFile(file, lines.join(''));
+    const handle = await fs.promises.open(file, 'a');
+    try {
+      await handle.appendFile(lines.join(''));
+      // The segment holding these rows is deleted next, so they must be on disk first.
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await syncFolder(dir);
     return file;
   }
 
@@ -359,5 +376,15 @@ export class WriteAheadLog {
     if (this.fd >= 0) fs.closeSync(this.fd);
     this.fd = -1;
     if (this.active.bytes === 0 && this.active.file) fs.rmSync(this.active.file, { force: true });
+  }
+}
+
+/** Flushes a folder's entries (created and removed files) to disk. */
+async function syncFolder(dir: string): Promise<void> {
+  const handle = await fs.promises.open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
   }
 }
