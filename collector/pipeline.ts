@@ -16,6 +16,7 @@ export type PipelineConfig = Pick<
   | 'wal'
   | 'walDir'
   | 'walMaxBytes'
+  | 'walMaxQueuedSpans'
   | 'walSegmentBytes'
   | 'batchMaxSpans'
   | 'batchMaxAgeMs'
@@ -106,7 +107,7 @@ async function startWalPipeline(options: Parameters<typeof startPipeline>[0]): P
     onQuarantine: (spans) => metrics.spansQuarantined.inc(spans),
   });
   shipper.start();
-  const sink = new WalSink(wal, shipper, config.walMaxBytes);
+  const sink = new WalSink(wal, shipper, config.walMaxBytes, config.walMaxQueuedSpans);
   return {
     sink,
     notReadyReason: () => sink.notReadyReason(),

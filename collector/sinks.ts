@@ -14,6 +14,7 @@ export class WalSink implements SpanSink {
     private readonly wal: WriteAheadLog,
     private readonly shipper: WalShipper,
     private readonly maxBytes: number,
+    private readonly maxQueuedSpans: number,
   ) {}
 
   get queuedSpans(): number {
@@ -22,8 +23,17 @@ export class WalSink implements SpanSink {
 
   admissionError(): FaultlineError | undefined {
     if (this.wal.error) return this.wal.error;
-    if (this.wal.bytes < this.maxBytes) return undefined;
-    return this.fullError(this.wal.bytes);
+    if (this.wal.bytes >= this.maxBytes) return this.fullError(this.wal.bytes);
+    // While storage works, a long queue means spans arrive faster than inserts take them.
+    // Refusing early keeps the CPU for the inserts; the log's whole budget is for outages.
+    if (!this.shipper.failing && this.wal.spans >= this.maxQueuedSpans) {
+      return new FaultlineError(
+        'FL_OVERLOADED',
+        `spans arrive faster than storage takes them; ${this.wal.spans} spans wait in the write-ahead log, limit FAULTLINE_WAL_MAX_QUEUED_SPANS=${this.maxQueuedSpans}: retry later`,
+        { retryAfterSeconds: 1 },
+      );
+    }
+    return undefined;
   }
 
   async accept(spans: SpanRecord[]): Promise<void> {

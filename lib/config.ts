@@ -244,6 +244,13 @@ export const SETTINGS = {
     positiveInt,
     'Disk budget of the write-ahead log in bytes; past it exports get 429 or 503 with Retry-After',
   ),
+  walMaxQueuedSpans: setting(
+    'FAULTLINE_WAL_MAX_QUEUED_SPANS',
+    '--wal-max-queued-spans',
+    200000,
+    positiveInt,
+    'Spans in the write-ahead log past which exports get 429 while storage works; while inserts fail the log takes spans up to its disk budget',
+  ),
   walSegmentBytes: setting(
     'FAULTLINE_WAL_SEGMENT_BYTES',
     '--wal-segment-bytes',

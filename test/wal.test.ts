@@ -13,6 +13,7 @@ import { encodeRecord } from '../lib/wal/record';
 import { WalShipper } from '../lib/wal/shipper';
 import { encodeEntry, listSegments, readSegment, segmentFile } from '../lib/wal/segments';
 import { WriteAheadLog } from '../lib/wal/wal';
+import { WalSink } from '../collector/sinks';
 import { FAIL_INSERTS_FILE } from '../collector/storage-writer';
 import { getJson, makeTempDir, startTestFaultline } from './helpers/faultline';
 import { makeSpan, spanId } from './helpers/spans';
@@ -328,6 +329,29 @@ describe('write-ahead log shipper with a failing server', () => {
     expect(batches).toHaveLength(13);
     expect(batches.every((ids) => ids.length === 5)).toBe(true);
     expect(fs.existsSync(path.join(dir, 'quarantine'))).toBe(false);
+  });
+});
+
+describe('write-ahead log sink', () => {
+  it('refuses past the queue limit while storage works', async () => {
+    const dir = makeTempDir('wal');
+    const { wal } = await openWal(dir);
+    const shipper = { failing: false } as WalShipper;
+    const sink = new WalSink(wal, shipper, 1 << 30, 3);
+    await wal.append(fakeRows(1, 2));
+    expect(sink.admissionError()).toBeUndefined();
+
+    await wal.append(fakeRows(3));
+    const refusal = sink.admissionError();
+    expect(refusal?.code).toBe('FL_OVERLOADED');
+    expect(refusal?.retryAfterSeconds).toBe(1);
+    expect(refusal?.message).toContain('FAULTLINE_WAL_MAX_QUEUED_SPANS=3');
+    expect(sink.notReadyReason()).toBe(refusal?.message);
+
+    // While inserts fail, the log takes spans up to its disk budget instead.
+    (shipper as { failing: boolean }).failing = true;
+    expect(sink.admissionError()).toBeUndefined();
+    await wal.close();
   });
 });
 
