@@ -93,22 +93,36 @@ async function sendAll(
   let next = 0;
   let acceptedSpans = 0;
   let failedRequests = 0;
+  let refusedRequests = 0;
   const deadline = performance.now() + seconds * 1000;
+  // A refused export is sent again after its Retry-After, as the OpenTelemetry exporters
+  // do, so refusals slow the sender down instead of using up the bodies.
   const worker = async () => {
-    while (next < bodies.length && performance.now() < deadline) {
-      const { body, spans } = bodies[next++];
+    let pending: { body: Buffer; spans: number } | undefined;
+    while (performance.now() < deadline) {
+      if (!pending && next >= bodies.length) break;
+      const { body, spans } = (pending ??= bodies[next++]);
       const response = await fetch(url, {
         method: 'POST',
         headers: { 'content-type': 'application/x-protobuf' },
         body,
       });
       await response.arrayBuffer();
-      if (response.ok) acceptedSpans += spans;
-      else failedRequests += 1;
+      if (response.ok) {
+        acceptedSpans += spans;
+        pending = undefined;
+      } else if (response.status === 429 || response.status === 503) {
+        refusedRequests += 1;
+        const waitSeconds = Number(response.headers.get('retry-after') ?? 1);
+        await new Promise((resolve) => setTimeout(resolve, Math.min(waitSeconds, 10) * 1000));
+      } else {
+        failedRequests += 1;
+        pending = undefined;
+      }
     }
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
-  return { acceptedSpans, failedRequests, requests: next };
+  return { acceptedSpans, failedRequests, refusedRequests, requests: next };
 }
 
 async function countStored(dataDir: string): Promise<number> {
@@ -155,6 +169,7 @@ export async function runEndToEndBenchmark(
       concurrency,
       spansPerRequest,
       acceptedSpans: sent.acceptedSpans,
+      refusedRequests: sent.refusedRequests,
       failedRequests: sent.failedRequests,
       storedSpans: stored,
       lostSpans: sent.acceptedSpans - stored,
