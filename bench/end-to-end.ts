@@ -6,6 +6,9 @@
  * (stored spans over the time from the first request to the end of the flush), loss,
  * the child's CPU per 10k spans/s and its peak RSS.
  *   npx tsx bench/end-to-end.ts [--seconds 20] [--concurrency 4] [--spans-per-request 500]
+ *     [--profile-dir DIR]
+ * With --profile-dir, the child writes a V8 CPU profile (node --cpu-prof) into DIR when it
+ * stops, for Chrome DevTools or any .cpuprofile reader.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -26,10 +29,20 @@ interface Child {
   otlpUrl: string;
 }
 
-async function startFaultline(dataDir: string): Promise<Child> {
+async function startFaultline(dataDir: string, profileDir?: string): Promise<Child> {
   const child = spawn(
     process.execPath,
-    [BIN, 'start', '--data-dir', dataDir, '--otlp-http-port', '0', '--query-port', '0'],
+    [
+      ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
+      BIN,
+      'start',
+      '--data-dir',
+      dataDir,
+      '--otlp-http-port',
+      '0',
+      '--query-port',
+      '0',
+    ],
     {
       // The stop stores the whole write-ahead log, so that what was accepted is counted
       // as stored and the time it takes counts against the rate.
@@ -145,10 +158,11 @@ export async function runEndToEndBenchmark(
   concurrency: number,
   spansPerRequest: number,
   maxSpans: number,
+  profileDir?: string,
 ) {
   const dataDir = makeTempDir('bench-e2e');
   const bodies = encodeBodies(Math.ceil(maxSpans / spansPerRequest), spansPerRequest);
-  const child = await startFaultline(dataDir);
+  const child = await startFaultline(dataDir, profileDir);
   const pid = child.process.pid!;
   try {
     const cpuStart = cpuSeconds(pid);
@@ -194,6 +208,7 @@ if (require.main === module) {
       concurrency: { type: 'string', default: '4' },
       'spans-per-request': { type: 'string', default: '500' },
       'max-spans': { type: 'string', default: '2000000' },
+      'profile-dir': { type: 'string' },
     },
   });
   runEndToEndBenchmark(
@@ -201,6 +216,7 @@ if (require.main === module) {
     Number(values.concurrency),
     Number(values['spans-per-request']),
     Number(values['max-spans']),
+    values['profile-dir'],
   ).catch((error) => {
     console.error(error);
     process.exitCode = 1;
