@@ -10,7 +10,7 @@ import {
 } from '../lib/storage/span-rows';
 import { readTraceSpans } from '../lib/storage/span-reader';
 import { encodeRecord } from '../lib/wal/record';
-import { WalShipper } from '../lib/wal/shipper';
+import { WalShipper, type ShipperOptions } from '../lib/wal/shipper';
 import { encodeEntry, listSegments, readSegment, segmentFile } from '../lib/wal/segments';
 import { WriteAheadLog } from '../lib/wal/wal';
 import { WalSink } from '../collector/sinks';
@@ -22,6 +22,23 @@ import { makeSpan, spanId } from './helpers/spans';
 function fakeRows(...ids: number[]): SpanRows {
   const text = ids.map((id) => `[${id}]\n`).join('');
   return { columns: ['span_id'], chunks: [Buffer.from(text)], count: ids.length };
+}
+
+/** Builds a shipper with short waits that finds storage reachable and rejecting rows, unless the options say otherwise. */
+function testShipper(
+  wal: WriteAheadLog,
+  options: Pick<ShipperOptions, 'write'> & Partial<ShipperOptions>,
+): WalShipper {
+  return new WalShipper({
+    wal,
+    isStorageReachable: async () => true,
+    rejectsRows: () => true,
+    batchMaxSpans: 100,
+    batchMaxAgeMs: 5,
+    retryMaxMs: 5,
+    logger: silentLogger,
+    ...options,
+  });
 }
 
 /** First value of every line of some rows. */
@@ -213,18 +230,13 @@ describe('write-ahead log shipper', () => {
     const { wal } = await openWal(dir);
     const stored: number[] = [];
     let failuresLeft = 2;
-    const shipper = new WalShipper({
-      wal,
+    const shipper = testShipper(wal, {
       write: async (rows) => {
         if (failuresLeft-- > 0) throw new Error('storage down');
         stored.push(...rowIds(rows));
       },
       isStorageReachable: async () => false,
-      rejectsRows: () => true,
-      batchMaxSpans: 100,
-      batchMaxAgeMs: 5,
       retryMaxMs: 20,
-      logger: silentLogger,
     });
     await wal.append(fakeRows(1, 2));
     shipper.start();
@@ -239,17 +251,10 @@ describe('write-ahead log shipper', () => {
     const dir = makeTempDir('wal');
     const { wal } = await openWal(dir);
     const inserts: { columns: readonly string[]; ids: number[] }[] = [];
-    const shipper = new WalShipper({
-      wal,
+    const shipper = testShipper(wal, {
       write: async (rows) => {
         inserts.push({ columns: rows.columns, ids: rowIds(rows) });
       },
-      isStorageReachable: async () => true,
-      rejectsRows: () => true,
-      batchMaxSpans: 100,
-      batchMaxAgeMs: 5,
-      retryMaxMs: 5,
-      logger: silentLogger,
     });
     const older = (id: number): SpanRows => ({ ...fakeRows(id), columns: ['span_id', 'name'] });
     await wal.append(fakeRows(1));
@@ -271,18 +276,11 @@ describe('write-ahead log shipper', () => {
     const dir = makeTempDir('wal');
     const { wal } = await openWal(dir);
     const stored: number[] = [];
-    const shipper = new WalShipper({
-      wal,
+    const shipper = testShipper(wal, {
       write: async (rows) => {
         if (rowIds(rows).includes(3)) throw new Error('bad row');
         stored.push(...rowIds(rows));
       },
-      isStorageReachable: async () => true,
-      rejectsRows: () => true,
-      batchMaxSpans: 100,
-      batchMaxAgeMs: 5,
-      retryMaxMs: 5,
-      logger: silentLogger,
     });
     await wal.append(fakeRows(1, 2, 3, 4, 5));
     shipper.start();
@@ -308,18 +306,12 @@ describe('write-ahead log shipper with a failing server', () => {
     const { wal } = await openWal(dir);
     const batches: number[][] = [];
     let failuresLeft = 12;
-    const shipper = new WalShipper({
-      wal,
+    const shipper = testShipper(wal, {
       write: async (rows) => {
         batches.push(rowIds(rows));
         if (failuresLeft-- > 0) throw new Error('too many parts');
       },
-      isStorageReachable: async () => true,
       rejectsRows: () => false,
-      batchMaxSpans: 100,
-      batchMaxAgeMs: 5,
-      retryMaxMs: 5,
-      logger: silentLogger,
     });
     await wal.append(fakeRows(1, 2, 3, 4, 5));
     shipper.start();
