@@ -1,7 +1,9 @@
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { ProxyTracerProvider, trace } from '@opentelemetry/api';
 import { BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
 import {
@@ -171,22 +173,64 @@ interface ChildOutcome {
  * no OTEL_* variables except those in `env`.
  */
 function runChild(script: string, env: Record<string, string>): Promise<ChildOutcome> {
+  return collectChild(['--require', require.resolve('tsx/cjs'), '-e', CHILD_PRELUDE + script], env);
+}
+
+/**
+ * Runs an ES module service the way the README starts one: `node --import tsx --import
+ * <tracing> <service>`, where the tracing module starts the SDK with the child's logger and
+ * the service module runs `script` after importing the SDK's helpers.
+ */
+function runModuleChild(
+  tracing: string,
+  script: string,
+  env: Record<string, string>,
+): Promise<ChildOutcome> {
+  // Under node_modules, so that the service resolves tsx and express as an installed service would.
+  const cache = path.join(REPOSITORY_ROOT, 'node_modules', '.cache');
+  fs.mkdirSync(cache, { recursive: true });
+  const dir = fs.mkdtempSync(path.join(cache, 'faultline-sdk-esm-'));
+  fs.writeFileSync(
+    path.join(dir, 'tracing.mjs'),
+    `import sdk from ${JSON.stringify(pathToFileURL(path.join(REPOSITORY_ROOT, 'sdk/src/index.ts')).href)};
+const { startTracing } = sdk;
+globalThis.warnings = [];
+globalThis.errors = [];
+const logger = { warn: (message) => warnings.push(message), error: (message) => errors.push(message) };
+const receiverUrl = process.env.RECEIVER_URL;
+${tracing}`,
+  );
+  fs.writeFileSync(
+    path.join(dir, 'service.mjs'),
+    `const report = (extra) => process.stdout.write(JSON.stringify({ warnings, errors, ...extra }) + '\\n');
+${script}`,
+  );
+  const child = collectChild(
+    ['--import', 'tsx', '--import', './tracing.mjs', './service.mjs'],
+    env,
+    dir,
+  );
+  return child.finally(() => fs.rmSync(dir, { recursive: true, force: true }));
+}
+
+/** Runs Node.js with `args` and returns its exit code, stderr and the last line it printed. */
+function collectChild(
+  args: string[],
+  env: Record<string, string>,
+  cwd = REPOSITORY_ROOT,
+): Promise<ChildOutcome> {
   const baseEnvironment = Object.fromEntries(
     Object.entries(process.env).filter(([name]) => !name.startsWith('OTEL_')),
   );
-  const child = spawn(
-    process.execPath,
-    ['--require', require.resolve('tsx/cjs'), '-e', CHILD_PRELUDE + script],
-    {
-      cwd: REPOSITORY_ROOT,
-      env: {
-        ...baseEnvironment,
-        SDK_ENTRY: path.join(REPOSITORY_ROOT, 'sdk/src/index.ts'),
-        ...env,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+  const child = spawn(process.execPath, args, {
+    cwd,
+    env: {
+      ...baseEnvironment,
+      SDK_ENTRY: path.join(REPOSITORY_ROOT, 'sdk/src/index.ts'),
+      ...env,
     },
-  );
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
 
   return new Promise((resolve, reject) => {
     let stdout = '';
@@ -447,6 +491,38 @@ describe('startTracing in a child process', () => {
     expect(attributes['service.version']).toBe('3.1.4');
     expect(attributes['deployment.environment.name']).toBe('test');
   });
+  it('express imported by an ES module service gets its route', async () => {
+    const outcome = await runModuleChild(
+      `globalThis.handle = startTracing({ serviceName: 'module-service', endpoint: receiverUrl, logger });`,
+      `
+      import http from 'node:http';
+      import express from 'express';
+      const app = express();
+      app.get('/hello/:name', (request, response) => response.json({ hello: request.params.name }));
+      const server = app.listen(0, '127.0.0.1', () => {
+        http.get('http://127.0.0.1:' + server.address().port + '/hello/ada', (response) => {
+          response.resume();
+          response.on('end', async () => {
+            server.close();
+            await handle.shutdown();
+            report({ status: response.statusCode });
+          });
+        });
+      });
+      `,
+      { RECEIVER_URL: receiver.url },
+    );
+
+    expect(outcome.stderr).toBe('');
+    expect(outcome.report?.status).toBe(200);
+    expect(outcome.report?.warnings).toEqual([]);
+    const spans = allSpans(receiver.requests);
+    const server = spans.find((span) => span.kind === SPAN_KIND_SERVER);
+    expect(server?.name).toBe('GET /hello/:name');
+    const handler = spans.find((span) => span.name === 'request handler');
+    expect(handler?.parentSpanId).toBe(server?.spanId);
+  });
+
   it('fetch calls join the trace of the server they reach', async () => {
     const outcome = await runChild(
       `

@@ -22,6 +22,8 @@ import {
   TraceIdRatioBasedSampler,
   type Sampler,
 } from '@opentelemetry/sdk-trace-base';
+import { register } from 'node:module';
+import { pathToFileURL } from 'node:url';
 import { resolveTracingConfig, type TracingConfig } from './config';
 import { createExportRequestFilter } from './export-filter';
 import { createActiveHandle, createNoopHandle } from './handle';
@@ -115,6 +117,7 @@ function startSdk(config: TracingConfig, logger: SdkLogger, onStopped: () => voi
       scheduledDelayMillis: config.batchDelayMs,
     },
   );
+  registerEsmHook(logger);
   // Instrumentations patch modules as soon as they are constructed.
   const instrumentations = createInstrumentations(config);
 
@@ -206,4 +209,24 @@ function unregisterGlobals(instrumentations: Instrumentation[], logger: SdkLogge
   trace.disable();
   context.disable();
   propagation.disable();
+}
+
+let esmHookRegistered = false;
+
+/**
+ * Registers OpenTelemetry's module hook, so that the instrumentations also patch packages that
+ * an ES module service imports after this call (express through `import`). Without it only
+ * CommonJS `require` is patched, and an ES module service gets HTTP spans named by the method
+ * alone. Registered once a process.
+ */
+function registerEsmHook(logger: SdkLogger): void {
+  if (esmHookRegistered) return;
+  esmHookRegistered = true;
+  try {
+    register('@opentelemetry/instrumentation/hook.mjs', pathToFileURL(__filename));
+  } catch (error) {
+    logger.warn(
+      `failed to register the ES module hook (${describeError(error)}); packages loaded with import are not instrumented, so load them with require or start Node.js with --import @opentelemetry/instrumentation/hook.mjs`,
+    );
+  }
 }
