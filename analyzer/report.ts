@@ -153,7 +153,8 @@ export function fingerprintOf(finding: Pick<Finding, 'kind' | 'culprit'>): strin
 function suggestActions(draft: DraftFinding): string[] {
   const { culprit } = draft;
   const top = draft.exceptions?.[0];
-  const exceptionText = top ? `: ${top.type ? `${top.type} ` : ''}${top.example}` : '';
+  const exceptionWords = top ? [top.type, top.example].filter(Boolean).join(' ') : '';
+  const exceptionText = exceptionWords ? `: ${exceptionWords}` : '';
   switch (draft.kind) {
     case 'failing_dependency':
       if (culprit.dependency) {
