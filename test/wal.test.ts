@@ -247,6 +247,25 @@ describe('write-ahead log shipper', () => {
     await wal.close();
   });
 
+  it('skips a segment whose file was deleted', async () => {
+    const dir = makeTempDir('wal');
+    const { wal } = await openWal(dir, 1 << 30, 10);
+    const stored: number[] = [];
+    const shipper = testShipper(wal, {
+      write: async (rows) => {
+        stored.push(...rowIds(rows));
+      },
+    });
+    await wal.append(fakeRows(1));
+    await wal.append(fakeRows(2));
+    fs.rmSync(listSegments(dir)[0].file);
+    shipper.start();
+    while (wal.spans > 0) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(stored).toEqual([2]);
+    await shipper.stop(0);
+    await wal.close();
+  });
+
   it('inserts rows with different column lists separately, in log order', async () => {
     const dir = makeTempDir('wal');
     const { wal } = await openWal(dir);

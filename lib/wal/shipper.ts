@@ -129,6 +129,15 @@ export class WalShipper {
     try {
       entries = await readSegment(segment.file);
     } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+        // Retrying cannot bring a deleted file back, and waiting would block every later
+        // segment, so the writer moves on.
+        this.options.logger.error(
+          { err: error, segment: segment.file, spans: segment.spans },
+          'wal segment missing: its spans are lost; moving on to the next segment',
+        );
+        return true;
+      }
       this.options.logger.error({ err: error, segment: segment.file }, 'wal segment unreadable');
       return false;
     }
