@@ -64,6 +64,31 @@ describe('OTLP/JSON decoding', () => {
     ]);
   });
 
+  it('keeps int64 values out of range as text', () => {
+    const request = decodeJsonRequest(
+      encodeJson(
+        jsonRequest({
+          traceId: TRACE_ID,
+          spanId: SPAN_ID,
+          startTimeUnixNano: '1700000000000000000',
+          endTimeUnixNano: '1700000000000000001',
+          attributes: [
+            { key: 'too.big', value: { intValue: '99999999999999999999' } },
+            { key: 'too.small', value: { intValue: '-9223372036854775809' } },
+            { key: 'min', value: { intValue: '-9223372036854775808' } },
+          ],
+        }),
+      ),
+    );
+    const [span] = flattenExportRequest(request).spans;
+    expect(span.attributes).toEqual([
+      { key: 'too.big', value: { stringValue: '99999999999999999999' } },
+      { key: 'too.small', value: { stringValue: '-9223372036854775809' } },
+      { key: 'min', value: { intValue: '-9223372036854775808' } },
+    ]);
+    expect(span.ingestWarnings).toContain('invalid_int');
+  });
+
   it('reads enums as numbers or names', () => {
     const request = decodeJsonRequest(
       encodeJson(

@@ -125,6 +125,22 @@ function isSet(value: OtlpAnyValue, key: keyof OtlpAnyValue): boolean {
   return has(value, key) && value[key] !== null && value[key] !== undefined;
 }
 
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+
+/**
+ * Converts an int64 attribute value. A number outside the int64 range (possible only in
+ * OTLP/JSON) would wrap around in storage, so its text is kept as a string value instead,
+ * marked `invalid_int`. A value that is not a whole number still becomes 0, as before.
+ */
+function toIntValue(raw: unknown, context: ValueContext): AnyValue {
+  const text = toDecimalString(raw) ?? '0';
+  const number = BigInt(text);
+  if (number >= INT64_MIN && number <= INT64_MAX) return { intValue: text };
+  context.marks.add('invalid_int');
+  return { stringValue: text };
+}
+
 /** Converts a decoded `AnyValue` to its OTLP/JSON form; an empty value becomes an empty string. */
 export function toAnyValue(
   value: OtlpAnyValue | null | undefined,
@@ -136,7 +152,7 @@ export function toAnyValue(
     return { stringValue: limitLength(cleanText(value.stringValue, context), context) };
   }
   if (isSet(value, 'boolValue')) return { boolValue: Boolean(value.boolValue) };
-  if (isSet(value, 'intValue')) return { intValue: toDecimalString(value.intValue) ?? '0' };
+  if (isSet(value, 'intValue')) return toIntValue(value.intValue, context);
   if (isSet(value, 'doubleValue')) return { doubleValue: toDouble(value.doubleValue) };
   if (isSet(value, 'arrayValue') || isSet(value, 'kvlistValue')) {
     return toNestedValue(value, context, depth);
