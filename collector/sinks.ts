@@ -25,7 +25,7 @@ export class WalSink implements SpanSink {
     if (this.wal.error) return this.wal.error;
     if (this.wal.bytes >= this.maxBytes) return this.fullError(this.wal.bytes);
     // While storage works, a long queue means spans arrive faster than inserts take them.
-    // Refusing early keeps the CPU for the inserts; the log's whole budget is for outages.
+    // Refusing early bounds how far storage lags behind, and the log's budget stays for outages.
     if (!this.shipper.failing && this.wal.spans >= this.maxQueuedSpans) {
       return new FaultlineError(
         'FL_OVERLOADED',

@@ -131,7 +131,7 @@ const INT64_MAX = 2n ** 63n - 1n;
 /**
  * Converts an int64 attribute value. A number outside the int64 range (possible only in
  * OTLP/JSON) would wrap around in storage, so its text is kept as a string value instead,
- * marked `invalid_int`. A value that is not a whole number still becomes 0, as before.
+ * marked `invalid_int`. A value that is not a whole number becomes 0.
  */
 function toIntValue(raw: unknown, context: ValueContext): AnyValue {
   const text = toDecimalString(raw) ?? '0';

@@ -141,7 +141,7 @@ export class WalShipper {
       this.options.logger.error({ err: error, segment: segment.file }, 'wal segment unreadable');
       return false;
     }
-    // A batch holds consecutive entries with one column list, up to batchMaxSpans rows.
+    // A batch contains consecutive entries with one column list, up to batchMaxSpans rows.
     let batch: SpanRows[] = [];
     let batchSpans = 0;
     const shipBatch = async () => {
