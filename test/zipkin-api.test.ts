@@ -4,6 +4,7 @@ import { sendCheckoutTrace, type CheckoutTrace } from './helpers/trace-fixture';
 let faultline: TestFaultline;
 let checkout: CheckoutTrace;
 let now: number;
+let shopCallMs: number;
 
 beforeAll(async () => {
   faultline = await startTestFaultline({
@@ -17,12 +18,55 @@ beforeAll(async () => {
   });
   now = Date.now();
   checkout = await sendCheckoutTrace(faultline.otlpUrl, now - 60_000);
+  shopCallMs = now - 2 * 3_600_000;
+  await sendShopCall(shopCallMs);
   await faultline.flush();
 });
 
 afterAll(async () => {
   await faultline.stop();
 });
+
+/**
+ * Sends a call from shop to billing in which the client span records only the address,
+ * two hours back, outside the hour that the dependency test reads. It goes in before any
+ * test reads edges, because a minute is resolved into edges once.
+ */
+async function sendShopCall(startMs: number): Promise<void> {
+  const start = BigInt(startMs) * 1_000_000n;
+  const span = (service: string, spanId: string, fields: Record<string, unknown>) => ({
+    resource: { attributes: [{ key: 'service.name', value: { stringValue: service } }] },
+    scopeSpans: [
+      {
+        spans: [
+          {
+            traceId: 'e1'.repeat(16),
+            spanId,
+            startTimeUnixNano: String(start),
+            endTimeUnixNano: String(start + 5_000_000n),
+            ...fields,
+          },
+        ],
+      },
+    ],
+  });
+  const client = span('shop', 'a1'.repeat(8), {
+    name: 'POST',
+    kind: 3,
+    attributes: [{ key: 'server.address', value: { stringValue: '10.0.0.5' } }],
+  });
+  const server = span('billing', 'b1'.repeat(8), {
+    name: 'POST /charge',
+    kind: 2,
+    parentSpanId: 'a1'.repeat(8),
+  });
+  const response = await fetch(`${faultline.otlpUrl}/v1/traces`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ resourceSpans: [client, server] }),
+  });
+  if (response.status !== 200) throw new Error(`shop call refused: ${await response.text()}`);
+}
 
 async function zipkin(path: string): Promise<{ status: number; type: string; body: any }> {
   const response = await fetch(`${faultline.queryUrl}/zipkin${path}`);
@@ -127,13 +171,26 @@ describe('Zipkin v2 read API', () => {
   });
 
   it('lists services, span names and remote services', async () => {
-    expect((await zipkin('/api/v2/services')).body).toEqual(['frontend', 'payment']);
+    expect((await zipkin('/api/v2/services')).body).toEqual([
+      'billing',
+      'frontend',
+      'payment',
+      'shop',
+    ]);
     expect((await zipkin('/api/v2/spans?serviceName=frontend')).body).toEqual([
       'GET /checkout',
       'POST',
       'audit',
     ]);
     expect((await zipkin('/api/v2/remoteServices?serviceName=frontend')).body).toEqual(['payment']);
+  });
+
+  it('names remote services as the dependency graph does', async () => {
+    // The client span alone records the address; the server span names the service.
+    const window = `endTs=${shopCallMs + 60_000}&lookback=600000`;
+    expect((await zipkin(`/api/v2/remoteServices?serviceName=shop&${window}`)).body).toEqual([
+      'billing',
+    ]);
   });
 
   it('gets a trace by id', async () => {

@@ -99,15 +99,20 @@ async function searchTraces(storage: Storage, request: Request, limits: QueryLim
   return readTraces(storage, ids);
 }
 
-async function remoteServices(storage: Storage, service: string): Promise<string[]> {
-  const result = await storage.client.query({
-    query: `SELECT DISTINCT remote_service FROM ${storage.database}.spans
-WHERE service_name = {service:String} AND remote_service != ''
-ORDER BY remote_service`,
-    query_params: { service },
-    format: 'JSONEachRow',
-  });
-  return (await result.json<{ remote_service: string }>()).map((row) => row.remote_service);
+/**
+ * Lists the services that `service` called in a window, as `/api/v2/dependencies` names
+ * them: the service of the server span a call reached, or the called name (peer.service,
+ * the address) when no server span is found. The name recorded on the client span alone is
+ * often an address such as 127.0.0.1:8081, which would not match the dependency graph.
+ */
+async function remoteServices(
+  storage: Storage,
+  service: string,
+  window: TimeRange,
+): Promise<string[]> {
+  const edges = await readDependencies(storage, window);
+  const callees = edges.filter((edge) => edge.caller === service).map((edge) => edge.callee);
+  return [...new Set(callees)].sort();
 }
 
 /** Largest number of values `autocompleteValues` returns for one key. */
@@ -204,7 +209,8 @@ function addRoutes(router: Router, storage: Storage, limits: QueryLimits): void 
   router.get(
     '/api/v2/remoteServices',
     handle(async (request, response) => {
-      response.json(await remoteServices(storage, requiredService(request)));
+      const service = requiredService(request);
+      response.json(await remoteServices(storage, service, readWindow(request, limits)));
     }),
   );
   router.get(
