@@ -83,6 +83,7 @@ export async function startCollector(options: {
   const metrics = new CollectorMetrics();
   const writer = storageWriter({ storage: options.storage, metrics, ...config });
   const pipeline = await startPipeline({ config, writer, metrics, logger });
+  options.storage.unstoredSince = () => pipeline.oldestUnstoredMs();
   const ingest = new Ingest({
     sink: pipeline.sink,
     limits: config,
@@ -115,6 +116,7 @@ export async function startCollector(options: {
           servers.grpc.close(config.shutdownTimeoutMs),
         ]);
         await pipeline.stop(Math.max(0, config.shutdownTimeoutMs - (Date.now() - started)));
+        options.storage.unstoredSince = undefined;
         logger.info('collector stopped');
       })();
       return stopping;

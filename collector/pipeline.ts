@@ -35,6 +35,8 @@ export interface Pipeline {
   flush(timeoutMs?: number): Promise<void>;
   /** Refreshes the gauges before a scrape. */
   updateGauges(): void;
+  /** Epoch milliseconds of the oldest accepted span not stored yet; undefined when none. */
+  oldestUnstoredMs(): number | undefined;
   /** Stores what it can within `deadlineMs`; the write-ahead log keeps the rest. */
   stop(deadlineMs: number): Promise<void>;
 }
@@ -76,6 +78,8 @@ function startSyncPipeline(options: Parameters<typeof startPipeline>[0]): Pipeli
       await batcher.flush();
     },
     updateGauges: () => metrics.queueDepth.set(batcher.queuedSpans),
+    // Its spans are acknowledged only once stored, so none waits after an answer.
+    oldestUnstoredMs: () => undefined,
     stop: async () => {
       await batcher.flush();
     },
@@ -119,6 +123,7 @@ async function startWalPipeline(options: Parameters<typeof startPipeline>[0]): P
       const oldest = wal.oldestAppendMs;
       metrics.walOldestAgeSeconds.set(oldest ? (Date.now() - oldest) / 1000 : 0);
     },
+    oldestUnstoredMs: () => wal.oldestAppendMs,
     stop: async (deadlineMs) => {
       await shipper.stop(deadlineMs);
       await wal.close();

@@ -168,4 +168,45 @@ describe('dependency edges', () => {
     );
     expect(edges.map((edge) => [edge.caller, edge.callee, edge.calls])).toEqual(expected);
   });
+  it('stay open while older spans wait in a collector log', async () => {
+    const blockStartMs = Math.floor((Date.now() - 3 * HOUR_MS) / 600_000) * 600_000;
+    const traceId = traceHex(5);
+    const client = makeSpan(1, '', blockStartMs + 60_000, blockStartMs + 60_020, {
+      traceId,
+      kind: 'CLIENT',
+      serviceName: 'orders',
+    });
+    const server = makeSpan(2, 1, blockStartMs + 60_005, blockStartMs + 60_015, {
+      traceId,
+      kind: 'SERVER',
+      serviceName: 'stock',
+    });
+    await writeSpans(storage, [client, server]);
+    const range = { startMs: blockStartMs, endMs: blockStartMs + 10 * MINUTE_MS - 1 };
+    const resolved = async () =>
+      (
+        await rows<{ minutes: string }>(
+          storage,
+          `SELECT count() AS minutes FROM faultline.dependency_resolved_minutes
+           WHERE minute >= toDateTime({start:UInt32}) AND minute < toDateTime({end:UInt32})`,
+          { start: blockStartMs / 1000, end: blockStartMs / 1000 + 600 },
+        )
+      ).map((row) => Number(row.minutes))[0];
+    const stockCalls = async () =>
+      (await readDependencies(storage, range))
+        .filter((edge) => edge.caller === 'orders' && edge.callee === 'stock')
+        .map((edge) => edge.calls);
+
+    // A span appended during the block still waits in the log: the block is read live.
+    storage.unstoredSince = () => blockStartMs + 5 * MINUTE_MS;
+    try {
+      expect(await stockCalls()).toEqual([1]);
+      expect(await resolved()).toBe(0);
+    } finally {
+      storage.unstoredSince = undefined;
+    }
+
+    expect(await stockCalls()).toEqual([1]);
+    expect(await resolved()).toBe(10);
+  });
 });

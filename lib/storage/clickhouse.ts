@@ -43,6 +43,12 @@ export interface Storage {
   readonly mode: 'embedded' | 'server';
   /** Where the data lives: a folder for the embedded engine, the server URL without credentials otherwise. */
   readonly location: string;
+  /**
+   * Epoch milliseconds of the oldest span accepted in this process and not yet stored, or
+   * undefined when none waits. A collector sets it, so that the analyzer in the same process
+   * does not turn minutes into dependency edges while their spans still wait in the log.
+   */
+  unstoredSince?: () => number | undefined;
   close(): Promise<void>;
 }
 

@@ -173,7 +173,15 @@ export async function resolveDependencyMinutes(
   range: TimeRange,
   nowMs = Date.now(),
 ): Promise<MinuteSpan> {
-  const minutes = closedMinutes(range, nowMs);
+  // Spans still waiting in a collector's log were accepted on time for the blocks that
+  // ended within the lateness before they arrived, so those blocks stay open until stored.
+  // NOTE: only a collector in this process sets unstoredSince; a separate analyzer process
+  // closes blocks after the lateness alone.
+  const unstoredMs = storage.unstoredSince?.();
+  const minutes = closedMinutes(
+    range,
+    unstoredMs === undefined ? nowMs : Math.min(nowMs, unstoredMs),
+  );
   if (minutes.endMs <= minutes.firstMs) return minutes;
   // Minutes are UInt32 seconds in storage, so none lies before the epoch.
   const firstBlockMs = Math.max(0, Math.floor(minutes.firstMs / BLOCK_MS) * BLOCK_MS);
