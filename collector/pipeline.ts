@@ -78,7 +78,7 @@ function startSyncPipeline(options: Parameters<typeof startPipeline>[0]): Pipeli
       await batcher.flush();
     },
     updateGauges: () => metrics.queueDepth.set(batcher.queuedSpans),
-    // Its spans are acknowledged only once stored, so none waits after an answer.
+    // Its spans are acknowledged only once stored, so none waits after the response.
     oldestUnstoredMs: () => undefined,
     stop: async () => {
       await batcher.flush();

@@ -81,17 +81,7 @@ describe('faultline start process', () => {
   });
 
   it('keeps a second process out of its data folder', async () => {
-    const second = runCli([
-      'start',
-      '--data-dir',
-      dataDir,
-      '--otlp-http-port',
-      '0',
-      '--otlp-grpc-port',
-      '0',
-      '--query-port',
-      '0',
-    ]);
+    const second = runCli(startArgs(dataDir));
     expect(await second.exited).toBe(1);
     expect(second.output()).toContain(
       `FL_DATA_DIR_LOCKED: data folder ${dataDir} is in use by process ${first.child.pid}`,

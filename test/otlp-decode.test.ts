@@ -64,7 +64,7 @@ describe('OTLP/JSON decoding', () => {
     ]);
   });
 
-  it('keeps int64 values out of range as text', () => {
+  it('keeps out-of-range int64 as text', () => {
     const request = decodeJsonRequest(
       encodeJson(
         jsonRequest({

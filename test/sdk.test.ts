@@ -179,7 +179,7 @@ function runChild(script: string, env: Record<string, string>): Promise<ChildOut
 /**
  * Runs an ES module service the way the README starts one: `node --import tsx --import
  * <tracing> <service>`, where the tracing module starts the SDK with the child's logger and
- * the service module runs `script` after importing the SDK's helpers.
+ * the service module runs `script` with a `report` function.
  */
 function runModuleChild(
   tracing: string,
@@ -245,6 +245,27 @@ function collectChild(
       resolve({ code, stderr, report: line ? (JSON.parse(line) as ChildReport) : undefined });
     });
   });
+}
+
+/**
+ * Builds child code that serves `route` with express, requests `requestPath` once, then
+ * shuts tracing down and reports the status. It expects `http`, `express` and `handle`.
+ */
+function serveOnce(route: string, requestPath: string): string {
+  return `
+      const app = express();
+      app.get('${route}', (request, response) => response.json({ ok: true }));
+      const server = app.listen(0, '127.0.0.1', () => {
+        http.get('http://127.0.0.1:' + server.address().port + '${requestPath}', (response) => {
+          response.resume();
+          response.on('end', async () => {
+            server.close();
+            await handle.shutdown();
+            report({ status: response.statusCode });
+          });
+        });
+      });
+      `;
 }
 
 describe('startTracing in a child process', () => {
@@ -449,20 +470,7 @@ describe('startTracing in a child process', () => {
       });
       const http = require('node:http');
       const express = require('express');
-      const app = express();
-      app.get('/hello', (request, response) => response.json({ hello: 'world' }));
-      const server = app.listen(0, '127.0.0.1', () => {
-        const url = 'http://127.0.0.1:' + server.address().port + '/hello';
-        http.get(url, (response) => {
-          response.resume();
-          response.on('end', async () => {
-            server.close();
-            await handle.shutdown();
-            report({ status: response.statusCode });
-          });
-        });
-      });
-      `,
+      ${serveOnce('/hello', '/hello')}`,
       { RECEIVER_URL: receiver.url },
     );
 
@@ -491,25 +499,14 @@ describe('startTracing in a child process', () => {
     expect(attributes['service.version']).toBe('3.1.4');
     expect(attributes['deployment.environment.name']).toBe('test');
   });
-  it('express imported by an ES module service gets its route', async () => {
+
+  it('instruments express in ES modules', async () => {
     const outcome = await runModuleChild(
       `globalThis.handle = startTracing({ serviceName: 'module-service', endpoint: receiverUrl, logger });`,
       `
       import http from 'node:http';
       import express from 'express';
-      const app = express();
-      app.get('/hello/:name', (request, response) => response.json({ hello: request.params.name }));
-      const server = app.listen(0, '127.0.0.1', () => {
-        http.get('http://127.0.0.1:' + server.address().port + '/hello/ada', (response) => {
-          response.resume();
-          response.on('end', async () => {
-            server.close();
-            await handle.shutdown();
-            report({ status: response.statusCode });
-          });
-        });
-      });
-      `,
+      ${serveOnce('/hello/:name', '/hello/ada')}`,
       { RECEIVER_URL: receiver.url },
     );
 

@@ -24,7 +24,7 @@ function fakeRows(...ids: number[]): SpanRows {
   return { columns: ['span_id'], chunks: [Buffer.from(text)], count: ids.length };
 }
 
-/** Builds a shipper with short waits that finds storage reachable and rejecting rows, unless the options say otherwise. */
+/** Builds a shipper with short waits that finds storage reachable and rejecting rows, unless `options` override them. */
 function testShipper(
   wal: WriteAheadLog,
   options: Pick<ShipperOptions, 'write'> & Partial<ShipperOptions>,
@@ -153,7 +153,7 @@ describe('write-ahead log', () => {
     expect(await storedSpanIds(dir)).toEqual([1, 2, 4]);
   });
 
-  it('rejects an append whose segment has no folder', async () => {
+  it('rejects appends without a folder', async () => {
     const dir = makeTempDir('wal');
     const { wal } = await openWal(dir, 1 << 30, 10);
     await wal.append(fakeRows(1));
@@ -169,7 +169,7 @@ describe('write-ahead log', () => {
     expect(await storedSpanIds(dir)).toEqual([3]);
   });
 
-  it('replays a record of whole spans, the form earlier versions wrote, as rows', async () => {
+  it('replays old span-record entries as rows', async () => {
     const dir = makeTempDir('wal');
     const spans = [makeSpan(1, '', 1000, 1005), makeSpan(2, 1, 1001, 1004)];
     const legacy = encodeRecord([Buffer.from(JSON.stringify({ t: 1234, s: spans }))]);
@@ -247,7 +247,7 @@ describe('write-ahead log shipper', () => {
     await wal.close();
   });
 
-  it('skips a segment whose file was deleted', async () => {
+  it('skips a deleted segment file', async () => {
     const dir = makeTempDir('wal');
     const { wal } = await openWal(dir, 1 << 30, 10);
     const stored: number[] = [];
@@ -266,7 +266,7 @@ describe('write-ahead log shipper', () => {
     await wal.close();
   });
 
-  it('inserts rows with different column lists separately, in log order', async () => {
+  it('splits inserts by column list', async () => {
     const dir = makeTempDir('wal');
     const { wal } = await openWal(dir);
     const inserts: { columns: readonly string[]; ids: number[] }[] = [];
@@ -344,7 +344,7 @@ describe('write-ahead log shipper with a failing server', () => {
 });
 
 describe('write-ahead log sink', () => {
-  it('refuses past the queue limit while storage works', async () => {
+  it('rejects past the queue limit', async () => {
     const dir = makeTempDir('wal');
     const { wal } = await openWal(dir);
     const shipper = { failing: false } as WalShipper;
@@ -442,7 +442,7 @@ describe('collector with the write-ahead log', () => {
       await faultline.flush();
       const { client, database } = faultline.app.storage;
       // With one part in the partition, each insert into spans fails with TOO_MANY_PARTS
-      // while ClickHouse answers pings.
+      // while ClickHouse responds to pings.
       await client.command({
         query: `ALTER TABLE ${database}.spans MODIFY SETTING parts_to_throw_insert = 1`,
       });

@@ -65,7 +65,8 @@ async function sendShopCall(startMs: number): Promise<void> {
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ resourceSpans: [client, server] }),
   });
-  if (response.status !== 200) throw new Error(`shop call refused: ${await response.text()}`);
+  if (response.status !== 200)
+    throw new Error(`shop call rejected with ${response.status}: ${await response.text()}`);
 }
 
 async function zipkin(path: string): Promise<{ status: number; type: string; body: any }> {
@@ -185,7 +186,7 @@ describe('Zipkin v2 read API', () => {
     expect((await zipkin('/api/v2/remoteServices?serviceName=frontend')).body).toEqual(['payment']);
   });
 
-  it('names remote services as the dependency graph does', async () => {
+  it('names remote services as dependencies do', async () => {
     // The client span alone records the address; the server span names the service.
     const window = `endTs=${shopCallMs + 60_000}&lookback=600000`;
     expect((await zipkin(`/api/v2/remoteServices?serviceName=shop&${window}`)).body).toEqual([

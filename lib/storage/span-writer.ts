@@ -156,7 +156,9 @@ async function writeChunks(file: string, chunks: Buffer[]): Promise<void> {
     const expected = chunks.reduce((sum, chunk) => sum + chunk.length, 0);
     const { bytesWritten } = await handle.writev(chunks);
     if (bytesWritten !== expected) {
-      throw new Error(`short write to ${file}: ${bytesWritten} of ${expected} bytes`);
+      throw new Error(
+        `failed to write ${file}: wrote ${bytesWritten} of ${expected} bytes; check the free space of the data folder`,
+      );
     }
   } finally {
     await handle.close();

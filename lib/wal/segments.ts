@@ -66,9 +66,8 @@ export function encodeEntry(entry: WalEntry): Buffer[] {
 }
 
 /**
- * Decodes a record payload. The rows stay a view of the payload. A payload without a
- * newline is a whole JSON object `{t, s}` with the spans themselves, the form that
- * earlier versions wrote; its spans are converted to rows.
+ * Decodes a record payload, with the rows as a view of it. Earlier versions wrote a whole
+ * JSON object `{t, s}` with the span records and no newline. Its spans are converted to rows.
  */
 export function decodeEntry(payload: Buffer): WalEntry {
   const headerEnd = payload.indexOf(NEWLINE);

@@ -322,8 +322,8 @@ export class WriteAheadLog {
 
   /**
    * Returns the oldest sealed segment. When none is sealed and the active one contains
-   * records, it is sealed first, after the write in flight, so a reader never waits for
-   * a segment to fill nor for appends to stop.
+   * records, it is sealed first, after the write in flight, so a reader does not wait
+   * for a segment to fill or for appends to stop.
    */
   async nextSegment(): Promise<SegmentInfo | undefined> {
     while (this.sealed.length === 0 && this.active.spans > 0 && !this.failure) {
@@ -338,7 +338,7 @@ export class WriteAheadLog {
   }
 
   /**
-   * Writes rows that storage refuses to a file in the quarantine folder, one JSON object a
+   * Writes rows that storage rejects to a file in the quarantine folder, one JSON object a
    * row with the reason, the column names and the row's values.
    */
   async quarantineRows(rows: SpanRows, reason: string): Promise<string> {

@@ -1,13 +1,13 @@
 /** Protobuf bytes built by hand, for bodies that protobufjs cannot encode. */
 
-/** A length-delimited protobuf field, after optional leading bytes. */
+/** Encodes a length-delimited protobuf field, after optional leading bytes. */
 export function field(number: number, value: Buffer, before = Buffer.alloc(0)): Buffer {
   return Buffer.concat([before, Buffer.from([(number << 3) | 2]), varint(value.length), value]);
 }
 
 /**
- * The bytes of an AnyValue whose kvlist nests `depth` levels: each level's headers
- * precede the inner value, so they are written outermost first after sizing bottom-up.
+ * Encodes an AnyValue whose kvlist nests `depth` levels. Each level's headers precede the
+ * inner value, so the sizes are computed bottom-up and the headers written outermost first.
  */
 export function deepAnyValue(depth: number): Buffer {
   const leaf = Buffer.from([0x0a, 0x01, 0x78]); // AnyValue{string_value: "x"}
