@@ -246,7 +246,9 @@ export function repairTimes(
   }
   if (sent < MIN_STORABLE_NS || sent > MAX_START_NS) {
     marks.add(sent === 0n ? 'missing_start_time' : 'start_time_out_of_range');
-    attributes.push({ key: ORIGINAL_START_ATTRIBUTE, value: { intValue: sent.toString() } });
+    // A start past Int64 (OTLP times are unsigned) is kept as text, as attribute values are.
+    const original = sent <= MAX_STORABLE_NS ? { intValue: `${sent}` } : { stringValue: `${sent}` };
+    attributes.push({ key: ORIGINAL_START_ATTRIBUTE, value: original });
     start = end >= MIN_STORABLE_NS && end <= MAX_START_NS ? end : nowNs;
   } else if (start < EARLIEST_PLAUSIBLE_NS || start > nowNs + FUTURE_TOLERANCE_NS) {
     marks.add('start_time_out_of_range');
