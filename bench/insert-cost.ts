@@ -5,11 +5,11 @@
  * (parsing only) as JSONEachRow, as TabSeparated text and as a JSONCompactEachRow file
  * read by file(). Then one batch goes into `spans` itself as a JSONCompactEachRow request
  * body, which the embedded connection puts into the query text, and another through
- * `writeSpans`, which inserts from a file (parsing, storing and the materialized views).
- * Last, for each of `--sizes`, rows built beforehand go through `writeSpanRows`, the
- * collector's insert, batch after batch, on a fresh data folder. It reports the wall time
- * and the process CPU time a span at that batch size, the engine's threads and merges
- * included.
+ * `writeSpans`, which inserts a Native file (parsing, storing and the materialized views).
+ * Last, for each of `--sizes`, rows built beforehand as Native blocks and as
+ * JSONCompactEachRow lines go through `writeSpanRows`, the collector's insert, batch after
+ * batch, on a fresh data folder. It reports the wall time and the process CPU time a span
+ * at that batch size and format, the engine's threads and merges included.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -19,7 +19,14 @@ import { parseArgs } from 'node:util';
 import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { decodeSpansFast } from '../lib/otlp/fast-decode';
 import { openStorage } from '../lib/storage/clickhouse';
-import { SPAN_COLUMNS, toSpanRow, toSpanRows, type SpanRow } from '../lib/storage/span-rows';
+import {
+  SPAN_COLUMNS,
+  toJsonSpanRows,
+  toSpanRow,
+  toSpanRows,
+  type RowFormat,
+  type SpanRow,
+} from '../lib/storage/span-rows';
 import { writeSpanRows, writeSpans } from '../lib/storage/span-writer';
 import { makeTempDir } from '../test/helpers/faultline';
 import { quantile, report, round } from './measure';
@@ -88,7 +95,8 @@ async function timed(step: () => Promise<unknown>): Promise<number> {
  * Inserts `batches` batches of `size` spans, built into rows beforehand, one after the
  * other into a fresh data folder. Returns the median wall time and the CPU time a span.
  */
-async function insertBySize(size: number, batches: number) {
+async function insertBySize(size: number, batches: number, format: RowFormat) {
+  const build = format === 'Native' ? toSpanRows : toJsonSpanRows;
   const dataDir = makeTempDir('insert-size');
   const storage = await openStorage({ dataDir, url: '', database: 'faultline', retentionDays: 7 });
   const traces = syntheticTraces({ seed: 4, startMs: Date.now() - 600_000, traceIntervalMs: 5 });
@@ -98,7 +106,7 @@ async function insertBySize(size: number, batches: number) {
     const body = ProtobufTraceSerializer.serializeRequest(takeSpans(traces, size))!;
     const spans = decodeSpansFast(body).spans;
     const started = performance.now();
-    const batch = toSpanRows(spans);
+    const batch = build(spans);
     rowsMs += performance.now() - started;
     built += batch.count;
     return batch;
@@ -114,6 +122,7 @@ async function insertBySize(size: number, batches: number) {
   await storage.close();
   fs.rmSync(dataDir, { recursive: true, force: true });
   return {
+    format,
     batchSpans: size,
     batches,
     buildRowsMicrosecondsPerSpan: round((rowsMs * 1000) / built),
@@ -225,7 +234,9 @@ async function main(): Promise<void> {
   for (const size of values.sizes.split(',').map(Number)) {
     // The same number of spans at each size, so merges have as much to do.
     const count = Math.max(3, Math.round((batches * 20_000) / size));
-    report('insert.bySize', await insertBySize(size, count));
+    for (const format of ['Native', 'JSONCompactEachRow'] as const) {
+      report('insert.bySize', await insertBySize(size, count, format));
+    }
   }
 }
 

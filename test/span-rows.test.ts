@@ -1,11 +1,11 @@
-import { SPAN_COLUMNS, splitSpanRows, toSpanRow, toSpanRows } from '../lib/storage/span-rows';
+import { SPAN_COLUMNS, splitSpanRows, toJsonSpanRows, toSpanRow } from '../lib/storage/span-rows';
 import { makeSpan } from './helpers/spans';
 
-describe('span rows', () => {
+describe('JSON span rows', () => {
   it('split into one part a line', () => {
     const spans = [makeSpan(1, '', 0, 1), makeSpan(2, 1, 0, 1), makeSpan(3, 1, 0, 1)];
     spans[1].statusMessage = 'line one\nline two';
-    const rows = toSpanRows(spans);
+    const rows = toJsonSpanRows(spans);
     expect(rows.count).toBe(3);
     expect(rows.columns).toEqual(SPAN_COLUMNS);
 
@@ -22,8 +22,8 @@ describe('span rows', () => {
   });
 
   it('split rows in several chunks', () => {
-    const first = toSpanRows([makeSpan(1, '', 0, 1)]);
-    const second = toSpanRows([makeSpan(2, 1, 0, 1), makeSpan(3, 1, 0, 1)]);
+    const first = toJsonSpanRows([makeSpan(1, '', 0, 1)]);
+    const second = toJsonSpanRows([makeSpan(2, 1, 0, 1), makeSpan(3, 1, 0, 1)]);
     const joined = { ...first, chunks: [...first.chunks, ...second.chunks], count: 3 };
     expect(splitSpanRows(joined).map((line) => line.chunks[0])).toEqual([
       ...splitSpanRows(first).map((line) => line.chunks[0]),

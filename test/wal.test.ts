@@ -1,10 +1,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { silentLogger } from '../lib/logger';
+import type { SpanRecord } from '../lib/model/span';
+import { readNativeRows, writeNativeBlock } from '../lib/storage/native';
 import {
   hexToDecimal,
   joinSpanRows,
+  spanRowsJson,
   splitSpanRows,
+  toJsonSpanRows,
   toSpanRows,
   type SpanRows,
 } from '../lib/storage/span-rows';
@@ -21,7 +25,36 @@ import { makeSpan, spanId } from './helpers/spans';
 /** Rows of a single column, so the log can be checked without whole spans. */
 function fakeRows(...ids: number[]): SpanRows {
   const text = ids.map((id) => `[${id}]\n`).join('');
-  return { columns: ['span_id'], chunks: [Buffer.from(text)], count: ids.length };
+  return {
+    format: 'JSONCompactEachRow',
+    columns: ['span_id'],
+    chunks: [Buffer.from(text)],
+    count: ids.length,
+  };
+}
+
+/**
+ * Native rows of the spans whose kind column is text, with the kind of one span outside
+ * the column's Enum8, so that ClickHouse rejects that row when it converts the block.
+ */
+function nativeRowsWithBogusKind(spans: SpanRecord[], bogus: number): SpanRows {
+  const { columns, types, rows } = readNativeRows(toSpanRows(spans).chunks[0]);
+  const kind = columns.indexOf('kind');
+  types[kind] = 'String';
+  rows[bogus][kind] = 'BOGUS';
+  return {
+    ...toSpanRows([]),
+    chunks: [writeNativeBlock(columns, types, rows)],
+    count: rows.length,
+  };
+}
+
+/** JSONCompactEachRow rows of the spans, as earlier versions logged, with one bogus kind. */
+function jsonRowsWithBogusKind(spans: SpanRecord[], bogus: number): SpanRows {
+  const lines = splitSpanRows(toJsonSpanRows(spans));
+  const rejected = Buffer.from(lines[bogus].chunks[0].toString().replace('"INTERNAL"', '"BOGUS"'));
+  lines[bogus] = { ...lines[bogus], chunks: [rejected] };
+  return joinSpanRows(lines);
 }
 
 /** Builds a shipper with short waits that finds storage reachable and rejecting rows, unless `options` override them. */
@@ -43,7 +76,7 @@ function testShipper(
 
 /** First value of every line of some rows. */
 function rowIds(rows: SpanRows): number[] {
-  return splitSpanRows(rows).map((line) => (JSON.parse(line.chunks[0].toString()) as number[])[0]);
+  return spanRowsJson(rows).map((line) => (JSON.parse(line) as number[])[0]);
 }
 
 async function openWal(dir: string, maxBytes = 1 << 30, segmentBytes = 1 << 20) {
@@ -467,16 +500,16 @@ describe('collector with the write-ahead log', () => {
     }
   });
 
-  it('quarantines a row ClickHouse rejects and stores the rest', async () => {
+  it.each([
+    ['Native', nativeRowsWithBogusKind],
+    ['JSONCompactEachRow', jsonRowsWithBogusKind],
+  ])('quarantines a rejected %s row and stores the rest', async (_format, withBogusKind) => {
     const walDir = makeTempDir('wal');
     const traceId = 'e1'.repeat(16);
     const now = Date.now();
     const spans = [1, 2, 3, 4].map((id) => makeSpan(id, '', now, now + 1, { traceId }));
-    const lines = splitSpanRows(toSpanRows(spans));
-    // A kind outside the Enum8 of the column: ClickHouse rejects the row as it parses it.
-    const rejected = Buffer.from(lines[1].chunks[0].toString().replace('"INTERNAL"', '"BOGUS"'));
-    lines[1] = { ...lines[1], chunks: [rejected] };
-    const record = encodeRecord(encodeEntry({ appendedMs: now, rows: joinSpanRows(lines) }));
+    const rows = withBogusKind(spans, 1);
+    const record = encodeRecord(encodeEntry({ appendedMs: now, rows }));
     fs.writeFileSync(segmentFile(walDir, 1), Buffer.concat(record));
 
     const faultline = await startTestFaultline({ walDir, insertRetryMaxMs: 20 });

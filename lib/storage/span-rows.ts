@@ -1,4 +1,13 @@
-import type { AnyValue, KeyValue, SpanKind, SpanRecord, StatusCode } from '../model/span';
+import {
+  SPAN_KINDS,
+  STATUS_CODES,
+  type AnyValue,
+  type KeyValue,
+  type SpanKind,
+  type SpanRecord,
+  type StatusCode,
+} from '../model/span';
+import { ByteWriter, readNativeRows, writeNativeBlock } from './native';
 
 /**
  * Row of the `spans` table in the JSON form that JSONEachRow inserts and selects use.
@@ -294,48 +303,368 @@ export function fromSelectedRow(row: SpanRow): SpanRecord {
   };
 }
 
+/** Insert formats of `SpanRows`: the log of earlier versions holds JSONCompactEachRow. */
+export type RowFormat = 'Native' | 'JSONCompactEachRow';
+
 /**
- * Spans as insert-ready JSONCompactEachRow text: one line a span, each ending in a newline,
- * holding the values of `columns` in order. The write-ahead log keeps spans in this form,
- * so that storing them later needs no parsing or conversion, only concatenation.
+ * Spans ready to insert into `spans`, in one of two formats. Native rows are one or more
+ * Native blocks; JSONCompactEachRow rows are one line a span, each ending in a newline.
+ * The write-ahead log keeps spans in this form, so storing them later needs no parsing or
+ * conversion, only concatenation.
  */
 export interface SpanRows {
-  /** Columns of every line, in order; a log written by an older version may have fewer. */
+  format: RowFormat;
+  /** Columns of every row, in order; a log written by an older version may have fewer. */
   columns: readonly string[];
-  /** Whole lines, in one or more chunks. */
+  /** Whole blocks or lines, in one or more chunks. */
   chunks: Buffer[];
   count: number;
 }
 
 const NEWLINE = 0x0a;
 
-/** Converts spans into insert-ready lines of every column in `SPAN_COLUMNS`. */
+/**
+ * Native types of the columns in `SPAN_COLUMNS`: the table's types without
+ * LowCardinality, which the engine applies when it converts the block on insert.
+ */
+export const SPAN_NATIVE_TYPES: Record<keyof SpanRow, string> = {
+  trace_id: 'UInt128',
+  span_id: 'UInt64',
+  parent_span_id: 'UInt64',
+  trace_state: 'String',
+  flags: 'UInt32',
+  name: 'String',
+  kind: `Enum8(${SPAN_KINDS.map((kind, code) => `'${kind}' = ${code}`).join(', ')})`,
+  start_time: 'DateTime64(9)',
+  duration_ns: 'UInt64',
+  status_code: `Enum8(${STATUS_CODES.map((status, code) => `'${status}' = ${code}`).join(', ')})`,
+  status_message: 'String',
+  service_name: 'String',
+  service_version: 'String',
+  deployment_environment: 'String',
+  remote_service: 'String',
+  http_status_code: 'UInt16',
+  is_error: 'Bool',
+  attributes_string: 'Map(String, String)',
+  attributes_int: 'Map(String, Int64)',
+  attributes_float: 'Map(String, Float64)',
+  attributes_bool: 'Map(String, Bool)',
+  attributes_complex: 'Map(String, String)',
+  dropped_attributes_count: 'UInt32',
+  resource_attributes: 'String',
+  dropped_resource_attributes_count: 'UInt32',
+  scope_name: 'String',
+  scope_version: 'String',
+  scope_attributes: 'String',
+  'events.time_offset_ns': 'Array(Int64)',
+  'events.name': 'Array(String)',
+  'events.attributes': 'Array(String)',
+  'events.dropped_attributes_count': 'Array(UInt32)',
+  dropped_events_count: 'UInt32',
+  link_trace_ids: 'Array(UInt128)',
+  link_span_ids: 'Array(UInt64)',
+  link_trace_states: 'Array(String)',
+  link_attributes: 'Array(String)',
+  link_dropped_attributes_counts: 'Array(UInt32)',
+  link_flags: 'Array(UInt32)',
+  dropped_links_count: 'UInt32',
+  ingest_warnings: 'Array(String)',
+};
+
+const KIND_CODES = new Map<string, number>(SPAN_KINDS.map((kind, code) => [kind, code]));
+const STATUS_CODE_VALUES = new Map<string, number>(
+  STATUS_CODES.map((status, code) => [status, code]),
+);
+
+const INT64_MIN = -(1n << 63n);
+const INT64_MAX = (1n << 63n) - 1n;
+const UINT64_MAX = (1n << 64n) - 1n;
+
+/**
+ * Limits a number to the range of its column. An event time past the year 2262 (OTLP
+ * allows any 64-bit unsigned time) has an offset from the start beyond Int64.
+ */
+function clamp(value: bigint, min: bigint, max: bigint): bigint {
+  return value < min ? min : value > max ? max : value;
+}
+
+function enumCode(codes: Map<string, number>, value: string): number {
+  const code = codes.get(value);
+  if (code === undefined) {
+    throw new Error(
+      `invalid enum value ${JSON.stringify(value)}: expected one of ${[...codes.keys()].join(', ')}`,
+    );
+  }
+  return code;
+}
+
+// Attribute maps by value type, in the order of their columns.
+const STRING = 0;
+const INT = 1;
+const FLOAT = 2;
+const BOOL = 3;
+const COMPLEX = 4;
+const VALUE_TYPES = 5;
+
+function valueType(value: AnyValue): number {
+  if ('stringValue' in value) return STRING;
+  if ('intValue' in value) return INT;
+  if ('doubleValue' in value) return FLOAT;
+  if ('boolValue' in value) return BOOL;
+  return COMPLEX;
+}
+
+// UTF-8 text of the resource and scope attribute lists, built once a batch like their JSON.
+const keyValuesBytes = new WeakMap<KeyValue[], Buffer>();
+
+function toKeyValuesBytes(attributes: KeyValue[]): Buffer {
+  let bytes = keyValuesBytes.get(attributes);
+  if (bytes === undefined) {
+    bytes = Buffer.from(toKeyValuesJson(attributes));
+    keyValuesBytes.set(attributes, bytes);
+  }
+  return bytes;
+}
+
+/**
+ * Writes the attribute maps: for each value type, the end offsets of every span's entries,
+ * then their keys, then their values.
+ */
+function writeAttributeMaps(writer: ByteWriter, spans: readonly SpanRecord[]): void {
+  const counts = new Uint32Array(spans.length * VALUE_TYPES);
+  const types: number[] = [];
+  spans.forEach((span, index) => {
+    for (const { value } of span.attributes) {
+      const type = valueType(value);
+      types.push(type);
+      counts[index * VALUE_TYPES + type] += 1;
+    }
+  });
+  const columns = SPAN_COLUMNS.slice(SPAN_COLUMNS.indexOf('attributes_string'));
+  for (let type = 0; type < VALUE_TYPES; type += 1) {
+    writeHeader(writer, columns[type]);
+    let end = 0;
+    for (let index = 0; index < spans.length; index += 1) {
+      end += counts[index * VALUE_TYPES + type];
+      writer.uint64(BigInt(end));
+    }
+    let at = 0;
+    for (const span of spans) {
+      for (const { key } of span.attributes) if (types[at++] === type) writer.string(key);
+    }
+    at = 0;
+    for (const span of spans) {
+      for (const { value } of span.attributes) {
+        if (types[at++] !== type) continue;
+        if (type === STRING) writer.string((value as { stringValue: string }).stringValue);
+        else if (type === INT) writer.int64(BigInt((value as { intValue: string }).intValue));
+        else if (type === FLOAT) writer.float64((value as { doubleValue: number }).doubleValue);
+        else if (type === BOOL) writer.uint8((value as { boolValue: boolean }).boolValue ? 1 : 0);
+        else writer.string(JSON.stringify(value));
+      }
+    }
+  }
+}
+
+function writeHeader(writer: ByteWriter, column: keyof SpanRow): void {
+  writer.string(column);
+  writer.string(SPAN_NATIVE_TYPES[column]);
+}
+
+/** Writes the end offsets of an array column: one running total a span. */
+function writeArrayEnds<T>(
+  writer: ByteWriter,
+  spans: readonly SpanRecord[],
+  items: (span: SpanRecord) => readonly T[],
+): void {
+  let end = 0;
+  for (const span of spans) {
+    end += items(span).length;
+    writer.uint64(BigInt(end));
+  }
+}
+
+/** Writes an array column: the end offsets, then every span's items. */
+function writeArray<T>(
+  writer: ByteWriter,
+  column: keyof SpanRow,
+  spans: readonly SpanRecord[],
+  items: (span: SpanRecord) => readonly T[],
+  write: (item: T, span: SpanRecord) => void,
+): void {
+  writeHeader(writer, column);
+  writeArrayEnds(writer, spans, items);
+  for (const span of spans) for (const item of items(span)) write(item, span);
+}
+
+/** Writes a column with one value a span. */
+function writeScalar(
+  writer: ByteWriter,
+  column: keyof SpanRow,
+  spans: readonly SpanRecord[],
+  write: (span: SpanRecord) => void,
+): void {
+  writeHeader(writer, column);
+  for (const span of spans) write(span);
+}
+
+/**
+ * Converts spans into one Native block of every column in `SPAN_COLUMNS`, column after
+ * column, in that order, with the values `toSpanRow` gives.
+ */
 export function toSpanRows(spans: readonly SpanRecord[]): SpanRows {
+  const writer = new ByteWriter(4096 + spans.length * 2048);
+  writer.leb128(SPAN_COLUMNS.length);
+  writer.leb128(spans.length);
+  const starts = spans.map((span) => BigInt(span.startTimeUnixNano));
+  const events = (span: SpanRecord) => span.events;
+  const links = (span: SpanRecord) => span.links;
+
+  writeScalar(writer, 'trace_id', spans, (span) => writer.hexId(span.traceId, 16));
+  writeScalar(writer, 'span_id', spans, (span) => writer.hexId(span.spanId, 8));
+  writeScalar(writer, 'parent_span_id', spans, (span) => writer.hexId(span.parentSpanId, 8));
+  writeScalar(writer, 'trace_state', spans, (span) => writer.string(span.traceState));
+  writeScalar(writer, 'flags', spans, (span) => writer.uint32(span.flags));
+  writeScalar(writer, 'name', spans, (span) => writer.string(span.name));
+  writeScalar(writer, 'kind', spans, (span) => writer.int8(enumCode(KIND_CODES, span.kind)));
+  writeHeader(writer, 'start_time');
+  for (const start of starts) writer.int64(start);
+  writeScalar(writer, 'duration_ns', spans, (span) =>
+    writer.uint64(clamp(BigInt(span.durationNs), 0n, UINT64_MAX)),
+  );
+  writeScalar(writer, 'status_code', spans, (span) =>
+    writer.int8(enumCode(STATUS_CODE_VALUES, span.statusCode)),
+  );
+  writeScalar(writer, 'status_message', spans, (span) => writer.string(span.statusMessage));
+  writeScalar(writer, 'service_name', spans, (span) => writer.string(span.serviceName));
+  writeScalar(writer, 'service_version', spans, (span) => writer.string(span.serviceVersion));
+  writeScalar(writer, 'deployment_environment', spans, (span) =>
+    writer.string(span.deploymentEnvironment),
+  );
+  writeScalar(writer, 'remote_service', spans, (span) => writer.string(span.remoteService));
+  writeScalar(writer, 'http_status_code', spans, (span) => writer.uint16(span.httpStatusCode));
+  writeScalar(writer, 'is_error', spans, (span) => writer.uint8(span.isError ? 1 : 0));
+  writeAttributeMaps(writer, spans);
+  writeScalar(writer, 'dropped_attributes_count', spans, (span) =>
+    writer.uint32(span.droppedAttributesCount),
+  );
+  writeScalar(writer, 'resource_attributes', spans, (span) =>
+    writer.stringBytes(toKeyValuesBytes(span.resourceAttributes)),
+  );
+  writeScalar(writer, 'dropped_resource_attributes_count', spans, (span) =>
+    writer.uint32(span.droppedResourceAttributesCount),
+  );
+  writeScalar(writer, 'scope_name', spans, (span) => writer.string(span.scopeName));
+  writeScalar(writer, 'scope_version', spans, (span) => writer.string(span.scopeVersion));
+  writeScalar(writer, 'scope_attributes', spans, (span) =>
+    writer.stringBytes(toKeyValuesBytes(span.scopeAttributes)),
+  );
+  writeHeader(writer, 'events.time_offset_ns');
+  writeArrayEnds(writer, spans, events);
+  spans.forEach((span, index) => {
+    for (const event of span.events) {
+      writer.int64(clamp(BigInt(event.timeUnixNano) - starts[index], INT64_MIN, INT64_MAX));
+    }
+  });
+  writeArray(writer, 'events.name', spans, events, (event) => writer.string(event.name));
+  writeArray(writer, 'events.attributes', spans, events, (event) =>
+    writer.string(JSON.stringify(event.attributes)),
+  );
+  writeArray(writer, 'events.dropped_attributes_count', spans, events, (event) =>
+    writer.uint32(event.droppedAttributesCount),
+  );
+  writeScalar(writer, 'dropped_events_count', spans, (span) =>
+    writer.uint32(span.droppedEventsCount),
+  );
+  writeArray(writer, 'link_trace_ids', spans, links, (link) => writer.hexId(link.traceId, 16));
+  writeArray(writer, 'link_span_ids', spans, links, (link) => writer.hexId(link.spanId, 8));
+  writeArray(writer, 'link_trace_states', spans, links, (link) => writer.string(link.traceState));
+  writeArray(writer, 'link_attributes', spans, links, (link) =>
+    writer.string(JSON.stringify(link.attributes)),
+  );
+  writeArray(writer, 'link_dropped_attributes_counts', spans, links, (link) =>
+    writer.uint32(link.droppedAttributesCount),
+  );
+  writeArray(writer, 'link_flags', spans, links, (link) => writer.uint32(link.flags));
+  writeScalar(writer, 'dropped_links_count', spans, (span) =>
+    writer.uint32(span.droppedLinksCount),
+  );
+  writeArray(
+    writer,
+    'ingest_warnings',
+    spans,
+    (span) => span.ingestWarnings,
+    (warning) => writer.string(warning),
+  );
+  return { format: 'Native', columns: SPAN_COLUMNS, chunks: [writer.take()], count: spans.length };
+}
+
+/** Converts spans into JSONCompactEachRow lines, the row format of earlier versions' logs. */
+export function toJsonSpanRows(spans: readonly SpanRecord[]): SpanRows {
   let text = '';
   for (const span of spans) {
     const row = toSpanRow(span);
     text += JSON.stringify(SPAN_COLUMNS.map((column) => row[column]));
     text += '\n';
   }
-  return { columns: SPAN_COLUMNS, chunks: [Buffer.from(text)], count: spans.length };
+  return {
+    format: 'JSONCompactEachRow',
+    columns: SPAN_COLUMNS,
+    chunks: [Buffer.from(text)],
+    count: spans.length,
+  };
 }
 
-/** Splits rows into one `SpanRows` a line, to find a line that storage refuses. */
+/** Splits rows into one `SpanRows` a span, to find a span that storage rejects. */
 export function splitSpanRows(rows: SpanRows): SpanRows[] {
+  if (rows.format === 'Native') {
+    const { columns, types, rows: values } = readNativeRows(Buffer.concat(rows.chunks));
+    return values.map((row) => ({
+      format: 'Native',
+      columns: rows.columns,
+      chunks: [writeNativeBlock(columns, types, [row])],
+      count: 1,
+    }));
+  }
   const lines: SpanRows[] = [];
   for (const chunk of rows.chunks) {
     let start = 0;
     for (let end = chunk.indexOf(NEWLINE); end >= 0; end = chunk.indexOf(NEWLINE, start)) {
-      lines.push({ columns: rows.columns, chunks: [chunk.subarray(start, end + 1)], count: 1 });
+      lines.push({
+        format: rows.format,
+        columns: rows.columns,
+        chunks: [chunk.subarray(start, end + 1)],
+        count: 1,
+      });
       start = end + 1;
     }
   }
   return lines;
 }
 
-/** Joins rows that share one column list, in order. */
+/**
+ * Gives each span's values as the JSON text of an array, in the order of `rows.columns`,
+ * for the quarantine file. Maps of Native rows become JSON objects.
+ */
+export function spanRowsJson(rows: SpanRows): string[] {
+  if (rows.format === 'JSONCompactEachRow') {
+    return splitSpanRows(rows).map((line) => line.chunks[0].toString('utf8').trimEnd());
+  }
+  const { types, rows: values } = readNativeRows(Buffer.concat(rows.chunks));
+  const isMap = types.map((type) => type.startsWith('Map('));
+  return values.map((row) =>
+    JSON.stringify(
+      row.map((value, column) =>
+        isMap[column] ? Object.fromEntries(value as [string, unknown][]) : value,
+      ),
+    ),
+  );
+}
+
+/** Joins rows that share one format and column list, in order. */
 export function joinSpanRows(parts: readonly SpanRows[]): SpanRows {
   return {
+    format: parts[0]?.format ?? 'Native',
     columns: parts[0]?.columns ?? SPAN_COLUMNS,
     chunks: parts.flatMap((part) => part.chunks),
     count: parts.reduce((sum, part) => sum + part.count, 0),

@@ -7,7 +7,7 @@ import type { Storage } from './clickhouse';
 import { insertFilesDir } from './insert-files';
 import { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
-import { toSpanRows, type SpanRows } from './span-rows';
+import { spanRowsJson, toSpanRows, type SpanRows } from './span-rows';
 
 export interface WriteOptions {
   /**
@@ -71,9 +71,9 @@ function insertSettings(options: WriteOptions): ClickHouseSettings {
 }
 
 /**
- * Writes spans to the `spans` table in one insert. Rows go as JSONCompactEachRow
- * arrays, which the embedded engine parsed about 30% faster than JSONEachRow objects
- * in bench/storage.ts-sized batches of 10k spans.
+ * Writes spans to the `spans` table in one insert. Rows go as a Native block, which the
+ * embedded engine inserted in about half the CPU time of the same rows as
+ * JSONCompactEachRow text (`npm run bench:insert`, docs/benchmarks.md).
  *
  * Contract: when the returned promise resolves, every span is stored and visible to
  * readers. Writing the same span again is harmless: the table collapses rows with the
@@ -112,10 +112,13 @@ export async function writeSpanRows(
     await insertFromFile(storage, rows, settings);
     return;
   }
-  // insert() takes JSON formats only as objects to encode, so the ready text goes
-  // through exec() as the request body.
+  // The embedded connection pastes a request body into the query text, where binary
+  // data does not survive, so Native rows go there as JSON text.
+  if (storage.mode === 'embedded' && rows.format === 'Native') rows = toJsonRows(rows);
+  // insert() takes JSON formats only as objects to encode, and no Native data, so the
+  // ready rows go through exec() as the request body.
   const result = await storage.client.exec({
-    query: `INSERT INTO ${storage.database}.spans (${quoted(rows.columns)}) FORMAT JSONCompactEachRow`,
+    query: `INSERT INTO ${storage.database}.spans (${quoted(rows.columns)}) FORMAT ${rows.format}`,
     values: Readable.from(rows.chunks, { objectMode: false }),
     clickhouse_settings: settings,
   });
@@ -123,8 +126,14 @@ export async function writeSpanRows(
   await finished(result.stream);
 }
 
+/** Converts rows to JSONCompactEachRow lines, for a connection that cannot take Native. */
+function toJsonRows(rows: SpanRows): SpanRows {
+  const lines = spanRowsJson(rows).map((line) => `${line}\n`);
+  return { ...rows, format: 'JSONCompactEachRow', chunks: [Buffer.from(lines.join(''))] };
+}
+
 /**
- * Inserts the rows through a JSONCompactEachRow file that is removed when the insert
+ * Inserts the rows through a file in their format that is removed when the insert
  * ends, whether it succeeded or not. file() takes the column types from the insert's
  * column list, and the token of a deduplicated insert applies as to any other insert.
  */
@@ -135,13 +144,14 @@ async function insertFromFile(
 ): Promise<void> {
   const dir = insertFilesDir(storage.location);
   await fs.mkdir(dir, { recursive: true });
-  const file = path.join(dir, `spans-${randomUUID()}.jsonl`);
+  const extension = rows.format === 'Native' ? 'native' : 'jsonl';
+  const file = path.join(dir, `spans-${randomUUID()}.${extension}`);
   try {
     await writeChunks(file, rows.chunks);
     await storage.client.command({
       query: `INSERT INTO ${storage.database}.spans (${quoted(rows.columns)})
-        SELECT * FROM file({path:String}, 'JSONCompactEachRow')`,
-      query_params: { path: file },
+        SELECT * FROM file({path:String}, {format:String})`,
+      query_params: { path: file, format: rows.format },
       clickhouse_settings: settings,
     });
   } finally {

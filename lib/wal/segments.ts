@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { SpanRecord } from '../model/span';
-import { toSpanRows, type SpanRows } from '../storage/span-rows';
+import { toSpanRows, type RowFormat, type SpanRows } from '../storage/span-rows';
 import { scanRecords } from './record';
 
 const SEGMENT_PATTERN = /^segment-(\d{16})\.wal$/;
@@ -34,6 +34,8 @@ interface EntryHeader {
   n: number;
   /** Columns of the rows. */
   c: string[];
+  /** Format of the rows; JSONCompactEachRow when absent, as earlier versions wrote. */
+  f?: RowFormat;
 }
 
 const NEWLINE = 0x0a;
@@ -53,14 +55,15 @@ export function listSegments(dir: string): { seq: number; file: string }[] {
 }
 
 /**
- * Encodes an entry as the parts of one record payload: a JSON header line, then the rows'
- * JSONCompactEachRow lines as they are.
+ * Encodes an entry as the parts of one record payload: a JSON header line, then the rows
+ * as they are (Native blocks, or JSONCompactEachRow lines from earlier versions).
  */
 export function encodeEntry(entry: WalEntry): Buffer[] {
   const header: EntryHeader = {
     t: entry.appendedMs,
     n: entry.rows.count,
     c: [...entry.rows.columns],
+    ...(entry.rows.format === 'JSONCompactEachRow' ? {} : { f: entry.rows.format }),
   };
   return [Buffer.from(`${JSON.stringify(header)}\n`), ...entry.rows.chunks];
 }
@@ -79,7 +82,12 @@ export function decodeEntry(payload: Buffer): WalEntry {
   const rows = payload.subarray(headerEnd + 1);
   return {
     appendedMs: header.t,
-    rows: { columns: header.c, chunks: rows.length > 0 ? [rows] : [], count: header.n },
+    rows: {
+      format: header.f ?? 'JSONCompactEachRow',
+      columns: header.c,
+      chunks: rows.length > 0 ? [rows] : [],
+      count: header.n,
+    },
   };
 }
 

@@ -141,7 +141,8 @@ export class WalShipper {
       this.options.logger.error({ err: error, segment: segment.file }, 'wal segment unreadable');
       return false;
     }
-    // A batch contains consecutive entries with one column list, up to batchMaxSpans rows.
+    // A batch contains consecutive entries with one format and column list, up to
+    // batchMaxSpans rows.
     let batch: SpanRows[] = [];
     let batchSpans = 0;
     const shipBatch = async () => {
@@ -151,7 +152,7 @@ export class WalShipper {
       return rows.count === 0 || this.insertWithRetry(rows, segment);
     };
     for (const entry of entries) {
-      if (batch.length > 0 && !sameColumns(batch[0].columns, entry.rows.columns)) {
+      if (batch.length > 0 && !sameLayout(batch[0], entry.rows)) {
         if (!(await shipBatch())) return false;
       }
       batch.push(entry.rows);
@@ -247,8 +248,11 @@ export function backoffMs(failures: number, capMs: number): number {
   return Math.round(Math.random() * ceiling);
 }
 
-function sameColumns(a: readonly string[], b: readonly string[]): boolean {
-  return a === b || (a.length === b.length && a.every((column, index) => column === b[index]));
+/** Checks whether two sets of rows can go into one insert: one format, one column list. */
+function sameLayout(a: SpanRows, b: SpanRows): boolean {
+  if (a.format !== b.format) return false;
+  const [x, y] = [a.columns, b.columns];
+  return x === y || (x.length === y.length && x.every((column, index) => column === y[index]));
 }
 
 function sleep(ms: number): Promise<void> {

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { FaultlineError, errorMessage } from '../errors';
 import type { Logger } from '../logger';
-import { splitSpanRows, type SpanRows } from '../storage/span-rows';
+import { spanRowsJson, type SpanRows } from '../storage/span-rows';
 import { encodeRecord } from './record';
 import {
   encodeEntry,
@@ -346,10 +346,8 @@ export class WriteAheadLog {
     await fs.promises.mkdir(dir, { recursive: true });
     const file = path.join(dir, `refused-${Date.now()}.jsonl`);
     const prefix = `{"reason":${JSON.stringify(reason)},"columns":${JSON.stringify(rows.columns)},"row":`;
-    // Each line is a JSON array already, so it goes into the object as it is.
-    const lines = splitSpanRows(rows).map(
-      (line) => `${prefix}${line.chunks[0].toString('utf8').trimEnd()}}\n`,
-    );
+    // Each row is the JSON text of an array already, so it goes into the object as it is.
+    const lines = spanRowsJson(rows).map((row) => `${prefix}${row}}\n`);
     const handle = await fs.promises.open(file, 'a');
     try {
       await handle.appendFile(lines.join(''));

@@ -1,0 +1,430 @@
+/**
+ * ClickHouse's Native format, as its input and output formats use it (no block info and
+ * no serialization flags). A block is the column count and the row count as unsigned
+ * LEB128 numbers, then each column: its name, its type and its values, column after
+ * column. A stream of blocks is a valid input, so blocks written apart can be joined.
+ *
+ * This module holds the byte writer that the span encoder uses, and a codec for the
+ * types the `spans` insert sends, which reads blocks back into rows and writes rows as
+ * blocks. The shipper uses it to split a rejected batch into single rows.
+ */
+
+const HEX_VALUES = new Int8Array(128).fill(-1);
+for (let digit = 0; digit < 16; digit += 1) {
+  HEX_VALUES['0123456789abcdef'.charCodeAt(digit)] = digit;
+  HEX_VALUES['0123456789ABCDEF'.charCodeAt(digit)] = digit;
+}
+
+// A string of at most this many UTF-16 units takes at most 127 UTF-8 bytes, so its length
+// fits in one LEB128 byte written before the text.
+const SHORT_STRING_UNITS = 42;
+
+/** Growing buffer that writes the values of Native columns. */
+export class ByteWriter {
+  private buffer: Buffer;
+  length = 0;
+
+  constructor(initialBytes = 64 * 1024) {
+    this.buffer = Buffer.allocUnsafe(initialBytes);
+  }
+
+  private reserve(bytes: number): void {
+    if (this.length + bytes <= this.buffer.length) return;
+    const next = Buffer.allocUnsafe(Math.max(this.buffer.length * 2, this.length + bytes));
+    this.buffer.copy(next, 0, 0, this.length);
+    this.buffer = next;
+  }
+
+  /** Writes an unsigned LEB128 number, as Native writes lengths and counts. */
+  leb128(value: number): void {
+    this.reserve(10);
+    let rest = value;
+    while (rest >= 0x80) {
+      this.buffer[this.length++] = rest % 0x80 | 0x80;
+      rest = Math.floor(rest / 0x80);
+    }
+    this.buffer[this.length++] = rest;
+  }
+
+  /** Writes a String value: its UTF-8 length, then its bytes. */
+  string(text: string): void {
+    if (text.length <= SHORT_STRING_UNITS) {
+      this.reserve(1 + text.length * 3);
+      const bytes = this.buffer.write(text, this.length + 1, 'utf8');
+      this.buffer[this.length] = bytes;
+      this.length += 1 + bytes;
+      return;
+    }
+    const bytes = Buffer.byteLength(text, 'utf8');
+    this.leb128(bytes);
+    this.reserve(bytes);
+    this.length += this.buffer.write(text, this.length, 'utf8');
+  }
+
+  /** Writes a String value from its UTF-8 bytes. */
+  stringBytes(bytes: Buffer): void {
+    this.leb128(bytes.length);
+    this.reserve(bytes.length);
+    bytes.copy(this.buffer, this.length);
+    this.length += bytes.length;
+  }
+
+  uint8(value: number): void {
+    this.reserve(1);
+    this.buffer[this.length++] = value;
+  }
+
+  int8(value: number): void {
+    this.reserve(1);
+    this.buffer.writeInt8(value, this.length);
+    this.length += 1;
+  }
+
+  uint16(value: number): void {
+    this.reserve(2);
+    this.buffer.writeUInt16LE(value, this.length);
+    this.length += 2;
+  }
+
+  uint32(value: number): void {
+    this.reserve(4);
+    this.buffer.writeUInt32LE(value, this.length);
+    this.length += 4;
+  }
+
+  uint64(value: bigint): void {
+    this.reserve(8);
+    this.buffer.writeBigUInt64LE(value, this.length);
+    this.length += 8;
+  }
+
+  int64(value: bigint): void {
+    this.reserve(8);
+    this.buffer.writeBigInt64LE(value, this.length);
+    this.length += 8;
+  }
+
+  float64(value: number): void {
+    this.reserve(8);
+    this.buffer.writeDoubleLE(value, this.length);
+    this.length += 8;
+  }
+
+  /**
+   * Writes a hex id as the little-endian UInt128 or UInt64 whose value it is, the same
+   * number that `reinterpretAsUInt128(reverse(unhex(id)))` gives. A shorter id is padded
+   * with leading zeros; the empty id is 0.
+   */
+  hexId(hex: string, bytes: number): void {
+    const digits = bytes * 2;
+    if (hex.length > digits) {
+      throw new Error(`invalid id ${JSON.stringify(hex)}: expected at most ${digits} hex digits`);
+    }
+    this.reserve(bytes);
+    const padded = hex.length === digits ? hex : hex.padStart(digits, '0');
+    for (let index = 0; index < bytes; index += 1) {
+      const at = digits - 2 - index * 2;
+      const high = HEX_VALUES[padded.charCodeAt(at)] ?? -1;
+      const low = HEX_VALUES[padded.charCodeAt(at + 1)] ?? -1;
+      if (high < 0 || low < 0) {
+        throw new Error(`invalid id ${JSON.stringify(hex)}: expected hex digits only`);
+      }
+      this.buffer[this.length++] = high * 16 + low;
+    }
+  }
+
+  /** Copies the written bytes into a buffer of their own. */
+  take(): Buffer {
+    return Buffer.from(this.buffer.subarray(0, this.length));
+  }
+}
+
+/** One Native column type of those the span insert sends. */
+export type NativeType =
+  | { kind: 'uint'; bytes: 1 | 2 | 4 | 8 | 16 }
+  | { kind: 'int64' }
+  | { kind: 'float64' }
+  | { kind: 'bool' }
+  | { kind: 'string' }
+  | { kind: 'enum8'; names: Map<number, string>; values: Map<string, number> }
+  | { kind: 'array'; item: NativeType }
+  | { kind: 'map'; key: NativeType; value: NativeType };
+
+const UINT_BYTES: Record<string, 1 | 2 | 4 | 8 | 16> = {
+  UInt8: 1,
+  UInt16: 2,
+  UInt32: 4,
+  UInt64: 8,
+  UInt128: 16,
+};
+
+/** Splits `A, B(C, D), E` at the commas outside parentheses and quotes. */
+function splitArguments(text: string): string[] {
+  const parts: string[] = [];
+  let depth = 0;
+  let quoted = false;
+  let start = 0;
+  for (let index = 0; index < text.length; index += 1) {
+    const char = text[index];
+    if (char === "'" && text[index - 1] !== '\\') quoted = !quoted;
+    else if (quoted) continue;
+    else if (char === '(') depth += 1;
+    else if (char === ')') depth -= 1;
+    else if (char === ',' && depth === 0) {
+      parts.push(text.slice(start, index).trim());
+      start = index + 1;
+    }
+  }
+  parts.push(text.slice(start).trim());
+  return parts;
+}
+
+function parseEnum8(body: string): NativeType {
+  const names = new Map<number, string>();
+  const values = new Map<string, number>();
+  for (const entry of splitArguments(body)) {
+    const match = /^'((?:[^'\\]|\\.)*)'\s*=\s*(-?\d+)$/.exec(entry);
+    if (!match) throw new Error(`invalid Enum8 element ${JSON.stringify(entry)}`);
+    names.set(Number(match[2]), match[1]);
+    values.set(match[1], Number(match[2]));
+  }
+  return { kind: 'enum8', names, values };
+}
+
+/** Parses a ClickHouse type name of the kinds the span insert uses. */
+export function parseNativeType(name: string): NativeType {
+  const open = name.indexOf('(');
+  const outer = open < 0 ? name : name.slice(0, open);
+  const body = open < 0 ? '' : name.slice(open + 1, name.lastIndexOf(')'));
+  if (outer in UINT_BYTES) return { kind: 'uint', bytes: UINT_BYTES[outer] };
+  if (outer === 'Int64' || name === 'DateTime64(9)') return { kind: 'int64' };
+  if (outer === 'Float64') return { kind: 'float64' };
+  if (outer === 'Bool') return { kind: 'bool' };
+  if (outer === 'String') return { kind: 'string' };
+  if (outer === 'LowCardinality') return parseNativeType(body);
+  if (outer === 'Enum8') return parseEnum8(body);
+  if (outer === 'Array') return { kind: 'array', item: parseNativeType(body) };
+  if (outer === 'Map') {
+    const [key, value] = splitArguments(body);
+    return { kind: 'map', key: parseNativeType(key), value: parseNativeType(value) };
+  }
+  throw new Error(`unsupported Native column type ${JSON.stringify(name)}`);
+}
+
+/**
+ * A value as the codec reads and writes it: numbers up to 32 bits and Float64 as numbers,
+ * 64 and 128-bit integers as decimal text, Enum8 as its name, arrays as arrays and maps as
+ * arrays of key-value pairs, which keep their order.
+ */
+export type NativeValue = number | string | boolean | NativeValue[];
+
+/** Rows read back from Native blocks. */
+export interface NativeRows {
+  columns: string[];
+  types: string[];
+  rows: NativeValue[][];
+}
+
+class ByteReader {
+  offset = 0;
+
+  constructor(private readonly buffer: Buffer) {}
+
+  get done(): boolean {
+    return this.offset >= this.buffer.length;
+  }
+
+  private take(bytes: number): number {
+    const at = this.offset;
+    if (at + bytes > this.buffer.length) {
+      throw new Error(`truncated Native block: ${bytes} bytes expected at offset ${at}`);
+    }
+    this.offset += bytes;
+    return at;
+  }
+
+  leb128(): number {
+    let value = 0;
+    let scale = 1;
+    for (;;) {
+      const byte = this.buffer[this.take(1)];
+      value += (byte & 0x7f) * scale;
+      if (byte < 0x80) return value;
+      scale *= 0x80;
+    }
+  }
+
+  string(): string {
+    const bytes = this.leb128();
+    const at = this.take(bytes);
+    return this.buffer.toString('utf8', at, at + bytes);
+  }
+
+  value(type: NativeType): NativeValue {
+    switch (type.kind) {
+      case 'uint': {
+        const at = this.take(type.bytes);
+        if (type.bytes === 1) return this.buffer[at];
+        if (type.bytes === 2) return this.buffer.readUInt16LE(at);
+        if (type.bytes === 4) return this.buffer.readUInt32LE(at);
+        if (type.bytes === 8) return this.buffer.readBigUInt64LE(at).toString();
+        const low = this.buffer.readBigUInt64LE(at);
+        const high = this.buffer.readBigUInt64LE(at + 8);
+        return ((high << 64n) | low).toString();
+      }
+      case 'int64':
+        return this.buffer.readBigInt64LE(this.take(8)).toString();
+      case 'float64':
+        return this.buffer.readDoubleLE(this.take(8));
+      case 'bool':
+        return this.buffer[this.take(1)] !== 0;
+      case 'string':
+        return this.string();
+      case 'enum8': {
+        const code = this.buffer.readInt8(this.take(1));
+        return type.names.get(code) ?? code;
+      }
+      default:
+        throw new Error(`a ${type.kind} column has no single value`);
+    }
+  }
+
+  column(type: NativeType, rows: number): NativeValue[] {
+    if (type.kind === 'array' || type.kind === 'map') {
+      const ends: number[] = [];
+      for (let row = 0; row < rows; row += 1) ends.push(Number(this.value(UINT64)));
+      const total = ends[rows - 1] ?? 0;
+      const values: NativeValue[] =
+        type.kind === 'array'
+          ? this.column(type.item, total)
+          : zip(this.column(type.key, total), this.column(type.value, total));
+      return ends.map((end, row) => values.slice(row === 0 ? 0 : ends[row - 1], end));
+    }
+    const values: NativeValue[] = [];
+    for (let row = 0; row < rows; row += 1) values.push(this.value(type));
+    return values;
+  }
+}
+
+const UINT64: NativeType = { kind: 'uint', bytes: 8 };
+
+function zip(keys: NativeValue[], values: NativeValue[]): NativeValue[] {
+  return keys.map((key, index) => [key, values[index]]);
+}
+
+/** Reads every block of a Native stream into rows; all blocks must share their columns. */
+export function readNativeRows(data: Buffer): NativeRows {
+  const reader = new ByteReader(data);
+  const result: NativeRows = { columns: [], types: [], rows: [] };
+  while (!reader.done) {
+    const columnCount = reader.leb128();
+    const rowCount = reader.leb128();
+    const columns: NativeValue[][] = [];
+    const names: string[] = [];
+    const types: string[] = [];
+    for (let column = 0; column < columnCount; column += 1) {
+      names.push(reader.string());
+      types.push(reader.string());
+      columns.push(reader.column(parseNativeType(types[column]), rowCount));
+    }
+    if (result.columns.length === 0) {
+      result.columns = names;
+      result.types = types;
+    } else if (names.join('\n') !== result.columns.join('\n')) {
+      throw new Error(
+        `Native blocks with different columns: ${names.join(', ')} after ${result.columns.join(', ')}`,
+      );
+    }
+    for (let row = 0; row < rowCount; row += 1) {
+      result.rows.push(columns.map((values) => values[row]));
+    }
+  }
+  return result;
+}
+
+function writeValue(writer: ByteWriter, type: NativeType, value: NativeValue): void {
+  switch (type.kind) {
+    case 'uint':
+      if (type.bytes === 1) writer.uint8(Number(value));
+      else if (type.bytes === 2) writer.uint16(Number(value));
+      else if (type.bytes === 4) writer.uint32(Number(value));
+      else if (type.bytes === 8) writer.uint64(BigInt(value as string));
+      else {
+        const number = BigInt(value as string);
+        writer.uint64(number & 0xffffffffffffffffn);
+        writer.uint64(number >> 64n);
+      }
+      return;
+    case 'int64':
+      writer.int64(BigInt(value as string));
+      return;
+    case 'float64':
+      writer.float64(Number(value));
+      return;
+    case 'bool':
+      writer.uint8(value ? 1 : 0);
+      return;
+    case 'string':
+      writer.string(String(value));
+      return;
+    case 'enum8': {
+      const code = typeof value === 'number' ? value : type.values.get(String(value));
+      if (code === undefined) {
+        throw new Error(`invalid Enum8 value ${JSON.stringify(value)}: not an element of the type`);
+      }
+      writer.int8(code);
+      return;
+    }
+    default:
+      throw new Error(`a ${type.kind} column has no single value`);
+  }
+}
+
+function writeColumn(writer: ByteWriter, type: NativeType, values: NativeValue[]): void {
+  if (type.kind !== 'array' && type.kind !== 'map') {
+    for (const value of values) writeValue(writer, type, value);
+    return;
+  }
+  let end = 0;
+  for (const value of values) {
+    end += (value as NativeValue[]).length;
+    writer.uint64(BigInt(end));
+  }
+  const items = values.flatMap((value) => value as NativeValue[]);
+  if (type.kind === 'array') {
+    writeColumn(writer, type.item, items);
+    return;
+  }
+  const pairs = items as NativeValue[][];
+  writeColumn(
+    writer,
+    type.key,
+    pairs.map((pair) => pair[0]),
+  );
+  writeColumn(
+    writer,
+    type.value,
+    pairs.map((pair) => pair[1]),
+  );
+}
+
+/** Writes rows as one Native block. */
+export function writeNativeBlock(
+  columns: string[],
+  types: string[],
+  rows: NativeValue[][],
+): Buffer {
+  const writer = new ByteWriter();
+  writer.leb128(columns.length);
+  writer.leb128(rows.length);
+  columns.forEach((name, column) => {
+    writer.string(name);
+    writer.string(types[column]);
+    writeColumn(
+      writer,
+      parseNativeType(types[column]),
+      rows.map((row) => row[column]),
+    );
+  });
+  return writer.take();
+}

@@ -1,0 +1,231 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
+import { syntheticTraces, takeSpans } from '../bench/synthetic';
+import type { SpanRecord } from '../lib/model/span';
+import { decodeSpansFast } from '../lib/otlp/fast-decode';
+import { openStorage, type Storage } from '../lib/storage/clickhouse';
+import { parseNativeType, readNativeRows, writeNativeBlock } from '../lib/storage/native';
+import {
+  SPAN_COLUMNS,
+  SPAN_NATIVE_TYPES,
+  joinSpanRows,
+  spanRowsJson,
+  splitSpanRows,
+  toJsonSpanRows,
+  toSpanRow,
+  toSpanRows,
+} from '../lib/storage/span-rows';
+import { writeSpanRows } from '../lib/storage/span-writer';
+import { makeTempDir } from './helpers/faultline';
+import { makeSpan } from './helpers/spans';
+
+const LONG = `${'ü'.repeat(60)} – 😀 ${'x'.repeat(300)}`;
+
+/** Spans with every kind of value the columns take, including the edge cases. */
+function edgeSpans(): SpanRecord[] {
+  const start = Math.floor(Date.now() / 1000) * 1000 - 3_600_000;
+  return [
+    makeSpan(1, '', start, start + 5, {
+      traceId: 'ffffffffffffffffffffffffffffffff',
+      kind: 'SERVER',
+      statusCode: 'ERROR',
+      statusMessage: 'line one\nline two "quoted" \\ tab\t',
+      isError: true,
+      httpStatusCode: 503,
+      flags: 4_294_967_295,
+      traceState: 'vendor=a,other=b',
+      serviceName: 'checkout',
+      serviceVersion: '1.2.3',
+      deploymentEnvironment: 'prod',
+      attributes: [
+        { key: 'http.route', value: { stringValue: LONG } },
+        { key: 'count', value: { intValue: '-9223372036854775808' } },
+        { key: 'big', value: { intValue: '9223372036854775807' } },
+        { key: 'ratio', value: { doubleValue: -0.125 } },
+        { key: 'tiny', value: { doubleValue: 5e-324 } },
+        { key: 'ok', value: { boolValue: false } },
+        { key: 'list', value: { arrayValue: { values: [{ intValue: '1' }] } } },
+        { key: '123', value: { stringValue: 'numeric key' } },
+        { key: '', value: { stringValue: '' } },
+      ],
+      droppedAttributesCount: 2,
+      resourceAttributes: [{ key: 'service.name', value: { stringValue: 'checkout' } }],
+      droppedResourceAttributesCount: 1,
+      scopeName: '@opentelemetry/instrumentation-http',
+      scopeVersion: '0.1.0',
+      scopeAttributes: [{ key: 'scope', value: { boolValue: true } }],
+      events: [
+        {
+          timeUnixNano: `${BigInt(start) * 1_000_000n - 7n}`,
+          name: 'before the start',
+          attributes: [],
+          droppedAttributesCount: 3,
+        },
+        {
+          timeUnixNano: `${BigInt(start) * 1_000_000n + 2_000_000n}`,
+          name: 'exception',
+          attributes: [{ key: 'exception.message', value: { stringValue: LONG } }],
+          droppedAttributesCount: 0,
+        },
+      ],
+      droppedEventsCount: 1,
+      links: [
+        {
+          traceId: '0123456789abcdef0123456789abcdef',
+          spanId: 'fedcba9876543210',
+          traceState: 'k=v',
+          attributes: [{ key: 'link', value: { stringValue: 'yes' } }],
+          droppedAttributesCount: 1,
+          flags: 1,
+        },
+      ],
+      droppedLinksCount: 4,
+      ingestWarnings: ['invalid_int', 'clock_skew'],
+    }),
+    makeSpan(2, 1, start + 1, start + 2, { kind: 'CLIENT', remoteService: 'db' }),
+    makeSpan(3, 1, start + 1, start + 3, { kind: 'CONSUMER', statusCode: 'OK' }),
+  ];
+}
+
+function sortedEntries(entries: unknown[]): unknown[] {
+  return [...(entries as [string, unknown][])].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+function syntheticSpans(count: number): SpanRecord[] {
+  const traces = syntheticTraces({
+    seed: 11,
+    startMs: Date.now() - 3_600_000,
+    traceIntervalMs: 50,
+  });
+  const body = ProtobufTraceSerializer.serializeRequest(takeSpans(traces, count))!;
+  return decodeSpansFast(body).spans;
+}
+
+/**
+ * A JSON row's value in the form the Native codec reads it. Map entries are sorted by key,
+ * because a JSON object puts integer-like keys first.
+ */
+function asNativeValue(value: unknown, type: string): unknown {
+  if (type.startsWith('Map(')) {
+    return sortedEntries(
+      Object.entries(value as object).map(([key, item]) => [
+        key,
+        type.includes('Int64') ? String(item) : item,
+      ]),
+    );
+  }
+  if (Array.isArray(value))
+    return value.map((item) => (typeof item === 'bigint' ? `${item}` : item));
+  if (type === 'DateTime64(9)' || type === 'UInt64' || type === 'UInt128') return String(value);
+  return value;
+}
+
+describe('native span rows', () => {
+  it('read back as the JSON rows give them', () => {
+    const spans = [...edgeSpans(), ...syntheticSpans(200)];
+    const read = readNativeRows(toSpanRows(spans).chunks[0]);
+    expect(read.columns).toEqual(SPAN_COLUMNS);
+    expect(read.types).toEqual(SPAN_COLUMNS.map((column) => SPAN_NATIVE_TYPES[column]));
+    expect(read.rows).toHaveLength(spans.length);
+    spans.forEach((span, index) => {
+      const row = toSpanRow(span);
+      const expected = SPAN_COLUMNS.map((column) =>
+        asNativeValue(row[column], SPAN_NATIVE_TYPES[column]),
+      );
+      const actual = read.rows[index].map((value, column) =>
+        SPAN_NATIVE_TYPES[SPAN_COLUMNS[column]].startsWith('Map(')
+          ? sortedEntries(value as unknown[])
+          : value,
+      );
+      expect(actual).toEqual(expected);
+    });
+  });
+
+  it('write the same bytes again', () => {
+    const block = toSpanRows([...edgeSpans(), ...syntheticSpans(100)]).chunks[0];
+    const read = readNativeRows(block);
+    expect(writeNativeBlock(read.columns, read.types, read.rows).equals(block)).toBe(true);
+  });
+
+  it('split into one block a span', () => {
+    const spans = edgeSpans();
+    const joined = joinSpanRows([toSpanRows(spans.slice(0, 1)), toSpanRows(spans.slice(1))]);
+    const single = splitSpanRows(joined);
+    expect(single.map((rows) => rows.count)).toEqual([1, 1, 1]);
+    single.forEach((rows, index) => {
+      expect(rows.format).toBe('Native');
+      expect(rows.chunks[0].equals(toSpanRows([spans[index]]).chunks[0])).toBe(true);
+    });
+  });
+
+  it('give quarantine lines like the JSON rows', () => {
+    const spans = edgeSpans();
+    const fromNative = spanRowsJson(toSpanRows(spans)).map((line) => JSON.parse(line));
+    const fromJson = spanRowsJson(toJsonSpanRows(spans)).map((line) => JSON.parse(line));
+    expect(fromNative).toHaveLength(3);
+    fromNative.forEach((row, index) => {
+      expect(row[SPAN_COLUMNS.indexOf('trace_id')]).toBe(fromJson[index][0]);
+      expect(row[SPAN_COLUMNS.indexOf('attributes_string')]).toEqual(
+        fromJson[index][SPAN_COLUMNS.indexOf('attributes_string')],
+      );
+    });
+  });
+
+  it('reject an id that is not hex', () => {
+    const span = makeSpan(1, '', 0, 1, { spanId: '00000000000000zz' });
+    expect(() => toSpanRows([span])).toThrow('invalid id "00000000000000zz": expected hex digits');
+  });
+
+  it('parse the column types of the table', () => {
+    expect(parseNativeType('Map(LowCardinality(String), Int64)')).toEqual({
+      kind: 'map',
+      key: { kind: 'string' },
+      value: { kind: 'int64' },
+    });
+    expect(() => parseNativeType('Decimal(9, 2)')).toThrow(
+      'unsupported Native column type "Decimal(9, 2)"',
+    );
+  });
+});
+
+describe('native inserts', () => {
+  let storage: Storage;
+  let dataDir: string;
+
+  beforeAll(async () => {
+    dataDir = makeTempDir('native-rows');
+    storage = await openStorage({ dataDir, url: '', database: 'faultline', retentionDays: 7 });
+    await storage.client.command({
+      query: 'CREATE TABLE faultline.spans_from_json AS faultline.spans',
+    });
+  });
+
+  afterAll(async () => {
+    await storage.close();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('store every column as the JSON insert does', async () => {
+    const spans = [...edgeSpans(), ...syntheticSpans(2_000)];
+    await writeSpanRows(storage, toSpanRows(spans));
+    const jsonFile = path.join(dataDir, 'rows.jsonl');
+    fs.writeFileSync(jsonFile, Buffer.concat(toJsonSpanRows(spans).chunks));
+    const columns = SPAN_COLUMNS.map((column) => `\`${column}\``).join(', ');
+    await storage.client.command({
+      query: `INSERT INTO faultline.spans_from_json (${columns})
+        SELECT * FROM file({path:String}, 'JSONCompactEachRow')`,
+      query_params: { path: jsonFile },
+    });
+    const select = (table: string) =>
+      storage.client
+        .query({
+          query: `SELECT * FROM faultline.${table} ORDER BY trace_id, span_id, kind`,
+          format: 'JSONEachRow',
+        })
+        .then((result) => result.json<Record<string, unknown>>());
+    const [native, fromJson] = await Promise.all([select('spans'), select('spans_from_json')]);
+    expect(native).toHaveLength(spans.length);
+    expect(native).toEqual(fromJson);
+  });
+});
