@@ -48,11 +48,21 @@ export class ByteWriter {
 
   /** Writes a String value: its UTF-8 length, then its bytes. */
   string(text: string): void {
-    if (text.length <= SHORT_STRING_UNITS) {
-      this.reserve(1 + text.length * 3);
-      const bytes = this.buffer.write(text, this.length + 1, 'utf8');
-      this.buffer[this.length] = bytes;
-      this.length += 1 + bytes;
+    const units = text.length;
+    if (units <= SHORT_STRING_UNITS) {
+      this.reserve(1 + units * 3);
+      const buffer = this.buffer;
+      const start = this.length + 1;
+      // Short ASCII text is copied here, which is faster than a call into the encoder.
+      let index = 0;
+      for (; index < units; index += 1) {
+        const code = text.charCodeAt(index);
+        if (code >= 0x80) break;
+        buffer[start + index] = code;
+      }
+      const bytes = index === units ? units : buffer.write(text, start, 'utf8');
+      buffer[this.length] = bytes;
+      this.length = start + bytes;
       return;
     }
     const bytes = Buffer.byteLength(text, 'utf8');
@@ -90,6 +100,14 @@ export class ByteWriter {
     this.reserve(4);
     this.buffer.writeUInt32LE(value, this.length);
     this.length += 4;
+  }
+
+  /** Writes a UInt64 value from a number up to 2^53, such as an array offset. */
+  uint64Number(value: number): void {
+    this.reserve(8);
+    this.buffer.writeUInt32LE(value % 0x100000000, this.length);
+    this.buffer.writeUInt32LE(Math.floor(value / 0x100000000), this.length + 4);
+    this.length += 8;
   }
 
   uint64(value: bigint): void {
@@ -133,9 +151,11 @@ export class ByteWriter {
     }
   }
 
-  /** Copies the written bytes into a buffer of their own. */
+  /** Copies the written bytes into a buffer of their own and empties the writer. */
   take(): Buffer {
-    return Buffer.from(this.buffer.subarray(0, this.length));
+    const bytes = Buffer.from(this.buffer.subarray(0, this.length));
+    this.length = 0;
+    return bytes;
   }
 }
 

@@ -432,36 +432,36 @@ function toKeyValuesBytes(attributes: KeyValue[]): Buffer {
  */
 function writeAttributeMaps(writer: ByteWriter, spans: readonly SpanRecord[]): void {
   const counts = new Uint32Array(spans.length * VALUE_TYPES);
-  const types: number[] = [];
-  spans.forEach((span, index) => {
-    for (const { value } of span.attributes) {
+  const keys: string[][] = [[], [], [], [], []];
+  const values: AnyValue[][] = [[], [], [], [], []];
+  for (let index = 0; index < spans.length; index += 1) {
+    for (const { key, value } of spans[index].attributes) {
       const type = valueType(value);
-      types.push(type);
+      keys[type].push(key);
+      values[type].push(value);
       counts[index * VALUE_TYPES + type] += 1;
     }
-  });
+  }
   const columns = SPAN_COLUMNS.slice(SPAN_COLUMNS.indexOf('attributes_string'));
   for (let type = 0; type < VALUE_TYPES; type += 1) {
     writeHeader(writer, columns[type]);
     let end = 0;
     for (let index = 0; index < spans.length; index += 1) {
       end += counts[index * VALUE_TYPES + type];
-      writer.uint64(BigInt(end));
+      writer.uint64Number(end);
     }
-    let at = 0;
-    for (const span of spans) {
-      for (const { key } of span.attributes) if (types[at++] === type) writer.string(key);
-    }
-    at = 0;
-    for (const span of spans) {
-      for (const { value } of span.attributes) {
-        if (types[at++] !== type) continue;
-        if (type === STRING) writer.string((value as { stringValue: string }).stringValue);
-        else if (type === INT) writer.int64(BigInt((value as { intValue: string }).intValue));
-        else if (type === FLOAT) writer.float64((value as { doubleValue: number }).doubleValue);
-        else if (type === BOOL) writer.uint8((value as { boolValue: boolean }).boolValue ? 1 : 0);
-        else writer.string(JSON.stringify(value));
-      }
+    for (const key of keys[type]) writer.string(key);
+    const typed = values[type];
+    if (type === STRING) {
+      for (const value of typed) writer.string((value as { stringValue: string }).stringValue);
+    } else if (type === INT) {
+      for (const value of typed) writer.int64(BigInt((value as { intValue: string }).intValue));
+    } else if (type === FLOAT) {
+      for (const value of typed) writer.float64((value as { doubleValue: number }).doubleValue);
+    } else if (type === BOOL) {
+      for (const value of typed) writer.uint8((value as { boolValue: boolean }).boolValue ? 1 : 0);
+    } else {
+      for (const value of typed) writer.string(JSON.stringify(value));
     }
   }
 }
@@ -472,130 +472,135 @@ function writeHeader(writer: ByteWriter, column: keyof SpanRow): void {
 }
 
 /** Writes the end offsets of an array column: one running total a span. */
-function writeArrayEnds<T>(
-  writer: ByteWriter,
-  spans: readonly SpanRecord[],
-  items: (span: SpanRecord) => readonly T[],
-): void {
+function writeArrayEnds(writer: ByteWriter, spans: readonly SpanRecord[], lengths: number[]): void {
   let end = 0;
-  for (const span of spans) {
-    end += items(span).length;
-    writer.uint64(BigInt(end));
+  for (let index = 0; index < spans.length; index += 1) {
+    end += lengths[index];
+    writer.uint64Number(end);
   }
 }
 
-/** Writes an array column: the end offsets, then every span's items. */
-function writeArray<T>(
-  writer: ByteWriter,
-  column: keyof SpanRow,
-  spans: readonly SpanRecord[],
-  items: (span: SpanRecord) => readonly T[],
-  write: (item: T, span: SpanRecord) => void,
-): void {
-  writeHeader(writer, column);
-  writeArrayEnds(writer, spans, items);
-  for (const span of spans) for (const item of items(span)) write(item, span);
-}
-
-/** Writes a column with one value a span. */
-function writeScalar(
-  writer: ByteWriter,
-  column: keyof SpanRow,
-  spans: readonly SpanRecord[],
-  write: (span: SpanRecord) => void,
-): void {
-  writeHeader(writer, column);
-  for (const span of spans) write(span);
-}
+// The block is built in one buffer that grows to the largest block and is kept, since
+// conversion is synchronous, and then copied out at its size.
+const SCRATCH = new ByteWriter(1 << 20);
 
 /**
  * Converts spans into one Native block of every column in `SPAN_COLUMNS`, column after
  * column, in that order, with the values `toSpanRow` gives.
  */
 export function toSpanRows(spans: readonly SpanRecord[]): SpanRows {
-  const writer = new ByteWriter(4096 + spans.length * 2048);
+  const writer = SCRATCH;
+  // A conversion that threw midway left its bytes behind.
+  writer.length = 0;
   writer.leb128(SPAN_COLUMNS.length);
   writer.leb128(spans.length);
   const starts = spans.map((span) => BigInt(span.startTimeUnixNano));
-  const events = (span: SpanRecord) => span.events;
-  const links = (span: SpanRecord) => span.links;
+  const eventCounts = spans.map((span) => span.events.length);
+  const linkCounts = spans.map((span) => span.links.length);
 
-  writeScalar(writer, 'trace_id', spans, (span) => writer.hexId(span.traceId, 16));
-  writeScalar(writer, 'span_id', spans, (span) => writer.hexId(span.spanId, 8));
-  writeScalar(writer, 'parent_span_id', spans, (span) => writer.hexId(span.parentSpanId, 8));
-  writeScalar(writer, 'trace_state', spans, (span) => writer.string(span.traceState));
-  writeScalar(writer, 'flags', spans, (span) => writer.uint32(span.flags));
-  writeScalar(writer, 'name', spans, (span) => writer.string(span.name));
-  writeScalar(writer, 'kind', spans, (span) => writer.int8(enumCode(KIND_CODES, span.kind)));
+  writeHeader(writer, 'trace_id');
+  for (const span of spans) writer.hexId(span.traceId, 16);
+  writeHeader(writer, 'span_id');
+  for (const span of spans) writer.hexId(span.spanId, 8);
+  writeHeader(writer, 'parent_span_id');
+  for (const span of spans) writer.hexId(span.parentSpanId, 8);
+  writeHeader(writer, 'trace_state');
+  for (const span of spans) writer.string(span.traceState);
+  writeHeader(writer, 'flags');
+  for (const span of spans) writer.uint32(span.flags);
+  writeHeader(writer, 'name');
+  for (const span of spans) writer.string(span.name);
+  writeHeader(writer, 'kind');
+  for (const span of spans) writer.int8(enumCode(KIND_CODES, span.kind));
   writeHeader(writer, 'start_time');
   for (const start of starts) writer.int64(start);
-  writeScalar(writer, 'duration_ns', spans, (span) =>
-    writer.uint64(clamp(BigInt(span.durationNs), 0n, UINT64_MAX)),
-  );
-  writeScalar(writer, 'status_code', spans, (span) =>
-    writer.int8(enumCode(STATUS_CODE_VALUES, span.statusCode)),
-  );
-  writeScalar(writer, 'status_message', spans, (span) => writer.string(span.statusMessage));
-  writeScalar(writer, 'service_name', spans, (span) => writer.string(span.serviceName));
-  writeScalar(writer, 'service_version', spans, (span) => writer.string(span.serviceVersion));
-  writeScalar(writer, 'deployment_environment', spans, (span) =>
-    writer.string(span.deploymentEnvironment),
-  );
-  writeScalar(writer, 'remote_service', spans, (span) => writer.string(span.remoteService));
-  writeScalar(writer, 'http_status_code', spans, (span) => writer.uint16(span.httpStatusCode));
-  writeScalar(writer, 'is_error', spans, (span) => writer.uint8(span.isError ? 1 : 0));
+  writeHeader(writer, 'duration_ns');
+  for (const span of spans) writer.uint64(clamp(BigInt(span.durationNs), 0n, UINT64_MAX));
+  writeHeader(writer, 'status_code');
+  for (const span of spans) writer.int8(enumCode(STATUS_CODE_VALUES, span.statusCode));
+  writeHeader(writer, 'status_message');
+  for (const span of spans) writer.string(span.statusMessage);
+  writeHeader(writer, 'service_name');
+  for (const span of spans) writer.string(span.serviceName);
+  writeHeader(writer, 'service_version');
+  for (const span of spans) writer.string(span.serviceVersion);
+  writeHeader(writer, 'deployment_environment');
+  for (const span of spans) writer.string(span.deploymentEnvironment);
+  writeHeader(writer, 'remote_service');
+  for (const span of spans) writer.string(span.remoteService);
+  writeHeader(writer, 'http_status_code');
+  for (const span of spans) writer.uint16(span.httpStatusCode);
+  writeHeader(writer, 'is_error');
+  for (const span of spans) writer.uint8(span.isError ? 1 : 0);
   writeAttributeMaps(writer, spans);
-  writeScalar(writer, 'dropped_attributes_count', spans, (span) =>
-    writer.uint32(span.droppedAttributesCount),
-  );
-  writeScalar(writer, 'resource_attributes', spans, (span) =>
-    writer.stringBytes(toKeyValuesBytes(span.resourceAttributes)),
-  );
-  writeScalar(writer, 'dropped_resource_attributes_count', spans, (span) =>
-    writer.uint32(span.droppedResourceAttributesCount),
-  );
-  writeScalar(writer, 'scope_name', spans, (span) => writer.string(span.scopeName));
-  writeScalar(writer, 'scope_version', spans, (span) => writer.string(span.scopeVersion));
-  writeScalar(writer, 'scope_attributes', spans, (span) =>
-    writer.stringBytes(toKeyValuesBytes(span.scopeAttributes)),
-  );
+  writeHeader(writer, 'dropped_attributes_count');
+  for (const span of spans) writer.uint32(span.droppedAttributesCount);
+  writeHeader(writer, 'resource_attributes');
+  for (const span of spans) writer.stringBytes(toKeyValuesBytes(span.resourceAttributes));
+  writeHeader(writer, 'dropped_resource_attributes_count');
+  for (const span of spans) writer.uint32(span.droppedResourceAttributesCount);
+  writeHeader(writer, 'scope_name');
+  for (const span of spans) writer.string(span.scopeName);
+  writeHeader(writer, 'scope_version');
+  for (const span of spans) writer.string(span.scopeVersion);
+  writeHeader(writer, 'scope_attributes');
+  for (const span of spans) writer.stringBytes(toKeyValuesBytes(span.scopeAttributes));
+
   writeHeader(writer, 'events.time_offset_ns');
-  writeArrayEnds(writer, spans, events);
-  spans.forEach((span, index) => {
-    for (const event of span.events) {
+  writeArrayEnds(writer, spans, eventCounts);
+  for (let index = 0; index < spans.length; index += 1) {
+    for (const event of spans[index].events) {
       writer.int64(clamp(BigInt(event.timeUnixNano) - starts[index], INT64_MIN, INT64_MAX));
     }
-  });
-  writeArray(writer, 'events.name', spans, events, (event) => writer.string(event.name));
-  writeArray(writer, 'events.attributes', spans, events, (event) =>
-    writer.string(JSON.stringify(event.attributes)),
-  );
-  writeArray(writer, 'events.dropped_attributes_count', spans, events, (event) =>
-    writer.uint32(event.droppedAttributesCount),
-  );
-  writeScalar(writer, 'dropped_events_count', spans, (span) =>
-    writer.uint32(span.droppedEventsCount),
-  );
-  writeArray(writer, 'link_trace_ids', spans, links, (link) => writer.hexId(link.traceId, 16));
-  writeArray(writer, 'link_span_ids', spans, links, (link) => writer.hexId(link.spanId, 8));
-  writeArray(writer, 'link_trace_states', spans, links, (link) => writer.string(link.traceState));
-  writeArray(writer, 'link_attributes', spans, links, (link) =>
-    writer.string(JSON.stringify(link.attributes)),
-  );
-  writeArray(writer, 'link_dropped_attributes_counts', spans, links, (link) =>
-    writer.uint32(link.droppedAttributesCount),
-  );
-  writeArray(writer, 'link_flags', spans, links, (link) => writer.uint32(link.flags));
-  writeScalar(writer, 'dropped_links_count', spans, (span) =>
-    writer.uint32(span.droppedLinksCount),
-  );
-  writeArray(
+  }
+  writeHeader(writer, 'events.name');
+  writeArrayEnds(writer, spans, eventCounts);
+  for (const span of spans) for (const event of span.events) writer.string(event.name);
+  writeHeader(writer, 'events.attributes');
+  writeArrayEnds(writer, spans, eventCounts);
+  for (const span of spans) {
+    for (const event of span.events) writer.string(JSON.stringify(event.attributes));
+  }
+  writeHeader(writer, 'events.dropped_attributes_count');
+  writeArrayEnds(writer, spans, eventCounts);
+  for (const span of spans) {
+    for (const event of span.events) writer.uint32(event.droppedAttributesCount);
+  }
+  writeHeader(writer, 'dropped_events_count');
+  for (const span of spans) writer.uint32(span.droppedEventsCount);
+
+  writeHeader(writer, 'link_trace_ids');
+  writeArrayEnds(writer, spans, linkCounts);
+  for (const span of spans) for (const link of span.links) writer.hexId(link.traceId, 16);
+  writeHeader(writer, 'link_span_ids');
+  writeArrayEnds(writer, spans, linkCounts);
+  for (const span of spans) for (const link of span.links) writer.hexId(link.spanId, 8);
+  writeHeader(writer, 'link_trace_states');
+  writeArrayEnds(writer, spans, linkCounts);
+  for (const span of spans) for (const link of span.links) writer.string(link.traceState);
+  writeHeader(writer, 'link_attributes');
+  writeArrayEnds(writer, spans, linkCounts);
+  for (const span of spans) {
+    for (const link of span.links) writer.string(JSON.stringify(link.attributes));
+  }
+  writeHeader(writer, 'link_dropped_attributes_counts');
+  writeArrayEnds(writer, spans, linkCounts);
+  for (const span of spans) {
+    for (const link of span.links) writer.uint32(link.droppedAttributesCount);
+  }
+  writeHeader(writer, 'link_flags');
+  writeArrayEnds(writer, spans, linkCounts);
+  for (const span of spans) for (const link of span.links) writer.uint32(link.flags);
+  writeHeader(writer, 'dropped_links_count');
+  for (const span of spans) writer.uint32(span.droppedLinksCount);
+
+  writeHeader(writer, 'ingest_warnings');
+  writeArrayEnds(
     writer,
-    'ingest_warnings',
     spans,
-    (span) => span.ingestWarnings,
-    (warning) => writer.string(warning),
+    spans.map((span) => span.ingestWarnings.length),
   );
+  for (const span of spans) for (const warning of span.ingestWarnings) writer.string(warning);
   return { format: 'Native', columns: SPAN_COLUMNS, chunks: [writer.take()], count: spans.length };
 }
 
