@@ -4,7 +4,7 @@
  * loopback with a fixed number of requests in flight, then stops the child (SIGTERM
  * stores everything it accepted, however long that takes) and counts the spans stored. Reports the sustained rate
  * (stored spans over the time from the first request to the end of the flush), loss,
- * the child's CPU per 10k spans/s and its peak RSS.
+ * the child's CPU per 10k spans/s and its peak RSS, and the CPU of the generator itself.
  *   npx tsx bench/end-to-end.ts [--seconds 20] [--concurrency 4] [--spans-per-request 500]
  *     [--profile-dir DIR]
  * With --profile-dir, the child writes a V8 CPU profile (node --cpu-prof) into DIR when it
@@ -70,6 +70,17 @@ async function startFaultline(dataDir: string, profileDir?: string): Promise<Chi
     throw error;
   });
   return { process: child, otlpUrl };
+}
+
+/** Count and total seconds of the collector's inserts so far, from its metrics. */
+async function insertFigures(otlpUrl: string): Promise<{ count: number; seconds: number }> {
+  const text = await (await fetch(new URL('/metrics', otlpUrl))).text();
+  const value = (name: string) =>
+    Number(new RegExp(`^${name}\\{outcome="ok"\\} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
+  return {
+    count: value('faultline_insert_duration_seconds_count'),
+    seconds: value('faultline_insert_duration_seconds_sum'),
+  };
 }
 
 /** User plus system CPU seconds of a process, from /proc. */
@@ -166,10 +177,14 @@ export async function runEndToEndBenchmark(
   const pid = child.process.pid!;
   try {
     const cpuStart = cpuSeconds(pid);
+    const generatorStart = process.cpuUsage();
     const start = performance.now();
     const sent = await sendAll(child.otlpUrl, bodies, seconds, concurrency);
     const loadSeconds = (performance.now() - start) / 1000;
     const cpuLoad = cpuSeconds(pid) - cpuStart;
+    const generator = process.cpuUsage(generatorStart);
+    const inserts = await insertFigures(child.otlpUrl);
+    const generatorCpu = (generator.user + generator.system) / 1e6;
     const rssMiB = peakRssMiB(pid);
     const exited = new Promise((resolve) => child.process.once('exit', resolve));
     child.process.kill('SIGTERM');
@@ -194,6 +209,11 @@ export async function runEndToEndBenchmark(
         2,
       ),
       peakRssMiB: round(rssMiB),
+      // Share of the load time that the writer spent in inserts: near 1, storage limits the rate.
+      insertBusyDuringLoad: round(inserts.seconds / loadSeconds, 2),
+      inserts: inserts.count,
+      // The load generator shares the machine's cores with the collector.
+      generatorCoresDuringLoad: round(generatorCpu / loadSeconds, 2),
     });
   } finally {
     if (child.process.exitCode === null) child.process.kill('SIGKILL');
