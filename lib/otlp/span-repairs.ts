@@ -246,7 +246,7 @@ export function repairTimes(
   }
   if (sent < MIN_STORABLE_NS || sent > MAX_START_NS) {
     marks.add(sent === 0n ? 'missing_start_time' : 'start_time_out_of_range');
-    // A start past Int64 (OTLP times are unsigned) is kept as text, as attribute values are.
+    // A start past Int64 (OTLP times are unsigned) is kept as text, like an int attribute out of range.
     const original = sent <= MAX_STORABLE_NS ? { intValue: `${sent}` } : { stringValue: `${sent}` };
     attributes.push({ key: ORIGINAL_START_ATTRIBUTE, value: original });
     start = end >= MIN_STORABLE_NS && end <= MAX_START_NS ? end : nowNs;

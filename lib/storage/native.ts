@@ -53,7 +53,7 @@ export class ByteWriter {
       this.reserve(1 + units * 3);
       const buffer = this.buffer;
       const start = this.length + 1;
-      // Short ASCII text is copied here, which is faster than a call into the encoder.
+      // Short ASCII text is copied byte by byte, which avoids a call into the UTF-8 encoder.
       let index = 0;
       for (; index < units; index += 1) {
         const code = text.charCodeAt(index);
@@ -131,7 +131,7 @@ export class ByteWriter {
   /**
    * Writes a hex id as the little-endian UInt128 or UInt64 whose value it is, the same
    * number that `reinterpretAsUInt128(reverse(unhex(id)))` gives. A shorter id is padded
-   * with leading zeros; the empty id is 0.
+   * with leading zeros, so the empty id is 0.
    */
   hexId(hex: string, bytes: number): void {
     const digits = bytes * 2;
@@ -232,9 +232,9 @@ export function parseNativeType(name: string): NativeType {
 }
 
 /**
- * A value as the codec reads and writes it: numbers up to 32 bits and Float64 as numbers,
- * 64 and 128-bit integers as decimal text, Enum8 as its name, arrays as arrays and maps as
- * arrays of key-value pairs, which keep their order.
+ * A value as the codec reads and writes it. Integers up to 32 bits and Float64 are
+ * numbers, 64 and 128-bit integers decimal text, and an Enum8 its name. A map is an array
+ * of key-value pairs, which keeps the order of its entries.
  */
 export type NativeValue = number | string | boolean | NativeValue[];
 
@@ -332,7 +332,7 @@ function zip(keys: NativeValue[], values: NativeValue[]): NativeValue[] {
   return keys.map((key, index) => [key, values[index]]);
 }
 
-/** Reads every block of a Native stream into rows; all blocks must share their columns. */
+/** Reads every block of a Native stream into rows. All blocks must have the same columns. */
 export function readNativeRows(data: Buffer): NativeRows {
   const reader = new ByteReader(data);
   const result: NativeRows = { columns: [], types: [], rows: [] };

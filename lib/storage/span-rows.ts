@@ -303,7 +303,7 @@ export function fromSelectedRow(row: SpanRow): SpanRecord {
   };
 }
 
-/** Insert formats of `SpanRows`: the log of earlier versions holds JSONCompactEachRow. */
+/** Insert formats of `SpanRows`. Logs of earlier versions contain JSONCompactEachRow. */
 export type RowFormat = 'Native' | 'JSONCompactEachRow';
 
 /**
@@ -314,7 +314,7 @@ export type RowFormat = 'Native' | 'JSONCompactEachRow';
  */
 export interface SpanRows {
   format: RowFormat;
-  /** Columns of every row, in order; a log written by an older version may have fewer. */
+  /** Columns of every row, in order. A log written by an older version may have fewer. */
   columns: readonly string[];
   /** Whole blocks or lines, in one or more chunks. */
   chunks: Buffer[];
@@ -385,7 +385,9 @@ const UINT64_MAX = (1n << 64n) - 1n;
  * allows any 64-bit unsigned time) has an offset from the start beyond Int64.
  */
 function clamp(value: bigint, min: bigint, max: bigint): bigint {
-  return value < min ? min : value > max ? max : value;
+  if (value < min) return min;
+  if (value > max) return max;
+  return value;
 }
 
 function enumCode(codes: Map<string, number>, value: string): number {
@@ -480,8 +482,8 @@ function writeArrayEnds(writer: ByteWriter, spans: readonly SpanRecord[], length
   }
 }
 
-// The block is built in one buffer that grows to the largest block and is kept, since
-// conversion is synchronous, and then copied out at its size.
+// Conversion is synchronous, so every block is built in this one buffer, which grows to
+// the largest block, and is then copied out at its size.
 const SCRATCH = new ByteWriter(1 << 20);
 
 /**
@@ -490,7 +492,7 @@ const SCRATCH = new ByteWriter(1 << 20);
  */
 export function toSpanRows(spans: readonly SpanRecord[]): SpanRows {
   const writer = SCRATCH;
-  // A conversion that threw midway left its bytes behind.
+  // A conversion that threw midway may have left bytes behind.
   writer.length = 0;
   writer.leb128(SPAN_COLUMNS.length);
   writer.leb128(spans.length);

@@ -34,7 +34,7 @@ interface EntryHeader {
   n: number;
   /** Columns of the rows. */
   c: string[];
-  /** Format of the rows; JSONCompactEachRow when absent, as earlier versions wrote. */
+  /** Format of the rows. Records of earlier versions have none and contain JSONCompactEachRow. */
   f?: RowFormat;
 }
 
