@@ -9,7 +9,9 @@
  * Last, for each of `--sizes`, rows built beforehand as Native blocks and as
  * JSONCompactEachRow lines go through `writeSpanRows`, the collector's insert, batch after
  * batch, on a fresh data folder. It reports the wall time and the process CPU time a span
- * at that batch size and format, the engine's threads and merges included.
+ * at that batch size and format, the engine's threads and merges included. Then it
+ * compares 50,000-span inserts with the materialized views of `spans` attached and
+ * detached.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -131,6 +133,53 @@ async function insertBySize(size: number, batches: number, format: RowFormat) {
   };
 }
 
+/**
+ * Inserts 50,000-span Native batches into `spans` with its materialized views attached,
+ * then with them detached, on one fresh data folder. Returns the process CPU time a span
+ * of each, the merges that ran meanwhile included.
+ */
+async function viewsCost(batches: number) {
+  const dataDir = makeTempDir('insert-views');
+  const storage = await openStorage({ dataDir, url: '', database: 'faultline', retentionDays: 7 });
+  const traces = syntheticTraces({ seed: 5, startMs: Date.now() - 600_000, traceIntervalMs: 5 });
+  const views = await storage.client
+    .query({
+      query: `SELECT name FROM system.tables
+        WHERE database = {database:String} AND engine = 'MaterializedView' ORDER BY name`,
+      query_params: { database: storage.database },
+      format: 'JSONEachRow',
+    })
+    .then((result) => result.json<{ name: string }>());
+  const insertBatches = async () => {
+    let cpu = 0;
+    let spans = 0;
+    for (let batch = 0; batch < batches; batch += 1) {
+      const body = ProtobufTraceSerializer.serializeRequest(takeSpans(traces, 50_000))!;
+      const rows = toSpanRows(decodeSpansFast(body).spans);
+      const started = process.cpuUsage();
+      await writeSpanRows(storage, rows);
+      const used = process.cpuUsage(started);
+      cpu += used.user + used.system;
+      spans += rows.count;
+    }
+    return round(cpu / spans);
+  };
+  const withViews = await insertBatches();
+  for (const { name } of views) {
+    await storage.client.command({ query: `DETACH TABLE ${storage.database}.${name}` });
+  }
+  const withoutViews = await insertBatches();
+  await storage.close();
+  fs.rmSync(dataDir, { recursive: true, force: true });
+  return {
+    views: views.map((view) => view.name),
+    batches,
+    batchSpans: 50_000,
+    cpuMicrosecondsPerSpanWithViews: withViews,
+    cpuMicrosecondsPerSpanWithoutViews: withoutViews,
+  };
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -238,6 +287,7 @@ async function main(): Promise<void> {
       report('insert.bySize', await insertBySize(size, count, format));
     }
   }
+  report('insert.views', await viewsCost(Math.max(3, batches)));
 }
 
 main().catch((error) => {
