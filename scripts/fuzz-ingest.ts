@@ -2,8 +2,9 @@
  * Fuzzes the ingest decoders and the validation behind them with fast-check, bounded in
  * time: `npm run fuzz:ingest -- --seconds 120`. A property fails when decoding throws
  * anything but a FaultlineError, when flattening throws at all, when a span it keeps
- * has an invalid id or cannot be serialised, or when the fast protobuf decoder's result
- * or error differs from the generic path's. Exits 1 with the counterexample.
+ * has an invalid id or cannot be serialised or converted into a Native block that reads
+ * back, or when the fast protobuf decoder's result or error differs from the generic
+ * path's. Exits 1 with the counterexample.
  */
 import { isDeepStrictEqual } from 'node:util';
 import fc from 'fast-check';
@@ -13,6 +14,9 @@ import { decodeSpansFast } from '../lib/otlp/fast-decode';
 import { flattenExportRequest, type FlattenResult } from '../lib/otlp/flatten';
 import { ExportTraceServiceRequest } from '../lib/otlp/proto';
 import type { OtlpExportRequest } from '../lib/otlp/request';
+import type { SpanRecord } from '../lib/model/span';
+import { readNativeRows, writeNativeBlock } from '../lib/storage/native';
+import { toSpanRows } from '../lib/storage/span-rows';
 import { parseZipkinJson, zipkinToOtlp } from '../lib/zipkin/convert';
 
 const seconds = Number(process.argv[process.argv.indexOf('--seconds') + 1]) || 60;
@@ -42,6 +46,19 @@ function checkFlattened(request: OtlpExportRequest): void {
     if (BigInt(span.durationNs) < 0n) throw new Error('negative duration');
     JSON.stringify(span);
   }
+  checkNativeBlock(result.spans);
+}
+
+/** Fails when kept spans cannot become a Native block or the block does not read back. */
+function checkNativeBlock(spans: SpanRecord[]): void {
+  const block = toSpanRows(spans).chunks[0];
+  const read = readNativeRows(block);
+  if (read.rows.length !== spans.length) {
+    throw new Error(`Native block read back ${read.rows.length} rows of ${spans.length}`);
+  }
+  if (!writeNativeBlock(read.columns, read.types, read.rows).equals(block)) {
+    throw new Error('Native block written again differs from the first');
+  }
 }
 
 /** Returns the result or the FaultlineError of a decoder, at a fixed clock. */
@@ -65,6 +82,7 @@ function compareDecoders(bytes: Uint8Array): void {
   if (!isDeepStrictEqual(fast, generic)) {
     throw new Error(`fast decoder differs: ${JSON.stringify(fast)} != ${JSON.stringify(generic)}`);
   }
+  if ('spans' in (fast as object)) checkNativeBlock((fast as FlattenResult).spans);
 }
 
 const id = (bytes: number) =>
