@@ -46,7 +46,7 @@ async function insertSpans(storage: Storage, total: number, startMs: number): Pr
     spans: written,
     spansPerSecond: Math.round((written * 1000) / insertMs),
     batchSpans: BATCH_SPANS,
-    format: 'JSONCompactEachRow',
+    format: 'Native',
   });
   return sampledTraceIds;
 }
