@@ -554,6 +554,22 @@ describe('repairs instead of rejections', () => {
     );
   });
 
+  it('keeps NaN and infinite doubles', async () => {
+    const traceId = newTraceId();
+    const attributes = [
+      { key: 'not.a.number', value: { doubleValue: 'NaN' } },
+      { key: 'above', value: { doubleValue: 'Infinity' } },
+      { key: 'below', value: { doubleValue: '-Infinity' } },
+      { key: 'plain', value: { doubleValue: 0.1 } },
+    ];
+    await post(JSON.stringify(request([span(traceId, 0, { attributes })])), JSON_HEADERS);
+    const [root] = (await stored(traceId)).body.roots;
+    expect(root.attributes['not.a.number']).toBe('NaN');
+    expect(root.attributes.above).toBe('Infinity');
+    expect(root.attributes.below).toBe('-Infinity');
+    expect(root.attributes.plain).toBe(0.1);
+  });
+
   it('names a resource without service.name unknown_service', async () => {
     const traceId = newTraceId();
     await post(

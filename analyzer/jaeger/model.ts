@@ -1,4 +1,5 @@
 import type { AnyValue, KeyValue, SpanRecord } from '../../lib/model/span';
+import { toPlainValue } from '../../lib/model/attributes';
 
 /** A Jaeger key-value, typed as the Jaeger query service's JSON model types it. */
 export interface JaegerTag {
@@ -58,7 +59,9 @@ export function toJaegerTag(key: string, value: AnyValue): JaegerTag {
     const number = Number(value.intValue);
     return { key, type: 'int64', value: Number.isSafeInteger(number) ? number : value.intValue };
   }
-  if ('doubleValue' in value) return { key, type: 'float64', value: value.doubleValue };
+  if ('doubleValue' in value) {
+    return { key, type: 'float64', value: toPlainValue(value) as number | string };
+  }
   if ('bytesValue' in value) return { key, type: 'binary', value: value.bytesValue };
   return { key, type: 'string', value: JSON.stringify(plainOf(value)) };
 }

@@ -11,7 +11,8 @@ export type PlainValue =
 
 /**
  * Converts an OTLP value to plain JSON. Integers outside the safe range stay decimal
- * strings so that no digit is lost; bytes stay base64.
+ * strings so that no digit is lost, NaN and the infinities become `NaN`, `Infinity` and
+ * `-Infinity`, and bytes stay base64.
  */
 export function toPlainValue(value: AnyValue): PlainValue {
   if ('stringValue' in value) return value.stringValue;
@@ -20,7 +21,10 @@ export function toPlainValue(value: AnyValue): PlainValue {
     const asNumber = Number(value.intValue);
     return Number.isSafeInteger(asNumber) ? asNumber : value.intValue;
   }
-  if ('doubleValue' in value) return value.doubleValue;
+  if ('doubleValue' in value) {
+    // JSON has no NaN or infinity, so they become the strings of the OTLP/JSON mapping.
+    return Number.isFinite(value.doubleValue) ? value.doubleValue : String(value.doubleValue);
+  }
   if ('arrayValue' in value) return value.arrayValue.values.map(toPlainValue);
   if ('kvlistValue' in value) return toPlainObject(value.kvlistValue.values);
   if ('bytesValue' in value) return value.bytesValue;

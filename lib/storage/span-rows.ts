@@ -83,6 +83,8 @@ function splitAttributes(attributes: KeyValue[]): TypedAttributes {
   return typed;
 }
 
+// NOTE: the attributes of resources, scopes, events and links are stored as JSON text,
+// where a NaN or infinite double becomes null. Only span attributes keep them.
 // Spans of one resource or scope share its attribute array, so its JSON text is built
 // once a batch rather than once a span.
 const keyValuesJson = new WeakMap<KeyValue[], string>();
@@ -202,6 +204,8 @@ const SELECT_EXPRESSIONS: Partial<Record<keyof SpanRow, string>> = {
   span_id: hexId('span_id', 16),
   parent_span_id: `if(parent_span_id = 0, '', ${hexId('parent_span_id', 16)})`,
   start_time: 'toUnixTimestamp64Nano(start_time)',
+  // As text, because JSON output turns NaN and the infinities into null.
+  attributes_float: 'mapApply((key, value) -> (key, toString(value)), attributes_float)',
   link_trace_ids: `arrayMap(id -> ${hexId('id', 32)}, link_trace_ids)`,
   link_span_ids: `arrayMap(id -> ${hexId('id', 16)}, link_span_ids)`,
 };
@@ -238,6 +242,15 @@ export function spanSelect(options: { attributes: boolean } = { attributes: true
   }).join(',\n  ');
 }
 
+/** Reads a Float64 that ClickHouse wrote as text, where NaN is `nan` and infinity `inf`. */
+function readDouble(value: number | string): number {
+  if (typeof value === 'number') return value;
+  const text = value.toLowerCase();
+  if (text.endsWith('inf')) return text.startsWith('-') ? -Infinity : Infinity;
+  if (text.endsWith('nan')) return NaN;
+  return Number(text);
+}
+
 function joinAttributes(row: SpanRow): KeyValue[] {
   const attributes: KeyValue[] = [];
   const push = (key: string, value: AnyValue) => attributes.push({ key, value });
@@ -246,7 +259,7 @@ function joinAttributes(row: SpanRow): KeyValue[] {
   for (const [key, value] of Object.entries(row.attributes_int))
     push(key, { intValue: String(value) });
   for (const [key, value] of Object.entries(row.attributes_float))
-    push(key, { doubleValue: Number(value) });
+    push(key, { doubleValue: readDouble(value) });
   for (const [key, value] of Object.entries(row.attributes_bool))
     push(key, { boolValue: Boolean(value) });
   for (const [key, value] of Object.entries(row.attributes_complex))
