@@ -2,6 +2,8 @@ import type { Storage } from '../lib/storage/clickhouse';
 import type { TimeRange } from '../lib/storage/span-reader';
 import { formatDurationNs } from '../lib/time';
 import { criticalPath, criticalPathRoot, pathSpans } from './critical-path';
+import { spanExceptions } from './exceptions';
+import { culpritOf, errorOrigins } from './failing-dependencies';
 import { operationKey, readSelfTimeBaselines } from './self-time-baselines';
 import { adjustedTimes, type TraceTree, type TreeNode } from './tree';
 
@@ -38,7 +40,10 @@ export interface CriticalPathView {
   }[];
   /** Spans on the path, largest self-time growth against their baseline first. */
   spans: CriticalPathSpanView[];
-  /** One sentence naming where the time went, or empty when nothing grew. */
+  /**
+   * One sentence on why the root failed, if it did, then one on where the time went, if a
+   * span grew. Empty when neither applies.
+   */
   explanation: string;
 }
 
@@ -94,7 +99,9 @@ export async function buildCriticalPathView(
       durationMs: nsToMs(segment.endNs - segment.startNs),
     })),
     spans: spanViews,
-    explanation: explain(root, spanViews),
+    explanation: [explainFailure(tree, root), explain(root, spanViews)]
+      .filter((sentence) => sentence !== '')
+      .join('. '),
   };
 }
 
@@ -110,6 +117,26 @@ function keyOf(node: TreeNode) {
 
 function isCall(node: TreeNode): boolean {
   return node.span.kind === 'CLIENT' || node.span.kind === 'PRODUCER';
+}
+
+/**
+ * Explains a failed root, as in "checkout "POST /checkout" failed because payment's call
+ * "charge" to cards-api failed: card declined". The origin is the first error span with no
+ * error below it, as in the failing dependency report. Empty when the root did not fail.
+ */
+export function explainFailure(tree: TraceTree, root: TreeNode | undefined): string {
+  if (!root?.span.isError) return '';
+  const origin = errorOrigins(tree)[0];
+  if (!origin) return '';
+  const culprit = culpritOf(origin);
+  const [exception] = spanExceptions(origin.span);
+  const reason = exception?.message ? `: ${exception.message}` : '';
+  const rootText = `${root.span.serviceName} ${JSON.stringify(root.span.name)}`;
+  if (origin === root) return `${rootText} failed${reason}`;
+  const subject = culprit.dependency
+    ? `${culprit.service}'s call ${JSON.stringify(culprit.operation)} to ${culprit.dependency}`
+    : `${culprit.service} ${JSON.stringify(culprit.operation)}`;
+  return `${rootText} failed because ${subject} failed${reason}`;
 }
 
 /** "checkout "POST /checkout" took 1.9s because inventory's call "GET" to stock-api took 1.8s instead of 13ms". */

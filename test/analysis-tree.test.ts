@@ -1,5 +1,5 @@
 import { criticalPath, criticalPathRoot, pathSpans } from '../analyzer/critical-path';
-import { explain } from '../analyzer/critical-path-view';
+import { explain, explainFailure } from '../analyzer/critical-path-view';
 import { toTraceView } from '../analyzer/trace-view';
 import { adjustedTimes, buildTraceTree } from '../analyzer/tree';
 import { makeSpan, spanId, TRACE_ID } from './helpers/spans';
@@ -98,6 +98,52 @@ describe('trace reconstruction', () => {
     expect(explain(criticalPathRoot(tree), [handler])).toBe(
       'storefront "GET /buy" took 40ms because storefront "request handler" spent 30ms in itself instead of 5ms',
     );
+  });
+
+  it('explains a failed trace by its origin', () => {
+    const failed = { isError: true, statusCode: 'ERROR' as const };
+    const tree = buildTraceTree(TRACE_ID, [
+      makeSpan(1, '', 0, 40, {
+        ...failed,
+        kind: 'SERVER',
+        serviceName: 'checkout',
+        name: 'POST /checkout',
+      }),
+      makeSpan(2, 1, 5, 30, {
+        ...failed,
+        kind: 'CLIENT',
+        serviceName: 'checkout',
+        name: 'charge',
+        remoteService: 'cards-api',
+        events: [
+          {
+            timeUnixNano: '20000000',
+            name: 'exception',
+            attributes: [{ key: 'exception.message', value: { stringValue: 'card declined' } }],
+            droppedAttributesCount: 0,
+          },
+        ],
+      }),
+    ]);
+    expect(explainFailure(tree, criticalPathRoot(tree))).toBe(
+      'checkout "POST /checkout" failed because checkout\'s call "charge" to cards-api failed: card declined',
+    );
+  });
+
+  it('explains a root that failed alone', () => {
+    const tree = buildTraceTree(TRACE_ID, [
+      makeSpan(1, '', 0, 40, { isError: true, statusMessage: 'timed out', name: 'GET /buy' }),
+      makeSpan(2, 1, 5, 30),
+    ]);
+    expect(explainFailure(tree, criticalPathRoot(tree))).toBe('svc "GET /buy" failed: timed out');
+  });
+
+  it('gives no failure for a good root', () => {
+    const tree = buildTraceTree(TRACE_ID, [
+      makeSpan(1, '', 0, 40),
+      makeSpan(2, 1, 5, 30, { isError: true }),
+    ]);
+    expect(explainFailure(tree, criticalPathRoot(tree))).toBe('');
   });
 
   it('leaves a child within a millisecond of its parent unadjusted', () => {
