@@ -90,6 +90,7 @@ function splitAttributes(attributes: KeyValue[]): TypedAttributes {
 const keyValuesJson = new WeakMap<KeyValue[], string>();
 
 function toKeyValuesJson(attributes: KeyValue[]): string {
+  if (attributes.length === 0) return '[]';
   let text = keyValuesJson.get(attributes);
   if (text === undefined) {
     text = JSON.stringify(attributes);
@@ -432,7 +433,13 @@ function valueType(value: AnyValue): number {
 // UTF-8 text of the resource and scope attribute lists, built once a batch like their JSON.
 const keyValuesBytes = new WeakMap<KeyValue[], Buffer>();
 
+const EMPTY_LIST_BYTES = Buffer.from('[]');
+
 function toKeyValuesBytes(attributes: KeyValue[]): Buffer {
+  // A sender may give each span a scope of its own without attributes, as the OpenTelemetry
+  // JS serializer does for spans with separate scope objects, so an empty list needs no
+  // cache entry.
+  if (attributes.length === 0) return EMPTY_LIST_BYTES;
   let bytes = keyValuesBytes.get(attributes);
   if (bytes === undefined) {
     bytes = Buffer.from(toKeyValuesJson(attributes));
