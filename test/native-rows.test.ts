@@ -172,6 +172,23 @@ describe('native span rows', () => {
     });
   });
 
+  it('store counts past UInt32 as its maximum', () => {
+    const span = makeSpan(1, '', 0, 1, {
+      flags: 2 ** 40,
+      droppedAttributesCount: 5e9,
+      droppedResourceAttributesCount: 2 ** 32,
+      droppedEventsCount: 1e300,
+      droppedLinksCount: 2 ** 33,
+    });
+    const { columns, rows } = readNativeRows(toSpanRows([span]).chunks[0]);
+    const value = (column: string) => rows[0][columns.indexOf(column)];
+    expect(value('flags')).toBe(4_294_967_295);
+    expect(value('dropped_attributes_count')).toBe(4_294_967_295);
+    expect(value('dropped_resource_attributes_count')).toBe(4_294_967_295);
+    expect(value('dropped_events_count')).toBe(4_294_967_295);
+    expect(value('dropped_links_count')).toBe(4_294_967_295);
+  });
+
   it('reject an id that is not hex', () => {
     const span = makeSpan(1, '', 0, 1, { spanId: '00000000000000zz' });
     expect(() => toSpanRows([span])).toThrow('invalid id "00000000000000zz": expected hex digits');

@@ -390,6 +390,18 @@ function clamp(value: bigint, min: bigint, max: bigint): bigint {
   return value;
 }
 
+const UINT32_MAX = 0xffffffff;
+
+/**
+ * Limits a count or flags value to UInt32, the type of its column. OTLP/JSON numbers have
+ * no upper bound, and a count sent at the maximum plus the attributes dropped at the limit
+ * exceeds it, so such a value is stored as the maximum.
+ */
+function toUInt32(value: number): number {
+  if (value > UINT32_MAX) return UINT32_MAX;
+  return value > 0 ? value : 0;
+}
+
 function enumCode(codes: Map<string, number>, value: string): number {
   const code = codes.get(value);
   if (code === undefined) {
@@ -509,7 +521,7 @@ export function toSpanRows(spans: readonly SpanRecord[]): SpanRows {
   writeHeader(writer, 'trace_state');
   for (const span of spans) writer.string(span.traceState);
   writeHeader(writer, 'flags');
-  for (const span of spans) writer.uint32(span.flags);
+  for (const span of spans) writer.uint32(toUInt32(span.flags));
   writeHeader(writer, 'name');
   for (const span of spans) writer.string(span.name);
   writeHeader(writer, 'kind');
@@ -536,11 +548,11 @@ export function toSpanRows(spans: readonly SpanRecord[]): SpanRows {
   for (const span of spans) writer.uint8(span.isError ? 1 : 0);
   writeAttributeMaps(writer, spans);
   writeHeader(writer, 'dropped_attributes_count');
-  for (const span of spans) writer.uint32(span.droppedAttributesCount);
+  for (const span of spans) writer.uint32(toUInt32(span.droppedAttributesCount));
   writeHeader(writer, 'resource_attributes');
   for (const span of spans) writer.stringBytes(toKeyValuesBytes(span.resourceAttributes));
   writeHeader(writer, 'dropped_resource_attributes_count');
-  for (const span of spans) writer.uint32(span.droppedResourceAttributesCount);
+  for (const span of spans) writer.uint32(toUInt32(span.droppedResourceAttributesCount));
   writeHeader(writer, 'scope_name');
   for (const span of spans) writer.string(span.scopeName);
   writeHeader(writer, 'scope_version');
@@ -566,10 +578,10 @@ export function toSpanRows(spans: readonly SpanRecord[]): SpanRows {
   writeHeader(writer, 'events.dropped_attributes_count');
   writeArrayEnds(writer, spans, eventCounts);
   for (const span of spans) {
-    for (const event of span.events) writer.uint32(event.droppedAttributesCount);
+    for (const event of span.events) writer.uint32(toUInt32(event.droppedAttributesCount));
   }
   writeHeader(writer, 'dropped_events_count');
-  for (const span of spans) writer.uint32(span.droppedEventsCount);
+  for (const span of spans) writer.uint32(toUInt32(span.droppedEventsCount));
 
   writeHeader(writer, 'link_trace_ids');
   writeArrayEnds(writer, spans, linkCounts);
@@ -588,13 +600,13 @@ export function toSpanRows(spans: readonly SpanRecord[]): SpanRows {
   writeHeader(writer, 'link_dropped_attributes_counts');
   writeArrayEnds(writer, spans, linkCounts);
   for (const span of spans) {
-    for (const link of span.links) writer.uint32(link.droppedAttributesCount);
+    for (const link of span.links) writer.uint32(toUInt32(link.droppedAttributesCount));
   }
   writeHeader(writer, 'link_flags');
   writeArrayEnds(writer, spans, linkCounts);
-  for (const span of spans) for (const link of span.links) writer.uint32(link.flags);
+  for (const span of spans) for (const link of span.links) writer.uint32(toUInt32(link.flags));
   writeHeader(writer, 'dropped_links_count');
-  for (const span of spans) writer.uint32(span.droppedLinksCount);
+  for (const span of spans) writer.uint32(toUInt32(span.droppedLinksCount));
 
   writeHeader(writer, 'ingest_warnings');
   writeArrayEnds(
