@@ -9,6 +9,7 @@ import { parseNativeType, readNativeRows, writeNativeBlock } from '../lib/storag
 import {
   SPAN_COLUMNS,
   SPAN_NATIVE_TYPES,
+  hexToDecimal,
   joinSpanRows,
   spanRowsJson,
   splitSpanRows,
@@ -244,5 +245,33 @@ describe('native inserts', () => {
     const [native, fromJson] = await Promise.all([select('spans'), select('spans_from_json')]);
     expect(native).toHaveLength(spans.length);
     expect(native).toEqual(fromJson);
+  });
+
+  it('keep the last of repeated keys', async () => {
+    const start = Date.now() - 3_600_000;
+    const span = makeSpan(1, '', start, start + 5, {
+      traceId: 'dddddddddddddddddddddddddddddddd',
+      attributes: [
+        { key: 'http.route', value: { stringValue: '/first' } },
+        { key: 'count', value: { intValue: '1' } },
+        { key: 'http.route', value: { stringValue: '/last' } },
+        { key: 'count', value: { stringValue: 'text' } },
+        { key: 'count', value: { intValue: '2' } },
+      ],
+    });
+    await writeSpanRows(storage, toSpanRows([span]));
+    const result = await storage.client.query({
+      query: `SELECT http_route, length(attributes_string) AS strings, attributes_string, attributes_int
+        FROM faultline.spans
+        WHERE trace_id = {id:UInt128}`,
+      query_params: { id: hexToDecimal(span.traceId) },
+      format: 'JSONEachRow',
+    });
+    const rows = await result.json<Record<string, unknown>>();
+    expect(rows).toHaveLength(1);
+    expect(rows[0].http_route).toBe('/last');
+    expect(rows[0].strings).toBe('2');
+    expect(rows[0].attributes_string).toEqual({ 'http.route': '/last', count: 'text' });
+    expect(rows[0].attributes_int).toEqual({ count: '2' });
   });
 });

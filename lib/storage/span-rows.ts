@@ -440,6 +440,43 @@ function toKeyValuesBytes(attributes: KeyValue[]): Buffer {
   return bytes;
 }
 
+// Up to this many attributes, comparing every pair is faster than filling a Set.
+const PAIRWISE_MAX_ATTRIBUTES = 16;
+const SEEN_KEYS = new Set<string>();
+
+function hasRepeatedKey(attributes: KeyValue[]): boolean {
+  if (attributes.length <= PAIRWISE_MAX_ATTRIBUTES) {
+    for (let index = 1; index < attributes.length; index += 1) {
+      const key = attributes[index].key;
+      for (let before = 0; before < index; before += 1) {
+        if (attributes[before].key === key) return true;
+      }
+    }
+    return false;
+  }
+  SEEN_KEYS.clear();
+  for (const { key } of attributes) SEEN_KEYS.add(key);
+  return SEEN_KEYS.size < attributes.length;
+}
+
+/**
+ * Removes each attribute whose key comes again later with a value of the same type, so
+ * each map contains a key once, with its last value, as the JSON objects of
+ * JSONCompactEachRow rows did. With a repeated key, `map[key]` and the columns
+ * materialized from it, such as `http_route`, would return the first value.
+ */
+function withoutRepeatedKeys(attributes: KeyValue[]): KeyValue[] {
+  if (!hasRepeatedKey(attributes)) return attributes;
+
+  const lastIndex = new Map<string, number>();
+  attributes.forEach((attribute, index) => {
+    lastIndex.set(`${valueType(attribute.value)}:${attribute.key}`, index);
+  });
+  return attributes.filter(
+    (attribute, index) => lastIndex.get(`${valueType(attribute.value)}:${attribute.key}`) === index,
+  );
+}
+
 /**
  * Writes the attribute maps: for each value type, the end offsets of every span's entries,
  * then their keys, then their values.
@@ -449,7 +486,7 @@ function writeAttributeMaps(writer: ByteWriter, spans: readonly SpanRecord[]): v
   const keys: string[][] = [[], [], [], [], []];
   const values: AnyValue[][] = [[], [], [], [], []];
   for (let index = 0; index < spans.length; index += 1) {
-    for (const { key, value } of spans[index].attributes) {
+    for (const { key, value } of withoutRepeatedKeys(spans[index].attributes)) {
       const type = valueType(value);
       keys[type].push(key);
       values[type].push(value);
