@@ -86,6 +86,30 @@ function edgeSpans(): SpanRecord[] {
     }),
     makeSpan(2, 1, start + 1, start + 2, { kind: 'CLIENT', remoteService: 'db' }),
     makeSpan(3, 1, start + 1, start + 3, { kind: 'CONSUMER', statusCode: 'OK' }),
+    // Texts at the edge of the one-byte length, past 16 KiB and with NUL, and short uppercase ids.
+    makeSpan(4, 1, start + 1, start + 4, {
+      spanId: 'ABCDEF',
+      parentSpanId: '1',
+      name: '€'.repeat(42),
+      statusMessage: `${'😀'.repeat(21)}x`,
+      traceState: 'a\u0000b',
+      scopeName: 'x'.repeat(41) + '😀',
+      serviceName: 'ü'.repeat(20_000),
+      events: Array.from({ length: 300 }, (_, index) => ({
+        timeUnixNano: `${BigInt(start) * 1_000_000n + BigInt(index)}`,
+        name: `event ${index}`,
+        attributes: [],
+        droppedAttributesCount: 0,
+      })),
+      links: Array.from({ length: 40 }, (_, index) => ({
+        traceId: (index + 1).toString(16).toUpperCase(),
+        spanId: 'F'.repeat(16),
+        traceState: '',
+        attributes: [{ key: 'index', value: { intValue: `${index}` } }],
+        droppedAttributesCount: 0,
+        flags: index,
+      })),
+    }),
   ];
 }
 
@@ -153,7 +177,7 @@ describe('native span rows', () => {
     const spans = edgeSpans();
     const joined = joinSpanRows([toSpanRows(spans.slice(0, 1)), toSpanRows(spans.slice(1))]);
     const single = splitSpanRows(joined);
-    expect(single.map((rows) => rows.count)).toEqual([1, 1, 1]);
+    expect(single.map((rows) => rows.count)).toEqual([1, 1, 1, 1]);
     single.forEach((rows, index) => {
       expect(rows.format).toBe('Native');
       expect(rows.chunks[0].equals(toSpanRows([spans[index]]).chunks[0])).toBe(true);
@@ -164,7 +188,7 @@ describe('native span rows', () => {
     const spans = edgeSpans();
     const fromNative = spanRowsJson(toSpanRows(spans)).map((line) => JSON.parse(line));
     const fromJson = spanRowsJson(toJsonSpanRows(spans)).map((line) => JSON.parse(line));
-    expect(fromNative).toHaveLength(3);
+    expect(fromNative).toHaveLength(4);
     fromNative.forEach((row, index) => {
       expect(row[SPAN_COLUMNS.indexOf('trace_id')]).toBe(fromJson[index][0]);
       expect(row[SPAN_COLUMNS.indexOf('attributes_string')]).toEqual(
