@@ -88,6 +88,10 @@ function compareDecoders(bytes: Uint8Array): void {
 const id = (bytes: number) =>
   fc.oneof(
     fc.uint8Array({ minLength: bytes, maxLength: bytes }),
+    // OTLP/JSON sends ids as hex; protobufjs reads a string id as base64.
+    fc
+      .uint8Array({ minLength: bytes, maxLength: bytes })
+      .map((value) => Buffer.from(value).toString('hex')),
     fc.uint8Array({ maxLength: bytes + 2 }),
     fc.string(),
     fc.constant(undefined),
@@ -107,6 +111,15 @@ const anyValue = fc.letrec((tie) => ({
   keyValue: fc.record({ key: fc.oneof(fc.string(), fc.anything()), value: tie('value') }),
 }));
 
+/** A dropped count or flags value, including those past UInt32 that OTLP/JSON allows. */
+const count = fc.oneof(
+  fc.nat(),
+  fc.constantFrom(4_294_967_295, 4_294_967_296, 5e9, 1e300, -1),
+  fc.double(),
+  fc.bigInt().map(String),
+  fc.anything(),
+);
+
 const span = fc.record(
   {
     traceId: id(16),
@@ -116,12 +129,30 @@ const span = fc.record(
     kind: fc.oneof(fc.integer(), fc.string(), fc.anything()),
     startTimeUnixNano: fc.oneof(fc.bigInt().map(String), fc.double(), fc.string(), fc.anything()),
     endTimeUnixNano: fc.oneof(fc.bigInt().map(String), fc.double(), fc.string()),
+    traceState: fc.oneof(fc.string(), fc.anything()),
+    flags: count,
     attributes: fc.oneof(fc.array(anyValue.keyValue, { maxLength: 5 }), fc.anything()),
+    droppedAttributesCount: count,
     events: fc.oneof(
-      fc.array(fc.record({ name: fc.string(), timeUnixNano: fc.anything() })),
+      fc.array(
+        fc.record(
+          { name: fc.string(), timeUnixNano: fc.anything(), droppedAttributesCount: count },
+          { requiredKeys: ['name', 'timeUnixNano'] },
+        ),
+      ),
       fc.anything(),
     ),
-    links: fc.oneof(fc.array(fc.record({ traceId: id(16), spanId: id(8) })), fc.anything()),
+    droppedEventsCount: count,
+    links: fc.oneof(
+      fc.array(
+        fc.record(
+          { traceId: id(16), spanId: id(8), flags: count, droppedAttributesCount: count },
+          { requiredKeys: ['traceId', 'spanId'] },
+        ),
+      ),
+      fc.anything(),
+    ),
+    droppedLinksCount: count,
     status: fc.oneof(fc.record({ code: fc.anything(), message: fc.anything() }), fc.anything()),
   },
   { requiredKeys: [] },
@@ -130,10 +161,23 @@ const span = fc.record(
 const request = fc.record({
   resourceSpans: fc.array(
     fc.record({
-      resource: fc.record({ attributes: fc.array(anyValue.keyValue, { maxLength: 3 }) }),
-      scopeSpans: fc.array(fc.record({ spans: fc.array(span, { maxLength: 4 }) }), {
-        maxLength: 2,
-      }),
+      resource: fc.record(
+        {
+          attributes: fc.array(anyValue.keyValue, { maxLength: 3 }),
+          droppedAttributesCount: count,
+        },
+        { requiredKeys: ['attributes'] },
+      ),
+      scopeSpans: fc.array(
+        fc.record(
+          {
+            scope: fc.record({ name: fc.string(), droppedAttributesCount: count }),
+            spans: fc.array(span, { maxLength: 4 }),
+          },
+          { requiredKeys: ['spans'] },
+        ),
+        { maxLength: 2 },
+      ),
     }),
     { maxLength: 2 },
   ),

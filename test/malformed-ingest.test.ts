@@ -400,6 +400,30 @@ describe('repairs instead of rejections', () => {
     expect(root.ingestWarnings).toEqual(['attribute_value_truncated', 'attributes_dropped']);
   });
 
+  it('stores counts and flags past UInt32', async () => {
+    const jsonTrace = newTraceId();
+    const fromJson = span(jsonTrace, 0, {
+      flags: 2 ** 40,
+      droppedAttributesCount: 5e9,
+      events: [{ timeUnixNano: '1', name: 'e', droppedAttributesCount: 2 ** 33 }],
+      links: [
+        { traceId: jsonTrace, spanId: hex(8, 9), flags: 2 ** 32, droppedAttributesCount: 1e12 },
+      ],
+      droppedEventsCount: 2 ** 32,
+      droppedLinksCount: 1e300,
+    });
+    const jsonReply = await post(JSON.stringify(request([fromJson])), JSON_HEADERS);
+    expect(jsonReply.status).toBe(200);
+    expect((await stored(jsonTrace)).body.roots).toHaveLength(1);
+
+    // The maximum count sent plus the attributes past the limit overflows UInt32.
+    const protoTrace = newTraceId();
+    const overflowing = { ...overLimits(protoTrace), droppedAttributesCount: 4_294_967_295 };
+    const protoReply = await post(protobuf(request([overflowing])), PROTO_HEADERS);
+    expect(protoReply.status).toBe(200);
+    expect((await stored(protoTrace)).body.roots).toHaveLength(1);
+  });
+
   it('stores a deeply nested kvlist up to the depth limit', async () => {
     const traceId = newTraceId();
     const attributes = [{ key: 'deep', value: nested(40) }];

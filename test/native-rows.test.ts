@@ -9,6 +9,7 @@ import { parseNativeType, readNativeRows, writeNativeBlock } from '../lib/storag
 import {
   SPAN_COLUMNS,
   SPAN_NATIVE_TYPES,
+  hexToDecimal,
   joinSpanRows,
   spanRowsJson,
   splitSpanRows,
@@ -85,6 +86,30 @@ function edgeSpans(): SpanRecord[] {
     }),
     makeSpan(2, 1, start + 1, start + 2, { kind: 'CLIENT', remoteService: 'db' }),
     makeSpan(3, 1, start + 1, start + 3, { kind: 'CONSUMER', statusCode: 'OK' }),
+    // Texts at the edge of the one-byte length, past 16 KiB and with NUL, and short uppercase ids.
+    makeSpan(4, 1, start + 1, start + 4, {
+      spanId: 'ABCDEF',
+      parentSpanId: '1',
+      name: '€'.repeat(42),
+      statusMessage: `${'😀'.repeat(21)}x`,
+      traceState: 'a\u0000b',
+      scopeName: 'x'.repeat(41) + '😀',
+      serviceName: 'ü'.repeat(20_000),
+      events: Array.from({ length: 300 }, (_, index) => ({
+        timeUnixNano: `${BigInt(start) * 1_000_000n + BigInt(index)}`,
+        name: `event ${index}`,
+        attributes: [],
+        droppedAttributesCount: 0,
+      })),
+      links: Array.from({ length: 40 }, (_, index) => ({
+        traceId: (index + 1).toString(16).toUpperCase(),
+        spanId: 'F'.repeat(16),
+        traceState: '',
+        attributes: [{ key: 'index', value: { intValue: `${index}` } }],
+        droppedAttributesCount: 0,
+        flags: index,
+      })),
+    }),
   ];
 }
 
@@ -152,7 +177,7 @@ describe('native span rows', () => {
     const spans = edgeSpans();
     const joined = joinSpanRows([toSpanRows(spans.slice(0, 1)), toSpanRows(spans.slice(1))]);
     const single = splitSpanRows(joined);
-    expect(single.map((rows) => rows.count)).toEqual([1, 1, 1]);
+    expect(single.map((rows) => rows.count)).toEqual([1, 1, 1, 1]);
     single.forEach((rows, index) => {
       expect(rows.format).toBe('Native');
       expect(rows.chunks[0].equals(toSpanRows([spans[index]]).chunks[0])).toBe(true);
@@ -163,13 +188,30 @@ describe('native span rows', () => {
     const spans = edgeSpans();
     const fromNative = spanRowsJson(toSpanRows(spans)).map((line) => JSON.parse(line));
     const fromJson = spanRowsJson(toJsonSpanRows(spans)).map((line) => JSON.parse(line));
-    expect(fromNative).toHaveLength(3);
+    expect(fromNative).toHaveLength(4);
     fromNative.forEach((row, index) => {
       expect(row[SPAN_COLUMNS.indexOf('trace_id')]).toBe(fromJson[index][0]);
       expect(row[SPAN_COLUMNS.indexOf('attributes_string')]).toEqual(
         fromJson[index][SPAN_COLUMNS.indexOf('attributes_string')],
       );
     });
+  });
+
+  it('store counts past UInt32 as its maximum', () => {
+    const span = makeSpan(1, '', 0, 1, {
+      flags: 2 ** 40,
+      droppedAttributesCount: 5e9,
+      droppedResourceAttributesCount: 2 ** 32,
+      droppedEventsCount: 1e300,
+      droppedLinksCount: 2 ** 33,
+    });
+    const { columns, rows } = readNativeRows(toSpanRows([span]).chunks[0]);
+    const value = (column: string) => rows[0][columns.indexOf(column)];
+    expect(value('flags')).toBe(4_294_967_295);
+    expect(value('dropped_attributes_count')).toBe(4_294_967_295);
+    expect(value('dropped_resource_attributes_count')).toBe(4_294_967_295);
+    expect(value('dropped_events_count')).toBe(4_294_967_295);
+    expect(value('dropped_links_count')).toBe(4_294_967_295);
   });
 
   it('reject an id that is not hex', () => {
@@ -227,5 +269,33 @@ describe('native inserts', () => {
     const [native, fromJson] = await Promise.all([select('spans'), select('spans_from_json')]);
     expect(native).toHaveLength(spans.length);
     expect(native).toEqual(fromJson);
+  });
+
+  it('keep the last of repeated keys', async () => {
+    const start = Date.now() - 3_600_000;
+    const span = makeSpan(1, '', start, start + 5, {
+      traceId: 'dddddddddddddddddddddddddddddddd',
+      attributes: [
+        { key: 'http.route', value: { stringValue: '/first' } },
+        { key: 'count', value: { intValue: '1' } },
+        { key: 'http.route', value: { stringValue: '/last' } },
+        { key: 'count', value: { stringValue: 'text' } },
+        { key: 'count', value: { intValue: '2' } },
+      ],
+    });
+    await writeSpanRows(storage, toSpanRows([span]));
+    const result = await storage.client.query({
+      query: `SELECT http_route, length(attributes_string) AS strings, attributes_string, attributes_int
+        FROM faultline.spans
+        WHERE trace_id = {id:UInt128}`,
+      query_params: { id: hexToDecimal(span.traceId) },
+      format: 'JSONEachRow',
+    });
+    const rows = await result.json<Record<string, unknown>>();
+    expect(rows).toHaveLength(1);
+    expect(rows[0].http_route).toBe('/last');
+    expect(rows[0].strings).toBe('2');
+    expect(rows[0].attributes_string).toEqual({ 'http.route': '/last', count: 'text' });
+    expect(rows[0].attributes_int).toEqual({ count: '2' });
   });
 });

@@ -218,6 +218,42 @@ describe('write-ahead log', () => {
     expect((await storedSpanIds(dir)).slice(-1)).toEqual([3]);
   });
 
+  it('replays old span records the encoder rejects', async () => {
+    const dir = makeTempDir('wal');
+    const outOfRange = makeSpan(2, 1, 1001, 1004, {
+      attributes: [{ key: 'count', value: { intValue: '99999999999999999999' } }],
+    });
+    const records = [
+      { t: 1, s: [makeSpan(1, '', 1000, 1005)] },
+      { t: 2, s: [outOfRange] },
+      { t: 3, s: [makeSpan(3, 1, 1001, 1004)] },
+    ].map((record) => encodeRecord([Buffer.from(JSON.stringify(record))]));
+    fs.writeFileSync(segmentFile(dir, 7), Buffer.concat(records.flat()));
+    fs.appendFileSync(
+      segmentFile(dir, 7),
+      Buffer.concat(
+        encodeRecord(
+          encodeEntry({
+            appendedMs: 4,
+            rows: toSpanRows([makeSpan(4, 1, 1001, 1004)]),
+          }),
+        ),
+      ),
+    );
+    const { wal, replay } = await openWal(dir);
+    expect(replay).toEqual({ segments: 1, spans: 4, quarantinedBytes: 0 });
+    const entries = await readSegment(segmentFile(dir, 7));
+    expect(entries.map((entry) => entry.appendedMs)).toEqual([1, 2, 3, 4]);
+    expect(entries.map((entry) => entry.rows.format)).toEqual([
+      'Native',
+      'JSONCompactEachRow',
+      'Native',
+      'Native',
+    ]);
+    expect(spanRowsJson(entries[1].rows)).toEqual(spanRowsJson(toJsonSpanRows([outOfRange])));
+    await wal.close();
+  });
+
   it('seals the active segment while appends continue', async () => {
     const dir = makeTempDir('wal');
     const { wal } = await openWal(dir);
@@ -528,6 +564,49 @@ describe('collector with the write-ahead log', () => {
       expect(entries).toHaveLength(1);
       expect(entries[0].reason).toMatch(/UNKNOWN_ELEMENT_OF_ENUM|BOGUS/);
       expect(entries[0].row[entries[0].columns.indexOf('span_id')]).toBe(hexToDecimal(spanId(2)));
+    } finally {
+      await faultline.stop();
+      fs.rmSync(walDir, { recursive: true, force: true });
+    }
+  });
+
+  it('stores every record of a mixed segment', async () => {
+    const walDir = makeTempDir('wal');
+    const traceId = 'e2'.repeat(16);
+    const now = Date.now();
+    const span = (id: number, attributes: SpanRecord['attributes'] = []) =>
+      makeSpan(id, id === 1 ? '' : 1, now, now + 1, { traceId, attributes });
+    const int = (value: string) => [{ key: 'count', value: { intValue: value } }];
+    const legacy = (spans: SpanRecord[]) =>
+      encodeRecord([Buffer.from(JSON.stringify({ t: now, s: spans }))]);
+    const entry = (rows: SpanRows) => encodeRecord(encodeEntry({ appendedMs: now, rows }));
+    const records = [
+      entry(toJsonSpanRows([span(1), span(2)])),
+      legacy([span(3)]),
+      entry(toSpanRows([span(4), span(5)])),
+      legacy([span(6, int('99999999999999999999'))]),
+      legacy([span(7, int('not a number'))]),
+      entry(toSpanRows([span(8)])),
+      entry(toJsonSpanRows([span(9)])),
+    ];
+    fs.writeFileSync(segmentFile(walDir, 1), Buffer.concat(records.flat()));
+
+    const faultline = await startTestFaultline({ walDir, insertRetryMaxMs: 20 });
+    try {
+      await faultline.flush();
+      const stored = await readTraceSpans(faultline.app.storage, traceId);
+      expect(stored.map((read) => read.spanId).sort()).toEqual(
+        [1, 2, 3, 4, 5, 6, 8, 9].map(spanId),
+      );
+      const quarantine = path.join(walDir, 'quarantine');
+      const lines = fs
+        .readdirSync(quarantine)
+        .flatMap((file) =>
+          fs.readFileSync(path.join(quarantine, file), 'utf8').trimEnd().split('\n'),
+        )
+        .map((line) => JSON.parse(line));
+      expect(lines).toHaveLength(1);
+      expect(lines[0].row[lines[0].columns.indexOf('span_id')]).toBe(hexToDecimal(spanId(7)));
     } finally {
       await faultline.stop();
       fs.rmSync(walDir, { recursive: true, force: true });

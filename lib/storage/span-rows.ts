@@ -404,6 +404,18 @@ function clamp(value: bigint, min: bigint, max: bigint): bigint {
   return value;
 }
 
+const UINT32_MAX = 0xffffffff;
+
+/**
+ * Limits a count or flags value to UInt32, the type of its column. OTLP/JSON numbers have
+ * no upper bound, and a count sent at the maximum plus the attributes dropped at the limit
+ * exceeds it, so such a value is stored as the maximum.
+ */
+function toUInt32(value: number): number {
+  if (value > UINT32_MAX) return UINT32_MAX;
+  return value > 0 ? value : 0;
+}
+
 function enumCode(codes: Map<string, number>, value: string): number {
   const code = codes.get(value);
   if (code === undefined) {
@@ -448,6 +460,43 @@ function toKeyValuesBytes(attributes: KeyValue[]): Buffer {
   return bytes;
 }
 
+// Up to this many attributes, comparing every pair is faster than filling a Set.
+const PAIRWISE_MAX_ATTRIBUTES = 16;
+const SEEN_KEYS = new Set<string>();
+
+function hasRepeatedKey(attributes: KeyValue[]): boolean {
+  if (attributes.length <= PAIRWISE_MAX_ATTRIBUTES) {
+    for (let index = 1; index < attributes.length; index += 1) {
+      const key = attributes[index].key;
+      for (let before = 0; before < index; before += 1) {
+        if (attributes[before].key === key) return true;
+      }
+    }
+    return false;
+  }
+  SEEN_KEYS.clear();
+  for (const { key } of attributes) SEEN_KEYS.add(key);
+  return SEEN_KEYS.size < attributes.length;
+}
+
+/**
+ * Removes each attribute whose key comes again later with a value of the same type, so
+ * each map contains a key once, with its last value, as the JSON objects of
+ * JSONCompactEachRow rows did. With a repeated key, `map[key]` and the columns
+ * materialized from it, such as `http_route`, would return the first value.
+ */
+function withoutRepeatedKeys(attributes: KeyValue[]): KeyValue[] {
+  if (!hasRepeatedKey(attributes)) return attributes;
+
+  const lastIndex = new Map<string, number>();
+  attributes.forEach((attribute, index) => {
+    lastIndex.set(`${valueType(attribute.value)}:${attribute.key}`, index);
+  });
+  return attributes.filter(
+    (attribute, index) => lastIndex.get(`${valueType(attribute.value)}:${attribute.key}`) === index,
+  );
+}
+
 /**
  * Writes the attribute maps: for each value type, the end offsets of every span's entries,
  * then their keys, then their values.
@@ -457,7 +506,7 @@ function writeAttributeMaps(writer: ByteWriter, spans: readonly SpanRecord[]): v
   const keys: string[][] = [[], [], [], [], []];
   const values: AnyValue[][] = [[], [], [], [], []];
   for (let index = 0; index < spans.length; index += 1) {
-    for (const { key, value } of spans[index].attributes) {
+    for (const { key, value } of withoutRepeatedKeys(spans[index].attributes)) {
       const type = valueType(value);
       keys[type].push(key);
       values[type].push(value);
@@ -529,7 +578,7 @@ export function toSpanRows(spans: readonly SpanRecord[]): SpanRows {
   writeHeader(writer, 'trace_state');
   for (const span of spans) writer.string(span.traceState);
   writeHeader(writer, 'flags');
-  for (const span of spans) writer.uint32(span.flags);
+  for (const span of spans) writer.uint32(toUInt32(span.flags));
   writeHeader(writer, 'name');
   for (const span of spans) writer.string(span.name);
   writeHeader(writer, 'kind');
@@ -556,11 +605,11 @@ export function toSpanRows(spans: readonly SpanRecord[]): SpanRows {
   for (const span of spans) writer.uint8(span.isError ? 1 : 0);
   writeAttributeMaps(writer, spans);
   writeHeader(writer, 'dropped_attributes_count');
-  for (const span of spans) writer.uint32(span.droppedAttributesCount);
+  for (const span of spans) writer.uint32(toUInt32(span.droppedAttributesCount));
   writeHeader(writer, 'resource_attributes');
   for (const span of spans) writer.stringBytes(toKeyValuesBytes(span.resourceAttributes));
   writeHeader(writer, 'dropped_resource_attributes_count');
-  for (const span of spans) writer.uint32(span.droppedResourceAttributesCount);
+  for (const span of spans) writer.uint32(toUInt32(span.droppedResourceAttributesCount));
   writeHeader(writer, 'scope_name');
   for (const span of spans) writer.string(span.scopeName);
   writeHeader(writer, 'scope_version');
@@ -586,10 +635,10 @@ export function toSpanRows(spans: readonly SpanRecord[]): SpanRows {
   writeHeader(writer, 'events.dropped_attributes_count');
   writeArrayEnds(writer, spans, eventCounts);
   for (const span of spans) {
-    for (const event of span.events) writer.uint32(event.droppedAttributesCount);
+    for (const event of span.events) writer.uint32(toUInt32(event.droppedAttributesCount));
   }
   writeHeader(writer, 'dropped_events_count');
-  for (const span of spans) writer.uint32(span.droppedEventsCount);
+  for (const span of spans) writer.uint32(toUInt32(span.droppedEventsCount));
 
   writeHeader(writer, 'link_trace_ids');
   writeArrayEnds(writer, spans, linkCounts);
@@ -608,13 +657,13 @@ export function toSpanRows(spans: readonly SpanRecord[]): SpanRows {
   writeHeader(writer, 'link_dropped_attributes_counts');
   writeArrayEnds(writer, spans, linkCounts);
   for (const span of spans) {
-    for (const link of span.links) writer.uint32(link.droppedAttributesCount);
+    for (const link of span.links) writer.uint32(toUInt32(link.droppedAttributesCount));
   }
   writeHeader(writer, 'link_flags');
   writeArrayEnds(writer, spans, linkCounts);
-  for (const span of spans) for (const link of span.links) writer.uint32(link.flags);
+  for (const span of spans) for (const link of span.links) writer.uint32(toUInt32(link.flags));
   writeHeader(writer, 'dropped_links_count');
-  for (const span of spans) writer.uint32(span.droppedLinksCount);
+  for (const span of spans) writer.uint32(toUInt32(span.droppedLinksCount));
 
   writeHeader(writer, 'ingest_warnings');
   writeArrayEnds(

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { SpanRecord } from '../model/span';
-import { toSpanRows, type RowFormat, type SpanRows } from '../storage/span-rows';
+import { toJsonSpanRows, toSpanRows, type RowFormat, type SpanRows } from '../storage/span-rows';
 import { scanRecords } from './record';
 
 const SEGMENT_PATTERN = /^segment-(\d{16})\.wal$/;
@@ -76,7 +76,7 @@ export function decodeEntry(payload: Buffer): WalEntry {
   const headerEnd = payload.indexOf(NEWLINE);
   if (headerEnd < 0) {
     const parsed = JSON.parse(payload.toString('utf8')) as { t: number; s: SpanRecord[] };
-    return { appendedMs: parsed.t, rows: toSpanRows(parsed.s) };
+    return { appendedMs: parsed.t, rows: spanRecordRows(parsed.s) };
   }
   const header = JSON.parse(payload.toString('utf8', 0, headerEnd)) as EntryHeader;
   const rows = payload.subarray(headerEnd + 1);
@@ -89,6 +89,20 @@ export function decodeEntry(payload: Buffer): WalEntry {
       count: header.n,
     },
   };
+}
+
+/**
+ * Converts the spans of a `{t, s}` record to Native rows, or to JSONCompactEachRow rows
+ * when the encoder rejects a value that earlier versions accepted, such as an int
+ * attribute past Int64. Those rows reach storage as they did then, and a span that
+ * storage rejects goes to the quarantine folder instead of ending the segment's replay.
+ */
+function spanRecordRows(spans: SpanRecord[]): SpanRows {
+  try {
+    return toSpanRows(spans);
+  } catch {
+    return toJsonSpanRows(spans);
+  }
 }
 
 /** Result of checking a segment at start: its entries, and the corrupt tail if any. */
