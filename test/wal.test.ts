@@ -13,7 +13,7 @@ import {
   type SpanRows,
 } from '../lib/storage/span-rows';
 import { readTraceSpans } from '../lib/storage/span-reader';
-import { encodeRecord } from '../lib/wal/record';
+import { encodeRecord, scanRecords } from '../lib/wal/record';
 import { WalShipper, type ShipperOptions } from '../lib/wal/shipper';
 import { encodeEntry, listSegments, readSegment, segmentFile } from '../lib/wal/segments';
 import { WriteAheadLog } from '../lib/wal/wal';
@@ -333,6 +333,28 @@ describe('write-ahead log shipper', () => {
     expect(stored).toEqual([2]);
     await shipper.stop(0);
     await wal.close();
+  });
+
+  it('keeps undecodable records aside', async () => {
+    const dir = makeTempDir('wal');
+    const entry = (id: number) => encodeRecord(encodeEntry({ appendedMs: id, rows: fakeRows(id) }));
+    const bad = Buffer.from('not a log entry');
+    const records = [...entry(1), ...encodeRecord([bad]), ...entry(3)];
+    fs.writeFileSync(segmentFile(dir, 1), Buffer.concat(records));
+    const { wal } = await openWal(dir);
+    const stored: number[] = [];
+    const shipper = testShipper(wal, {
+      write: async (rows) => {
+        stored.push(...rowIds(rows));
+      },
+    });
+    shipper.start();
+    while (wal.spans > 0) await new Promise((resolve) => setTimeout(resolve, 10));
+    await shipper.stop(0);
+    await wal.close();
+    expect(stored).toEqual([1, 3]);
+    const kept = path.join(dir, 'quarantine', 'segment-0000000000000001.wal.undecodable');
+    expect(scanRecords(fs.readFileSync(kept)).payloads).toEqual([bad]);
   });
 
   it('splits inserts by column list', async () => {

@@ -120,7 +120,7 @@ export interface RecoveredSegment {
 export function recoverSegment(dir: string, seq: number, file: string): RecoveredSegment {
   const data = fs.readFileSync(file);
   const scan = scanRecords(data);
-  const entries = decodeEntries(scan.payloads);
+  const { entries } = decodeEntries(scan.payloads);
   const spans = entries.reduce((sum, entry) => sum + entry.rows.count, 0);
   const info: SegmentInfo = {
     seq,
@@ -146,25 +146,36 @@ export function recoverSegment(dir: string, seq: number, file: string): Recovere
   };
 }
 
-/** Decodes payloads whose checksum matched; one that is not valid JSON ends the list. */
-function decodeEntries(payloads: Buffer[]): WalEntry[] {
-  const entries: WalEntry[] = [];
+/** Entries of a segment, and the payloads whose checksum matched but that did not decode. */
+export interface SegmentRecords {
+  entries: WalEntry[];
+  undecodable: Buffer[];
+}
+
+/** Decodes payloads whose checksum matched, setting aside those that do not decode. */
+function decodeEntries(payloads: Buffer[]): SegmentRecords {
+  const records: SegmentRecords = { entries: [], undecodable: [] };
   for (const payload of payloads) {
     try {
-      entries.push(decodeEntry(payload));
+      records.entries.push(decodeEntry(payload));
     } catch {
-      break;
+      records.undecodable.push(payload);
     }
   }
-  return entries;
+  return records;
 }
 
 /**
- * Reads the entries of a sealed segment; a bad tail found now is skipped, not quarantined.
+ * Reads the records of a sealed segment; a bad tail found now is skipped, not quarantined.
  * The file is read off the main thread, which serves exports meanwhile.
  */
-export async function readSegment(file: string): Promise<WalEntry[]> {
+export async function readSegmentRecords(file: string): Promise<SegmentRecords> {
   return decodeEntries(scanRecords(await readWhole(file)).payloads);
+}
+
+/** Reads the entries of a sealed segment, as `readSegmentRecords` does. */
+export async function readSegment(file: string): Promise<WalEntry[]> {
+  return (await readSegmentRecords(file)).entries;
 }
 
 /**

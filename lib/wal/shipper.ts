@@ -1,7 +1,7 @@
 import { errorMessage } from '../errors';
 import type { Logger } from '../logger';
 import { joinSpanRows, splitSpanRows, type SpanRows } from '../storage/span-rows';
-import { readSegment, type SegmentInfo } from './segments';
+import { readSegmentRecords, type SegmentInfo } from './segments';
 import type { WriteAheadLog } from './wal';
 
 export interface ShipperOptions {
@@ -126,8 +126,9 @@ export class WalShipper {
   /** Inserts every span of a segment; false when stopped before all were stored. */
   private async ship(segment: SegmentInfo): Promise<boolean> {
     let entries;
+    let undecodable;
     try {
-      entries = await readSegment(segment.file);
+      ({ entries, undecodable } = await readSegmentRecords(segment.file));
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
         // Retrying cannot bring a deleted file back, and waiting would block every later
@@ -159,7 +160,16 @@ export class WalShipper {
       batchSpans += entry.rows.count;
       if (batchSpans >= this.options.batchMaxSpans && !(await shipBatch())) return false;
     }
-    return shipBatch();
+    if (!(await shipBatch())) return false;
+    if (undecodable.length > 0) {
+      // The segment is deleted next, so records it cannot read are kept aside first.
+      const file = await this.options.wal.quarantinePayloads(segment, undecodable);
+      this.options.logger.error(
+        { segment: segment.file, records: undecodable.length, file },
+        'wal records with a valid checksum did not decode; copied to the quarantine folder',
+      );
+    }
+    return true;
   }
 
   private async insertWithRetry(rows: SpanRows, segment: SegmentInfo): Promise<boolean> {

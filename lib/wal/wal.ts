@@ -360,6 +360,25 @@ export class WriteAheadLog {
     return file;
   }
 
+  /**
+   * Copies records of a segment that did not decode to `<segment>.undecodable` in the
+   * quarantine folder, framed as log records, and syncs it before the segment is deleted.
+   */
+  async quarantinePayloads(segment: SegmentInfo, payloads: Buffer[]): Promise<string> {
+    const dir = path.join(this.options.dir, QUARANTINE_DIR);
+    await fs.promises.mkdir(dir, { recursive: true });
+    const file = path.join(dir, `${path.basename(segment.file)}.undecodable`);
+    const handle = await fs.promises.open(file, 'a');
+    try {
+      await handle.writev(payloads.flatMap((payload) => encodeRecord([payload])));
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await syncFolder(dir);
+    return file;
+  }
+
   /** Deletes a segment whose spans are stored. */
   async remove(segment: SegmentInfo): Promise<void> {
     const index = this.sealed.indexOf(segment);
