@@ -114,7 +114,7 @@ function edgeSpans(): SpanRecord[] {
 }
 
 function sortedEntries(entries: unknown[]): unknown[] {
-  return [...(entries as [string, unknown][])].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return [...(entries as [string, unknown][])].sort(([a], [b]) => a.localeCompare(b, 'en'));
 }
 
 function syntheticSpans(count: number): SpanRecord[] {
@@ -128,7 +128,7 @@ function syntheticSpans(count: number): SpanRecord[] {
 }
 
 /**
- * A JSON row's value in the form the Native codec reads it. Map entries are sorted by key,
+ * Converts a JSON row's value into the form the Native codec reads it in. Map entries are sorted by key,
  * because a JSON object puts integer-like keys first.
  */
 function asNativeValue(value: unknown, type: string): unknown {

@@ -460,7 +460,8 @@ function toKeyValuesBytes(attributes: KeyValue[]): Buffer {
   return bytes;
 }
 
-// Up to this many attributes, comparing every pair is faster than filling a Set.
+// Up to this many attributes, repeated keys are found by comparing every pair, which
+// allocates nothing.
 const PAIRWISE_MAX_ATTRIBUTES = 16;
 const SEEN_KEYS = new Set<string>();
 
