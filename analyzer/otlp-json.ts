@@ -47,6 +47,27 @@ export interface OtlpJsonTraces {
   resourceSpans: OtlpJsonResourceSpans[];
 }
 
+/**
+ * Writes each NaN or infinite double as the string OTLP/JSON spells it with (`NaN`,
+ * `Infinity`, `-Infinity`), because a JSON number cannot carry it.
+ */
+function otlpAttributes(attributes: KeyValue[]): KeyValue[] {
+  const special = ({ value }: KeyValue) =>
+    'doubleValue' in value && !Number.isFinite(value.doubleValue);
+  if (!attributes.some(special)) return attributes;
+  return attributes.map((attribute) =>
+    special(attribute)
+      ? {
+          key: attribute.key,
+          value: {
+            doubleValue:
+              `${(attribute.value as { doubleValue: number }).doubleValue}` as unknown as number,
+          },
+        }
+      : attribute,
+  );
+}
+
 function toOtlpSpan(span: SpanRecord): OtlpJsonSpan {
   return {
     traceId: span.traceId,
@@ -58,7 +79,7 @@ function toOtlpSpan(span: SpanRecord): OtlpJsonSpan {
     kind: SPAN_KINDS.indexOf(span.kind),
     startTimeUnixNano: span.startTimeUnixNano,
     endTimeUnixNano: span.endTimeUnixNano,
-    attributes: span.attributes,
+    attributes: otlpAttributes(span.attributes),
     droppedAttributesCount: span.droppedAttributesCount,
     events: span.events.map((event) => ({
       timeUnixNano: event.timeUnixNano,

@@ -592,6 +592,17 @@ describe('repairs instead of rejections', () => {
     expect(root.attributes.above).toBe('Infinity');
     expect(root.attributes.below).toBe('-Infinity');
     expect(root.attributes.plain).toBe(0.1);
+
+    const { body: otlp } = await getJson(faultline.queryUrl, `/api/traces/${traceId}?format=otlp`);
+    const sent = otlp.resourceSpans[0].scopeSpans[0].spans[0].attributes;
+    expect(sent).toEqual(expect.arrayContaining(attributes));
+
+    const tags = encodeURIComponent('{"not.a.number":"NaN","below":"-Infinity"}');
+    const { body: found } = await getJson(
+      faultline.queryUrl,
+      `/api/traces?service=malformed-suite&tags=${tags}`,
+    );
+    expect(found.data.map((item: any) => item.traceId)).toEqual([traceId]);
   });
 
   it('names a resource without service.name unknown_service', async () => {

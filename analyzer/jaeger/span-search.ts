@@ -43,10 +43,19 @@ function errorCondition(value: string | undefined): string {
   return value.toLowerCase() === 'false' ? 'NOT is_error' : 'is_error';
 }
 
+/**
+ * Returns SQL that writes a Float64 as the query API does: `NaN`, `Infinity` and `-Infinity` as
+ * in OTLP/JSON, where ClickHouse's `toString` writes `nan` and `inf`.
+ */
+export function floatText(expression: string): string {
+  return `multiIf(isNaN(${expression}), 'NaN', isInfinite(${expression}),
+    if(${expression} > 0, 'Infinity', '-Infinity'), toString(${expression}))`;
+}
+
 function attributeValueCondition(key: string, value: string): string {
   return `((mapContains(attributes_string, {${key}:String}) AND attributes_string[{${key}:String}] = {${value}:String})
     OR (mapContains(attributes_int, {${key}:String}) AND toString(attributes_int[{${key}:String}]) = {${value}:String})
-    OR (mapContains(attributes_float, {${key}:String}) AND toString(attributes_float[{${key}:String}]) = {${value}:String})
+    OR (mapContains(attributes_float, {${key}:String}) AND ${floatText(`attributes_float[{${key}:String}]`)} = {${value}:String})
     OR (mapContains(attributes_bool, {${key}:String}) AND if(attributes_bool[{${key}:String}], 'true', 'false') = lower({${value}:String}))
     OR (mapContains(attributes_complex, {${key}:String}) AND attributes_complex[{${key}:String}] = {${value}:String})
     OR arrayExists(kv -> JSONExtractString(kv, 'key') = {${key}:String}

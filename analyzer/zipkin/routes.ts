@@ -19,7 +19,7 @@ import {
 import { checkRange, checkResultLimit, type QueryLimits } from '../access';
 import { readDependencies } from '../dependencies';
 import { handle, parseMillis, parsePositiveInt, queryText } from '../jaeger/params';
-import { findTraceIds, normaliseTraceId, type TagFilter } from '../jaeger/span-search';
+import { findTraceIds, floatText, normaliseTraceId, type TagFilter } from '../jaeger/span-search';
 import { toZipkinSpan } from './model';
 
 const DEFAULT_LIMIT = 10;
@@ -130,7 +130,7 @@ async function attributeValues(storage: Storage, key: string, range: TimeRange) 
   SELECT arrayJoin([
     if(mapContains(attributes_string, {key:String}), toString(attributes_string[{key:String}]), ''),
     if(mapContains(attributes_int, {key:String}), toString(attributes_int[{key:String}]), ''),
-    if(mapContains(attributes_float, {key:String}), toString(attributes_float[{key:String}]), ''),
+    if(mapContains(attributes_float, {key:String}), ${floatText('attributes_float[{key:String}]')}, ''),
     if(mapContains(attributes_bool, {key:String}), if(attributes_bool[{key:String}], 'true', 'false'), '')
   ]) AS value
   FROM ${db}.spans
