@@ -163,15 +163,25 @@ export function isRejectedRequest(node: TreeNode): boolean {
   return span.kind === 'CLIENT' && span.httpStatusCode >= 400 && span.httpStatusCode < 500;
 }
 
+/**
+ * Names a span's operation: its name, followed by its `http.route` when the name lacks it,
+ * as in express's "request handler" spans, whose name alone does not say which endpoint.
+ */
+export function operationName(span: SpanRecord): string {
+  const route = attributeText(span.attributes, 'http.route');
+  return route && !span.name.includes(route) ? `${span.name} ${route}` : span.name;
+}
+
 /** Names what an origin span blames: its service, or the node a leaf client span called. */
 export function culpritOf(node: TreeNode): Culprit {
   const { span } = node;
+  const operation = operationName(span);
   const leafCall =
     (span.kind === 'CLIENT' || span.kind === 'PRODUCER') && node.children.length === 0;
   if (leafCall && span.remoteService && !isRejectedRequest(node)) {
-    return { service: span.serviceName, operation: span.name, dependency: span.remoteService };
+    return { service: span.serviceName, operation, dependency: span.remoteService };
   }
-  return { service: span.serviceName, operation: span.name };
+  return { service: span.serviceName, operation };
 }
 
 /** Returns the callee of the edge an origin span sits on: the node it called, or its own service. */

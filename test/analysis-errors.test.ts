@@ -20,6 +20,17 @@ describe('error origins', () => {
     expect(culpritOf(origins[0])).toEqual({ service: 'payment', operation: 'op-3' });
   });
 
+  it('adds the route to a handler name', () => {
+    const route = { key: 'http.route', value: { stringValue: '/charge' } };
+    const tree = buildTraceTree(TRACE_ID, [
+      makeSpan(1, '', 0, 10, { kind: 'SERVER', name: 'POST /charge', attributes: [route] }),
+      makeSpan(2, 1, 1, 9, { isError: true, name: 'request handler', attributes: [route] }),
+    ]);
+    const [server, handler] = tree.nodes;
+    expect(culpritOf(handler)).toEqual({ service: 'svc', operation: 'request handler /charge' });
+    expect(culpritOf(server).operation).toBe('POST /charge');
+  });
+
   it('names the virtual node of a failing leaf call', () => {
     const tree = buildTraceTree(TRACE_ID, [
       makeSpan(1, '', 0, 100, { ...error, serviceName: 'inventory', kind: 'SERVER' }),

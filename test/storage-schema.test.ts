@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { edgeCallsQuery, edgeRangeParams, readDependencies } from '../analyzer/dependencies';
 import { syntheticTraces, takeSpans } from '../bench/synthetic';
+import { attributeText } from '../lib/model/attributes';
 import type { SpanRecord } from '../lib/model/span';
 import { decodeProtobufRequest } from '../lib/otlp/decode';
 import { flattenExportRequest } from '../lib/otlp/flatten';
@@ -13,6 +14,7 @@ import {
   RANGE_CONDITION,
   rangeParams,
   readTraceSpans,
+  readTraces,
   searchTraces,
 } from '../lib/storage/span-reader';
 import { writeSpans } from '../lib/storage/span-writer';
@@ -164,6 +166,20 @@ describe('trace summaries', () => {
     expect(summary.spanCount).toBe(spans.length);
     expect(summary.errorCount).toBe(spans.filter((span) => span.isError).length);
     expect(summary.services).toEqual([...new Set(spans.map((s) => s.serviceName))].sort());
+  });
+
+  it('keep only the route when read without attributes', async () => {
+    const traceId = records.find((span) => attributeText(span.attributes, 'http.route'))!.traceId;
+    const spans = (await readTraces(storage, [traceId], { attributes: false })).get(traceId)!;
+    const expected = records
+      .filter((span) => span.traceId === traceId)
+      .map((span) => attributeText(span.attributes, 'http.route') ?? '')
+      .sort();
+    const read = spans.map((span) => span.attributes);
+    expect(read.map((attributes) => attributeText(attributes, 'http.route') ?? '').sort()).toEqual(
+      expected,
+    );
+    expect(read.every((attributes) => attributes.length <= 1)).toBe(true);
   });
 
   it('count a span stored twice once', async () => {

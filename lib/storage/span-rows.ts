@@ -219,10 +219,12 @@ export const SPAN_SELECT = spanSelect();
 
 /**
  * Empty values for the span attribute maps and the scope attributes, which take most of
- * the bytes a span and which cause analysis does not read.
+ * the bytes a span and which cause analysis does not read. The one exception is
+ * `http.route`, which names the endpoint of a handler span; it comes from its own column.
  */
 const WITHOUT_ATTRIBUTES: Partial<Record<keyof SpanRow, string>> = {
-  attributes_string: "CAST(map(), 'Map(String, String)')",
+  attributes_string:
+    "if(http_route = '', CAST(map(), 'Map(String, String)'), map('http.route', toString(http_route)))",
   attributes_int: "CAST(map(), 'Map(String, Int64)')",
   attributes_float: "CAST(map(), 'Map(String, Float64)')",
   attributes_bool: "CAST(map(), 'Map(String, Bool)')",
