@@ -3,6 +3,7 @@ import { startCollector, type Collector } from '../collector/collector';
 import type { FaultlineConfig } from '../lib/config';
 import type { Logger } from '../lib/logger';
 import { openStorage, type Storage } from '../lib/storage/clickhouse';
+import { readBacklog } from '../lib/storage/collector-backlog';
 
 export type Role = 'collector' | 'analyzer';
 
@@ -34,9 +35,17 @@ export async function startApp(
 
   let collector: Collector | undefined;
   let analyzer: Analyzer | undefined;
+  // Roles in separate processes learn about spans waiting in a collector's log through
+  // the collector_backlog table; in one process the collector tells the storage handle.
+  const apart = roles.length === 1;
   try {
-    if (roles.includes('collector')) collector = await startCollector({ config, storage, logger });
-    if (roles.includes('analyzer')) analyzer = await startAnalyzer({ config, storage, logger });
+    if (roles.includes('collector')) {
+      collector = await startCollector({ config, storage, logger, reportBacklog: apart });
+    }
+    if (roles.includes('analyzer')) {
+      if (apart) storage.unstoredSince = () => readBacklog(storage);
+      analyzer = await startAnalyzer({ config, storage, logger });
+    }
   } catch (error) {
     await collector?.stop();
     await storage.close();

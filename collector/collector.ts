@@ -8,6 +8,7 @@ import { CollectorMetrics } from './metrics';
 import { startOtlpGrpc, type OtlpGrpcServer } from './otlp-grpc';
 import { otlpHttpRouter, type OtlpHttpOptions } from './otlp-http';
 import { startPipeline, type Pipeline, type PipelineConfig } from './pipeline';
+import { BacklogReporter } from './backlog-reporter';
 import { storageWriter } from './storage-writer';
 import { zipkinHttpRouter } from './zipkin-http';
 
@@ -77,6 +78,8 @@ export async function startCollector(options: {
   config: CollectorConfig;
   storage: Storage;
   logger: Logger;
+  /** Report the oldest unstored span to storage, for an analyzer in another process. */
+  reportBacklog?: boolean;
 }): Promise<Collector> {
   const { config } = options;
   const logger = options.logger.child({ role: 'collector' });
@@ -84,6 +87,9 @@ export async function startCollector(options: {
   const writer = storageWriter({ storage: options.storage, metrics, ...config });
   const pipeline = await startPipeline({ config, writer, metrics, logger });
   options.storage.unstoredSince = () => pipeline.oldestUnstoredMs();
+  const reporter = options.reportBacklog
+    ? new BacklogReporter(options.storage, () => pipeline.oldestUnstoredMs(), logger)
+    : undefined;
   const ingest = new Ingest({
     sink: pipeline.sink,
     limits: config,
@@ -116,6 +122,7 @@ export async function startCollector(options: {
           servers.grpc.close(config.shutdownTimeoutMs),
         ]);
         await pipeline.stop(Math.max(0, config.shutdownTimeoutMs - (Date.now() - started)));
+        await reporter?.stop();
         options.storage.unstoredSince = undefined;
         logger.info('collector stopped');
       })();

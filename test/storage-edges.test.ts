@@ -4,6 +4,9 @@ import { countTraceSpans, readTraceSummary } from '../analyzer/trace-summary';
 import type { SpanRecord } from '../lib/model/span';
 import { flattenExportRequest } from '../lib/otlp/flatten';
 import type { OtlpExportRequest } from '../lib/otlp/request';
+import { BacklogReporter } from '../collector/backlog-reporter';
+import { silentLogger } from '../lib/logger';
+import { readBacklog, reportBacklog } from '../lib/storage/collector-backlog';
 import { openStorage, type Storage } from '../lib/storage/clickhouse';
 import { readTraceSpans, readTraces } from '../lib/storage/span-reader';
 import { writeSpans } from '../lib/storage/span-writer';
@@ -208,5 +211,73 @@ describe('dependency edges', () => {
 
     expect(await stockCalls()).toEqual([1]);
     expect(await resolved()).toBe(10);
+  });
+
+  it('stay open while a collector elsewhere reports waiting spans', async () => {
+    const blockStartMs = Math.floor((Date.now() - 4 * HOUR_MS) / 600_000) * 600_000;
+    const traceId = traceHex(6);
+    await writeSpans(storage, [
+      makeSpan(1, '', blockStartMs + 60_000, blockStartMs + 60_020, {
+        traceId,
+        kind: 'CLIENT',
+        serviceName: 'cart',
+      }),
+      makeSpan(2, 1, blockStartMs + 60_005, blockStartMs + 60_015, {
+        traceId,
+        kind: 'SERVER',
+        serviceName: 'pricing',
+      }),
+    ]);
+    const range = { startMs: blockStartMs, endMs: blockStartMs + 10 * MINUTE_MS - 1 };
+    const resolved = async () => {
+      const [row] = await rows<{ minutes: string }>(
+        storage,
+        `SELECT count() AS minutes FROM faultline.dependency_resolved_minutes
+         WHERE minute >= toDateTime({start:UInt32}) AND minute < toDateTime({end:UInt32})`,
+        { start: blockStartMs / 1000, end: blockStartMs / 1000 + 600 },
+      );
+      return Number(row.minutes);
+    };
+
+    storage.unstoredSince = () => readBacklog(storage);
+    try {
+      await reportBacklog(storage, 'other-host:1', blockStartMs + 5 * MINUTE_MS);
+      await reportBacklog(storage, 'other-host:2', undefined);
+      expect(await readBacklog(storage)).toBe(blockStartMs + 5 * MINUTE_MS);
+      await readDependencies(storage, range);
+      expect(await resolved()).toBe(0);
+
+      // The latest report of each collector counts: this one has stored its spans.
+      await reportBacklog(storage, 'other-host:1', undefined);
+      expect(await readBacklog(storage)).toBeUndefined();
+      await readDependencies(storage, range);
+      expect(await resolved()).toBe(10);
+    } finally {
+      storage.unstoredSince = undefined;
+    }
+  });
+
+  it('follow the reports of a running collector', async () => {
+    let oldest: number | undefined = Date.now() - HOUR_MS;
+    const reporter = new BacklogReporter(storage, () => oldest, silentLogger, 20);
+    try {
+      const until = Date.now() + 5_000;
+      while ((await readBacklog(storage)) !== oldest && Date.now() < until) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      expect(await readBacklog(storage)).toBe(oldest);
+    } finally {
+      oldest = undefined;
+      await reporter.stop();
+    }
+    // The last report, at the stop, says that nothing waits.
+    expect(await readBacklog(storage)).toBeUndefined();
+  });
+
+  it('ignore a collector silent for ten minutes', async () => {
+    const nowMs = Date.now();
+    await reportBacklog(storage, 'gone-host:1', nowMs - HOUR_MS, nowMs - 11 * MINUTE_MS);
+    expect(await readBacklog(storage, nowMs)).toBeUndefined();
+    expect(await readBacklog(storage, nowMs - 5 * MINUTE_MS)).toBe(nowMs - HOUR_MS);
   });
 });

@@ -479,3 +479,17 @@ ORDER BY id;
 
 CREATE TABLE IF NOT EXISTS faultline.notifications ON CLUSTER faultline_cluster AS faultline.notifications_local
 ENGINE = Distributed(faultline_cluster, faultline, notifications_local, cityHash64(id));
+
+-- 023_collector_backlog.sql
+CREATE TABLE IF NOT EXISTS faultline.collector_backlog_local ON CLUSTER faultline_cluster
+(
+    collector String,
+    reported_at DateTime64(3),
+    oldest_unstored DateTime64(3)
+)
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')
+ORDER BY (collector, reported_at)
+TTL toDateTime(reported_at) + INTERVAL 1 DAY DELETE;
+
+CREATE TABLE IF NOT EXISTS faultline.collector_backlog ON CLUSTER faultline_cluster AS faultline.collector_backlog_local
+ENGINE = Distributed(faultline_cluster, faultline, collector_backlog_local, cityHash64(collector));

@@ -417,3 +417,14 @@ CREATE TABLE IF NOT EXISTS faultline.notifications
 )
 ENGINE = ReplacingMergeTree(updated_at)
 ORDER BY id;
+
+-- 023_collector_backlog.sql
+CREATE TABLE IF NOT EXISTS faultline.collector_backlog
+(
+    collector String,
+    reported_at DateTime64(3),
+    oldest_unstored DateTime64(3)
+)
+ENGINE = MergeTree
+ORDER BY (collector, reported_at)
+TTL toDateTime(reported_at) + INTERVAL 1 DAY DELETE;

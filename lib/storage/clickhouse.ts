@@ -44,11 +44,12 @@ export interface Storage {
   /** Where the data lives: a folder for the embedded engine, the server URL without credentials otherwise. */
   readonly location: string;
   /**
-   * Epoch milliseconds of the oldest span accepted in this process and not yet stored, or
-   * undefined when none waits. A collector sets it, so that the analyzer in the same process
-   * does not turn minutes into dependency edges while their spans still wait in the log.
+   * Epoch milliseconds of the oldest span a collector accepted and has not stored yet, or
+   * undefined when none waits, so that the analyzer does not turn minutes into dependency
+   * edges while their spans still wait in a log. A collector in this process sets it, and
+   * an analyzer without one reads the reports of the others (`collector-backlog.ts`).
    */
-  unstoredSince?: () => number | undefined;
+  unstoredSince?: () => number | undefined | Promise<number | undefined>;
   close(): Promise<void>;
 }
 

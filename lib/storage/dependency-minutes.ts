@@ -175,9 +175,9 @@ export async function resolveDependencyMinutes(
 ): Promise<MinuteSpan> {
   // Spans still waiting in a collector's log were accepted on time for the blocks that
   // ended within the lateness before they arrived, so those blocks stay open until stored.
-  // NOTE: only a collector in this process sets unstoredSince; a separate analyzer process
-  // closes blocks after the lateness alone.
-  const unstoredMs = storage.unstoredSince?.();
+  // A collector in this process answers directly; collectors apart from the analyzer
+  // report to the collector_backlog table.
+  const unstoredMs = await storage.unstoredSince?.();
   const minutes = closedMinutes(
     range,
     unstoredMs === undefined ? nowMs : Math.min(nowMs, unstoredMs),
