@@ -202,6 +202,9 @@ describe('web UI', () => {
     expect(text).toContain('exception');
     expect(text).toContain('CardDeclined');
     expect(text).toContain('payment-host');
+    // A stack trace keeps its lines: the rendered text of a cell loses them otherwise.
+    const stack = await details.locator('td', { hasText: 'at charge' }).innerText();
+    expect(stack.split('\n')).toHaveLength(3);
     await screenshot(page, 'trace');
 
     await page.click('[data-testid=span-row] >> nth=0 >> button.toggle');

@@ -74,7 +74,15 @@ export async function sendCheckoutTrace(
       { kind: SpanKind.SERVER, startTime: at(15), attributes: { 'payment.amount': 1999 } },
       trace.setSpan(context.active(), call),
     );
-  charge.addEvent('exception', { 'exception.type': 'CardDeclined' }, at(60));
+  charge.addEvent(
+    'exception',
+    {
+      'exception.type': 'CardDeclined',
+      'exception.stacktrace':
+        'CardDeclined: card declined\n    at charge (payment.js:10:5)\n    at handle (payment.js:20:3)',
+    },
+    at(60),
+  );
   charge.setStatus({ code: SpanStatusCode.ERROR, message: 'card declined' });
   charge.end(at(85));
   call.end(at(90));
