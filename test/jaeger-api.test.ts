@@ -1,5 +1,5 @@
 import { getJson, startTestFaultline, type TestFaultline } from './helpers/faultline';
-import { sendCheckoutTrace, type CheckoutTrace } from './helpers/trace-fixture';
+import { sendCheckoutTrace, STACKTRACE, type CheckoutTrace } from './helpers/trace-fixture';
 
 let faultline: TestFaultline;
 let checkout: CheckoutTrace;
@@ -109,6 +109,7 @@ function expectedTrace(sent: CheckoutTrace, rootName = 'GET /checkout') {
             fields: [
               { key: 'event', type: 'string', value: 'exception' },
               { key: 'exception.type', type: 'string', value: 'CardDeclined' },
+              { key: 'exception.stacktrace', type: 'string', value: STACKTRACE },
             ],
           },
         ],
@@ -355,7 +356,10 @@ describe('Jaeger API v3', () => {
         {
           timeUnixNano: String(BigInt(checkout.startMs + 60) * 1_000_000n),
           name: 'exception',
-          attributes: [{ key: 'exception.type', value: { stringValue: 'CardDeclined' } }],
+          attributes: [
+            { key: 'exception.type', value: { stringValue: 'CardDeclined' } },
+            { key: 'exception.stacktrace', value: { stringValue: STACKTRACE } },
+          ],
           droppedAttributesCount: 0,
         },
       ],

@@ -1,5 +1,5 @@
 import { startTestFaultline, type TestFaultline } from './helpers/faultline';
-import { sendCheckoutTrace, type CheckoutTrace } from './helpers/trace-fixture';
+import { sendCheckoutTrace, STACKTRACE, type CheckoutTrace } from './helpers/trace-fixture';
 
 let faultline: TestFaultline;
 let checkout: CheckoutTrace;
@@ -131,7 +131,12 @@ function expectedSpans(sent: CheckoutTrace) {
       timestamp: at(15),
       duration: 70_000,
       localEndpoint: { serviceName: 'payment' },
-      annotations: [{ timestamp: at(60), value: '"exception": {"exception.type":"CardDeclined"}' }],
+      annotations: [
+        {
+          timestamp: at(60),
+          value: `"exception": ${JSON.stringify({ 'exception.type': 'CardDeclined', 'exception.stacktrace': STACKTRACE })}`,
+        },
+      ],
       tags: {
         'service.version': '2.0.1',
         'host.name': 'payment-host',

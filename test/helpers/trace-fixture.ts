@@ -3,6 +3,10 @@ import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 
+/** Stack trace of the exception event on the payment span, three lines. */
+export const STACKTRACE =
+  'CardDeclined: card declined\n    at charge (payment.js:10:5)\n    at handle (payment.js:20:3)';
+
 /** A checkout trace sent through a real OTLP/HTTP exporter, with the values the APIs must return. */
 export interface CheckoutTrace {
   traceId: string;
@@ -76,11 +80,7 @@ export async function sendCheckoutTrace(
     );
   charge.addEvent(
     'exception',
-    {
-      'exception.type': 'CardDeclined',
-      'exception.stacktrace':
-        'CardDeclined: card declined\n    at charge (payment.js:10:5)\n    at handle (payment.js:20:3)',
-    },
+    { 'exception.type': 'CardDeclined', 'exception.stacktrace': STACKTRACE },
     at(60),
   );
   charge.setStatus({ code: SpanStatusCode.ERROR, message: 'card declined' });
