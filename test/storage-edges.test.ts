@@ -270,7 +270,7 @@ describe('dependency edges', () => {
       oldest = undefined;
       await reporter.stop();
     }
-    // The last report, at the stop, says that nothing waits.
+    // The last report, sent at the stop, reports no waiting span.
     expect(await readBacklog(storage)).toBeUndefined();
   });
 
