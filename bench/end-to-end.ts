@@ -72,7 +72,7 @@ async function startFaultline(dataDir: string, profileDir?: string): Promise<Chi
   return { process: child, otlpUrl };
 }
 
-/** Count and total seconds of the collector's inserts so far, from its metrics. */
+/** Reads the count and total seconds of the collector's inserts so far from its metrics. */
 async function insertFigures(otlpUrl: string): Promise<{ count: number; seconds: number }> {
   const text = await (await fetch(new URL('/metrics', otlpUrl))).text();
   const value = (name: string) =>

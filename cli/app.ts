@@ -35,8 +35,8 @@ export async function startApp(
 
   let collector: Collector | undefined;
   let analyzer: Analyzer | undefined;
-  // Roles in separate processes learn about spans waiting in a collector's log through
-  // the collector_backlog table; in one process the collector tells the storage handle.
+  // In one process the collector sets the storage handle's unstoredSince. Roles in separate
+  // processes share the spans waiting in a collector's log through collector_backlog.
   const apart = roles.length === 1;
   try {
     if (roles.includes('collector')) {

@@ -78,7 +78,7 @@ export async function startCollector(options: {
   config: CollectorConfig;
   storage: Storage;
   logger: Logger;
-  /** Report the oldest unstored span to storage, for an analyzer in another process. */
+  /** Whether to report the oldest unstored span to storage, for an analyzer in another process. */
   reportBacklog?: boolean;
 }): Promise<Collector> {
   const { config } = options;

@@ -172,6 +172,29 @@ interface ChildOutcome {
  * instrumentations patch modules through Node's own require, which jest bypasses. The child gets
  * no OTEL_* variables except those in `env`.
  */
+/**
+ * Checks a child that served one express request: no error output, a 200 and no
+ * warnings, a server span of that name, and a handler span below it with the route.
+ * Returns every exported span and the server span.
+ */
+function expectExpressSpans(
+  outcome: ChildOutcome,
+  requests: Receiver['requests'],
+  serverName: string,
+  route: string,
+) {
+  expect(outcome.stderr).toBe('');
+  expect(outcome.report?.status).toBe(200);
+  expect(outcome.report?.warnings).toEqual([]);
+  const spans = allSpans(requests);
+  const server = spans.find((span) => span.kind === SPAN_KIND_SERVER);
+  expect(server?.name).toBe(serverName);
+  const handler = spans.find((span) => span.name === 'request handler');
+  expect(handler?.parentSpanId).toBe(server?.spanId);
+  expect(attributeMap(handler?.attributes)['http.route']).toBe(route);
+  return { spans, server };
+}
+
 function runChild(script: string, env: Record<string, string>): Promise<ChildOutcome> {
   return collectChild(['--require', require.resolve('tsx/cjs'), '-e', CHILD_PRELUDE + script], env);
 }
@@ -474,20 +497,17 @@ describe('startTracing in a child process', () => {
       { RECEIVER_URL: receiver.url },
     );
 
-    expect(outcome.stderr).toBe('');
-    expect(outcome.report?.status).toBe(200);
-    expect(outcome.report?.warnings).toEqual([]);
-    const spans = allSpans(receiver.requests);
-    const server = spans.find((span) => span.kind === SPAN_KIND_SERVER);
+    const { spans, server } = expectExpressSpans(
+      outcome,
+      receiver.requests,
+      'GET /hello',
+      '/hello',
+    );
     const client = spans.find((span) => span.kind === SPAN_KIND_CLIENT);
-    expect(server?.name).toBe('GET /hello');
     expect(client?.name).toBe('GET');
     expect(server?.traceId).toBe(client?.traceId);
     expect(server?.parentSpanId).toBe(client?.spanId);
     expect(attributeMap(server?.attributes)['http.response.status_code']).toBe(200);
-    const handler = spans.find((span) => span.name === 'request handler');
-    expect(handler?.parentSpanId).toBe(server?.spanId);
-    expect(attributeMap(handler?.attributes)['http.route']).toBe('/hello');
 
     const clientUrls = spans
       .filter((span) => span.kind === SPAN_KIND_CLIENT)
@@ -510,14 +530,7 @@ describe('startTracing in a child process', () => {
       { RECEIVER_URL: receiver.url },
     );
 
-    expect(outcome.stderr).toBe('');
-    expect(outcome.report?.status).toBe(200);
-    expect(outcome.report?.warnings).toEqual([]);
-    const spans = allSpans(receiver.requests);
-    const server = spans.find((span) => span.kind === SPAN_KIND_SERVER);
-    expect(server?.name).toBe('GET /hello/:name');
-    const handler = spans.find((span) => span.name === 'request handler');
-    expect(handler?.parentSpanId).toBe(server?.spanId);
+    expectExpressSpans(outcome, receiver.requests, 'GET /hello/:name', '/hello/:name');
   });
 
   it('fetch calls join the trace of the server they reach', async () => {

@@ -229,6 +229,7 @@ describe('write-ahead log', () => {
       { t: 3, s: [makeSpan(3, 1, 1001, 1004)] },
     ].map((record) => encodeRecord([Buffer.from(JSON.stringify(record))]));
     fs.writeFileSync(segmentFile(dir, 7), Buffer.concat(records.flat()));
+    // Then one record of the current form.
     fs.appendFileSync(
       segmentFile(dir, 7),
       Buffer.concat(
@@ -240,8 +241,10 @@ describe('write-ahead log', () => {
         ),
       ),
     );
+
     const { wal, replay } = await openWal(dir);
     expect(replay).toEqual({ segments: 1, spans: 4, quarantinedBytes: 0 });
+
     const entries = await readSegment(segmentFile(dir, 7));
     expect(entries.map((entry) => entry.appendedMs)).toEqual([1, 2, 3, 4]);
     expect(entries.map((entry) => entry.rows.format)).toEqual([
@@ -353,8 +356,8 @@ describe('write-ahead log shipper', () => {
     await shipper.stop(0);
     await wal.close();
     expect(stored).toEqual([1, 3]);
-    const kept = path.join(dir, 'quarantine', 'segment-0000000000000001.wal.undecodable');
-    expect(scanRecords(fs.readFileSync(kept)).payloads).toEqual([bad]);
+    const quarantined = path.join(dir, 'quarantine', 'segment-0000000000000001.wal.undecodable');
+    expect(scanRecords(fs.readFileSync(quarantined)).payloads).toEqual([bad]);
   });
 
   it('splits inserts by column list', async () => {

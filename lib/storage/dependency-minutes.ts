@@ -175,8 +175,8 @@ export async function resolveDependencyMinutes(
 ): Promise<MinuteSpan> {
   // Spans still waiting in a collector's log were accepted on time for the blocks that
   // ended within the lateness before they arrived, so those blocks stay open until stored.
-  // A collector in this process answers directly; collectors apart from the analyzer
-  // report to the collector_backlog table.
+  // A collector in this process sets unstoredSince itself, and for an analyzer running
+  // alone it reads the collector_backlog table.
   const unstoredMs = await storage.unstoredSince?.();
   const minutes = closedMinutes(
     range,

@@ -220,7 +220,7 @@ export const SPAN_SELECT = spanSelect();
 /**
  * Empty values for the span attribute maps and the scope attributes, which take most of
  * the bytes a span and which cause analysis does not read. The one exception is
- * `http.route`, which names the endpoint of a handler span; it comes from its own column.
+ * `http.route`, which names the endpoint of a handler span. It is read from `http_route`.
  */
 const WITHOUT_ATTRIBUTES: Partial<Record<keyof SpanRow, string>> = {
   attributes_string:
@@ -324,7 +324,7 @@ export type RowFormat = 'Native' | 'JSONCompactEachRow';
 
 /**
  * Spans ready to insert into `spans`, in one of two formats. Native rows are one or more
- * Native blocks; JSONCompactEachRow rows are one line a span, each ending in a newline.
+ * Native blocks. JSONCompactEachRow rows are one line a span, each ending in a newline.
  * The write-ahead log keeps spans in this form, so storing them later needs no parsing or
  * conversion, only concatenation.
  */
@@ -722,7 +722,7 @@ export function splitSpanRows(rows: SpanRows): SpanRows[] {
 }
 
 /**
- * Gives each span's values as the JSON text of an array, in the order of `rows.columns`,
+ * Returns each span's values as the JSON text of an array, in the order of `rows.columns`,
  * for the quarantine file. Maps of Native rows become JSON objects.
  */
 export function spanRowsJson(rows: SpanRows): string[] {

@@ -166,7 +166,7 @@ function decodeEntries(payloads: Buffer[]): SegmentRecords {
 }
 
 /**
- * Reads the records of a sealed segment; a bad tail found now is skipped, not quarantined.
+ * Reads the records of a sealed segment. A bad tail found now is skipped, not quarantined.
  * The file is read off the main thread, which serves exports meanwhile.
  */
 export async function readSegmentRecords(file: string): Promise<SegmentRecords> {
