@@ -23,6 +23,11 @@ const CLIENT_SETTINGS: ClickHouseSettings = {
   // statements (chdb 3.4), so a token given to one insert would stay for the next ones
   // and make them look like duplicates. Sending an empty token with every query resets it.
   insert_deduplication_token: '',
+  // Every table that merges rows (ReplacingMergeTree spans, the aggregating rollups) is
+  // read with LIMIT 1 BY, FINAL or -Merge functions, because rows of different inserts
+  // meet only in merges anyway. Merging each inserted block by the sorting key as well
+  // cost about two thirds of the insert of a span into `spans` (docs/benchmarks.md).
+  optimize_on_insert: 0,
 };
 
 export interface StorageOptions {
