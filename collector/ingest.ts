@@ -8,7 +8,10 @@ import {
   type FlattenLimits,
   type FlattenResult,
 } from '../lib/otlp/flatten';
+import { decodeSpansFast } from '../lib/otlp/fast-decode';
+import { protobufSpanRows } from '../lib/otlp/protobuf-rows';
 import type { OtlpExportRequest } from '../lib/otlp/request';
+import type { SpanRows } from '../lib/storage/span-rows';
 import type { CollectorMetrics, Protocol } from './metrics';
 
 /**
@@ -19,6 +22,8 @@ import type { CollectorMetrics, Protocol } from './metrics';
  */
 export interface SpanSink {
   accept(spans: SpanRecord[]): Promise<void>;
+  /** Takes spans already converted into rows, as `accept` takes records. */
+  acceptRows?(rows: SpanRows): Promise<void>;
   /** The error a new export would get now, checked before its body is read. */
   admissionError(): FaultlineError | undefined;
   /** Spans accepted and not yet stored. */
@@ -130,6 +135,26 @@ export class Ingest {
     return this.accept(protocol, flattened);
   }
 
+  /**
+   * Converts an OTLP protobuf body straight into rows when the sink takes rows and the
+   * body needs no repair or rejection (protobufSpanRows); otherwise decodes it into
+   * records as `ingestFlattened` does. Throws FL_UNDECODABLE_BODY.
+   */
+  async ingestProtobuf(protocol: Protocol, body: Uint8Array): Promise<ExportOutcome> {
+    const { sink, limits, metrics } = this.options;
+    const rows = sink.acceptRows
+      ? protobufSpanRows(body, { limits, oldestNs: retentionStartNs(limits.retentionDays) })
+      : undefined;
+    if (!rows || !sink.acceptRows) {
+      return this.ingestFlattened(protocol, decodeSpansFast(body, limits));
+    }
+    this.checkSpanCount(rows.count);
+    metrics.spansReceived.inc({ protocol }, rows.count);
+    await sink.acceptRows(rows);
+    metrics.spansAccepted.inc({ protocol }, rows.count);
+    return { acceptedSpans: rows.count, rejectedSpans: 0, errorMessage: '' };
+  }
+
   private checkSpanCount(total: number): void {
     const limit = this.options.limits.maxSpansPerRequest;
     if (total > limit) {
@@ -183,13 +208,18 @@ export class Ingest {
  * soon as its part is written, so it is rejected and reported instead of accepted.
  */
 function splitExpired(spans: SpanRecord[], retentionDays: number) {
-  const cutoffNs = BigInt(Date.now() - retentionDays * 86_400_000) * 1_000_000n;
+  const cutoffNs = retentionStartNs(retentionDays);
   const kept = spans.filter((span) => BigInt(span.startTimeUnixNano) >= cutoffNs);
   const first = spans.find((span) => BigInt(span.startTimeUnixNano) < cutoffNs);
   const expiredMessage = first
     ? `span ${first.spanId} of trace ${first.traceId} started at ${new Date(Number(BigInt(first.startTimeUnixNano) / 1_000_000n)).toISOString()}, before the retention of ${retentionDays} days: send recent spans, or raise FAULTLINE_RETENTION_DAYS`
     : '';
   return { kept, expired: spans.length - kept.length, expiredMessage };
+}
+
+/** The earliest start time, in nanoseconds, that storage keeps now. */
+function retentionStartNs(retentionDays: number): bigint {
+  return BigInt(Date.now() - retentionDays * 86_400_000) * 1_000_000n;
 }
 
 function digest(token: string): Buffer {

@@ -3,7 +3,6 @@ import { FaultlineError, errorMessage, type ErrorCode } from '../lib/errors';
 import { bindError } from '../lib/http-server';
 import type { Logger } from '../lib/logger';
 import { encodeExportResponse } from '../lib/otlp/decode';
-import { decodeSpansFast } from '../lib/otlp/fast-decode';
 import type { Ingest } from './ingest';
 
 const EXPORT_PATH = '/opentelemetry.proto.collector.trace.v1.TraceService/Export';
@@ -112,8 +111,7 @@ async function handleExport(
       });
     }
     release = ingest.reserve(call.request.length);
-    const flattened = decodeSpansFast(call.request, ingest.flattenLimits);
-    const outcome = await ingest.ingestFlattened('otlp_grpc', flattened);
+    const outcome = await ingest.ingestProtobuf('otlp_grpc', call.request);
     return encodeExportResponse('protobuf', outcome) as Buffer;
   } catch (error) {
     ingest.recordRefusal('otlp_grpc', error);

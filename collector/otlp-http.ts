@@ -2,7 +2,6 @@ import express, { type Request, type Response, type Router } from 'express';
 import { FaultlineError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import { decodeJsonRequest, encodeExportResponse } from '../lib/otlp/decode';
-import { decodeSpansFast } from '../lib/otlp/fast-decode';
 import { readBody, type BodyLimits } from './body';
 import { JSON_TYPE, PROTOBUF_TYPE, sendError, statusOf, type Encoding } from './http-responses';
 import type { Ingest } from './ingest';
@@ -79,7 +78,7 @@ async function handleExport(
     const { ingest } = options;
     const outcome =
       encoding === 'protobuf'
-        ? await ingest.ingestFlattened('otlp_http', decodeSpansFast(body, ingest.flattenLimits))
+        ? await ingest.ingestProtobuf('otlp_http', body)
         : await ingest.ingest('otlp_http', decodeJsonRequest(body));
     const reply = encodeExportResponse(encoding ?? 'json', outcome);
     if (encoding === 'protobuf') response.status(200).type(PROTOBUF_TYPE).send(reply);

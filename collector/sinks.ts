@@ -1,6 +1,6 @@
 import { FaultlineError, errorMessage } from '../lib/errors';
 import type { SpanRecord } from '../lib/model/span';
-import { toSpanRows } from '../lib/storage/span-rows';
+import { toSpanRows, type SpanRows } from '../lib/storage/span-rows';
 import type { WalShipper } from '../lib/wal/shipper';
 import type { WriteAheadLog } from '../lib/wal/wal';
 import type { SpanBatcher } from './batcher';
@@ -38,8 +38,12 @@ export class WalSink implements SpanSink {
 
   async accept(spans: SpanRecord[]): Promise<void> {
     if (spans.length === 0) return;
+    await this.acceptRows(toSpanRows(spans));
+  }
+
+  async acceptRows(rows: SpanRows): Promise<void> {
     try {
-      await this.wal.append(toSpanRows(spans));
+      await this.wal.append(rows);
     } catch (error) {
       if (error instanceof FaultlineError && error.code === 'FL_WAL_FULL') {
         this.lastFullMs = Date.now();

@@ -3,8 +3,9 @@
  * time: `npm run fuzz:ingest -- --seconds 120`. A property fails when decoding throws
  * anything but a FaultlineError, when flattening throws at all, when a span it keeps
  * has an invalid id or cannot be serialised or converted into a Native block that reads
- * back, or when the fast protobuf decoder's result or error differs from the generic
- * path's. Exits 1 with the counterexample.
+ * back, when the fast protobuf decoder's result or error differs from the generic
+ * path's, or when the direct conversion into rows gives rows for a body that needs a
+ * repair, or rows other than those of the records. Exits 1 with the counterexample.
  */
 import { isDeepStrictEqual } from 'node:util';
 import fc from 'fast-check';
@@ -16,6 +17,7 @@ import { ExportTraceServiceRequest } from '../lib/otlp/proto';
 import type { OtlpExportRequest } from '../lib/otlp/request';
 import type { SpanRecord } from '../lib/model/span';
 import { readNativeRows, writeNativeBlock } from '../lib/storage/native';
+import { protobufSpanRows } from '../lib/otlp/protobuf-rows';
 import { toSpanRows } from '../lib/storage/span-rows';
 import { parseZipkinJson, zipkinToOtlp } from '../lib/zipkin/convert';
 
@@ -83,6 +85,28 @@ function compareDecoders(bytes: Uint8Array): void {
     throw new Error(`fast decoder differs: ${JSON.stringify(fast)} != ${JSON.stringify(generic)}`);
   }
   if ('spans' in (fast as object)) checkNativeBlock((fast as FlattenResult).spans);
+  checkDirectRows(bytes, fast);
+}
+
+/**
+ * Fails when the direct conversion gives rows for a body whose records needed a repair or
+ * a rejection, or rows other than those of the records.
+ */
+function checkDirectRows(bytes: Uint8Array, fast: unknown): void {
+  const rows = protobufSpanRows(bytes, {
+    limits: LIMITS,
+    oldestNs: 0n,
+    nowNs: 1_700_000_100_000n * 1_000_000n,
+  });
+  if (rows === undefined) return;
+  if (!('spans' in (fast as object))) throw new Error('direct rows for a body that fails');
+  const result = fast as FlattenResult;
+  if (result.rejectedSpans > 0 || result.spans.some((span) => span.ingestWarnings.length > 0)) {
+    throw new Error('direct rows for a body that needs a repair or rejects a span');
+  }
+  if (!Buffer.concat(rows.chunks).equals(Buffer.concat(toSpanRows(result.spans).chunks))) {
+    throw new Error('direct rows differ from the rows of the records');
+  }
 }
 
 const id = (bytes: number) =>
@@ -183,6 +207,102 @@ const request = fc.record({
   ),
 });
 
+/*
+ * Requests as SDKs send them: valid ids and times, a service name, scalar span attributes.
+ * Most need no repair, so the direct conversion into rows takes them; the rest still
+ * reach it through the mutations and through values at the limits.
+ */
+const startNs = fc.bigInt({ min: 1_699_000_000_000_000_000n, max: 1_700_000_100_000_000_000n });
+const scalarValue = fc.oneof(
+  fc.record({ stringValue: fc.oneof(fc.string(), fc.string({ unit: 'binary', maxLength: 300 })) }),
+  fc.record({ intValue: fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }).map(String) }),
+  fc.record({ doubleValue: fc.double() }),
+  fc.record({ boolValue: fc.boolean() }),
+);
+const conventionKey = fc.constantFrom(
+  'http.response.status_code',
+  'http.status_code',
+  'peer.service',
+  'db.system',
+  'db.name',
+  'messaging.system',
+  'server.address',
+  'server.port',
+  'url.full',
+);
+const plainAttributes = fc.uniqueArray(
+  fc.record({ key: fc.oneof(fc.string(), conventionKey), value: scalarValue }),
+  { maxLength: 8, selector: (attribute) => attribute.key },
+);
+const plainSpan = fc
+  .record({
+    traceId: fc.uint8Array({ minLength: 16, maxLength: 16 }),
+    spanId: fc.uint8Array({ minLength: 8, maxLength: 8 }),
+    parentSpanId: fc.oneof(fc.uint8Array({ minLength: 8, maxLength: 8 }), fc.constant(undefined)),
+    name: fc.string({ unit: 'binary' }),
+    kind: fc.integer({ min: -1, max: 7 }),
+    start: startNs,
+    duration: fc.bigInt({ min: 0n, max: 10n ** 12n }),
+    traceState: fc.string(),
+    flags: fc.nat(),
+    attributes: plainAttributes,
+    droppedAttributesCount: fc.nat(),
+    events: fc.array(
+      fc.record({
+        name: fc.string(),
+        offset: fc.bigInt({ min: -(10n ** 12n), max: 10n ** 12n }),
+        attributes: fc.array(anyValue.keyValue, { maxLength: 3 }),
+      }),
+      { maxLength: 3 },
+    ),
+    links: fc.array(
+      fc.record({
+        traceId: fc.uint8Array({ minLength: 16, maxLength: 16 }),
+        spanId: fc.uint8Array({ minLength: 8, maxLength: 8 }),
+        traceState: fc.string(),
+        flags: fc.nat(),
+        attributes: plainAttributes,
+      }),
+      { maxLength: 2 },
+    ),
+    status: fc.record({ code: fc.integer({ min: -1, max: 4 }), message: fc.string() }),
+  })
+  .map(({ start, duration, events, ...fields }) => ({
+    ...fields,
+    startTimeUnixNano: String(start),
+    endTimeUnixNano: String(start + duration),
+    events: events.map(({ offset, ...event }) => ({
+      ...event,
+      timeUnixNano: String(start + offset),
+    })),
+  }));
+
+const plainRequest = fc.record({
+  resourceSpans: fc.array(
+    fc.record({
+      resource: fc.record({
+        attributes: fc
+          .tuple(fc.string({ minLength: 1 }), fc.array(anyValue.keyValue, { maxLength: 3 }))
+          .map(([service, rest]) => [
+            { key: 'service.name', value: { stringValue: service } },
+            ...rest.filter((attribute) => (attribute as { key?: unknown }).key !== 'service.name'),
+          ]),
+      }),
+      scopeSpans: fc.array(
+        fc.record(
+          {
+            scope: fc.record({ name: fc.string(), version: fc.string() }),
+            spans: fc.array(plainSpan, { maxLength: 4 }),
+          },
+          { requiredKeys: ['spans'] },
+        ),
+        { maxLength: 2 },
+      ),
+    }),
+    { minLength: 1, maxLength: 2 },
+  ),
+});
+
 function encodable(value: unknown): Buffer | undefined {
   try {
     const message = ExportTraceServiceRequest.fromObject(value as object);
@@ -227,6 +347,13 @@ const properties: [string, fc.IProperty<any>][] = [
   [
     'fast protobuf decoder against the generic path on mutated valid requests',
     fc.property(mutatedRequest, (bytes) => {
+      if (bytes) compareDecoders(bytes);
+    }) as never,
+  ],
+  [
+    'direct rows against the records on SDK-like requests',
+    fc.property(plainRequest, (value) => {
+      const bytes = encodable(value);
       if (bytes) compareDecoders(bytes);
     }) as never,
   ],

@@ -12,6 +12,8 @@ import {
   type FlattenResult,
 } from '../lib/otlp/flatten';
 import { ExportTraceServiceRequest } from '../lib/otlp/proto';
+import { protobufSpanRows } from '../lib/otlp/protobuf-rows';
+import { toSpanRows, type SpanRows } from '../lib/storage/span-rows';
 import { deepAnyValue, field } from './helpers/protobuf-bytes';
 
 const TRACE_ID = Buffer.from('5b8efff798038103d269b633813fc60c', 'hex');
@@ -40,10 +42,35 @@ function outcome(decode: () => FlattenResult): FlattenResult | { code: string; m
   }
 }
 
-/** Checks that the fast decoder returns what the generic path returns, or the same error. */
+/**
+ * Converts a body straight into rows. Where that gives rows, checks that the records say
+ * the body needs no repair and rejects no span, and that the rows are those of the records.
+ */
+function directRows(
+  body: Uint8Array,
+  limits: FlattenLimits,
+  expected: ReturnType<typeof outcome>,
+  oldestNs = 0n,
+): SpanRows | undefined {
+  const rows = protobufSpanRows(body, { limits, oldestNs });
+  if (rows === undefined) return undefined;
+  expect(expected).toHaveProperty('spans');
+  const result = expected as FlattenResult;
+  expect(result.rejectedSpans).toBe(0);
+  expect(result.spans.flatMap((record) => record.ingestWarnings)).toEqual([]);
+  expect(rows.count).toBe(result.spans.length);
+  expect(Buffer.concat(rows.chunks)).toEqual(Buffer.concat(toSpanRows(result.spans).chunks));
+  return rows;
+}
+
+/**
+ * Checks that the fast decoder returns what the generic path returns, or the same error,
+ * and that a direct conversion into rows gives the rows of those records.
+ */
 function expectReference(body: Uint8Array, limits = DEFAULT_FLATTEN_LIMITS) {
   const expected = outcome(() => reference(body, limits));
   expect(outcome(() => decodeSpansFast(body, limits))).toEqual(expected);
+  directRows(body, limits, expected);
   return expected;
 }
 
@@ -572,6 +599,198 @@ describe('fast protobuf decoder', () => {
         ),
         { seed: 7, numRuns: 400 },
       );
+    });
+  });
+
+  describe('direct conversion into rows', () => {
+    const named = new Map(cases.map(([name, body]) => [name, body]));
+
+    it('takes exporter output', () => {
+      const traces = syntheticTraces({ seed: 5, startMs: 1_700_000_000_000, traceIntervalMs: 7 });
+      const body = ProtobufTraceSerializer.serializeRequest(takeSpans(traces, 2000))!;
+      const expected = outcome(() => decodeSpansFast(body));
+      expect(directRows(body, DEFAULT_FLATTEN_LIMITS, expected)?.count).toBeGreaterThanOrEqual(
+        2000,
+      );
+    });
+
+    it.each([
+      'zero parent id',
+      'empty parent id',
+      'absent parent id',
+      'unknown kind',
+      'negative kind',
+      'error status',
+      'unknown status',
+      'flags and counts',
+    ])('takes the body with %s', (name) => {
+      const body = named.get(name)!;
+      expect(directRows(body, DEFAULT_FLATTEN_LIMITS, reference(body))).toBeDefined();
+    });
+
+    const taken: [string, Uint8Array][] = [
+      [
+        'scalar values',
+        request([
+          span({
+            kind: 3,
+            attributes: [
+              text('text', 'héllo wörld ✓'),
+              text('empty', ''),
+              { key: 'flag', value: { boolValue: true } },
+              { key: 'off', value: { boolValue: false } },
+              { key: 'negative', value: { intValue: '-9223372036854775808' } },
+              { key: 'big', value: { intValue: '9223372036854775807' } },
+              { key: 'past 2^53', value: { intValue: '9007199254740993' } },
+              { key: 'minus one', value: { intValue: '-1' } },
+              { key: 'ratio', value: { doubleValue: 0.25 } },
+              { key: 'not a number', value: { doubleValue: NaN } },
+              { key: 'infinite', value: { doubleValue: -Infinity } },
+              { key: 'http.response.status_code', value: { intValue: 503 } },
+              { key: 'server.address', value: { stringValue: 'payments.internal' } },
+              { key: 'server.port', value: { intValue: 8443 } },
+              text('ключ', 'значение'),
+            ],
+          }),
+        ]),
+      ],
+      [
+        'events and links with any values',
+        request([
+          span({
+            kind: 4,
+            attributes: [
+              text('messaging.system', 'kafka'),
+              text('messaging.destination', 'orders'),
+            ],
+            events: [
+              {
+                timeUnixNano: '1699999999000000000',
+                name: 'before the start',
+                attributes: [
+                  text('exception.type', 'Timeout'),
+                  { key: 'list', value: { arrayValue: { values: [{ intValue: 1 }, {}] } } },
+                  { key: 'raw', value: { bytesValue: Buffer.from([0, 1, 254]) } },
+                  { key: 'ratio', value: { doubleValue: Infinity } },
+                ],
+                droppedAttributesCount: 1,
+              },
+              {},
+            ],
+            links: [
+              {
+                traceId: TRACE_ID,
+                spanId: PARENT_ID,
+                traceState: 'a=b',
+                flags: 1,
+                attributes: [{ key: 'k', value: { intValue: 2 } }],
+                droppedAttributesCount: 3,
+              },
+              { traceId: Buffer.alloc(16), spanId: Buffer.alloc(8) },
+            ],
+          }),
+        ]),
+      ],
+      [
+        'several scopes and resources',
+        encode({
+          resourceSpans: [
+            {
+              resource: {
+                attributes: [text('service.name', 'a'), text('service.version', '1')],
+                droppedAttributesCount: 2,
+              },
+              scopeSpans: [
+                { scope: { name: 'one', version: '2' }, spans: [span({ name: 'first' })] },
+                { spans: [span({ name: 'second' })] },
+                {
+                  scope: { name: 'three', attributes: attributes(2), droppedAttributesCount: 1 },
+                  spans: [span({}), span({ spanId: PARENT_ID })],
+                },
+              ],
+            },
+            {
+              resource: {
+                attributes: [
+                  text('service.name', 'b'),
+                  text('deployment.environment.name', 'prod'),
+                  { key: 'host.cpus', value: { arrayValue: { values: [{ intValue: 4 }] } } },
+                ],
+              },
+              scopeSpans: [{ spans: [span({})] }],
+            },
+          ],
+        }),
+      ],
+    ];
+
+    it.each(taken)('takes the body with %s', (_name, body) => {
+      expect(directRows(body, DEFAULT_FLATTEN_LIMITS, reference(body))).toBeDefined();
+    });
+
+    const recordPath: [string, Uint8Array][] = [
+      ...[
+        'short trace id',
+        'zero trace id',
+        'missing span id',
+        'short parent id',
+        'missing service name',
+        'absent resource',
+        'end before start',
+        'missing start',
+        'huge timestamps',
+        'start past 2106',
+        'every value type',
+      ].map((name): [string, Uint8Array] => [name, named.get(name)!]),
+      ['a repeated key', request([span({ attributes: [text('k', 'first'), text('k', 'last')] })])],
+      ['an empty value', request([span({ attributes: [{ key: 'k', value: {} }] })])],
+      [
+        'a value past the length limit',
+        request([span({ attributes: [text('k', 'x'.repeat(9))] })]),
+      ],
+      ['too many attributes', request([span({ attributes: attributes(4) })])],
+      ['too many event attributes', request([span({ events: [{ attributes: attributes(4) }] })])],
+      [
+        'an invalid link',
+        request([span({ links: [{ traceId: Buffer.alloc(3), spanId: PARENT_ID }] })]),
+      ],
+      [
+        'an event past 2262',
+        request([span({ events: [{ timeUnixNano: '18446744073709551615' }] })]),
+      ],
+      ['invalid UTF-8', replaceBytes(request([span({ name: 'MARKR' })]), 'MARKR', INVALID)],
+    ];
+
+    it.each(recordPath)('leaves the body with %s to the records', (_name, body) => {
+      expect(protobufSpanRows(body, { limits: SMALL_LIMITS, oldestNs: 0n })).toBeUndefined();
+      expectReference(body, SMALL_LIMITS);
+    });
+
+    it('leaves a span older than the retention to the records', () => {
+      const body = request([span({})]);
+      expect(directRows(body, DEFAULT_FLATTEN_LIMITS, reference(body))).toBeDefined();
+      const oldestNs = 1_700_000_000_000_000_001n;
+      expect(protobufSpanRows(body, { limits: DEFAULT_FLATTEN_LIMITS, oldestNs })).toBeUndefined();
+    });
+
+    it('leaves a resource sent after its spans to the records', () => {
+      const resourceSpans = Buffer.concat([
+        field(
+          2,
+          field(
+            2,
+            ExportTraceServiceRequest.lookupType('opentelemetry.proto.trace.v1.Span')
+              .encode(span({}))
+              .finish() as Buffer,
+          ),
+        ),
+        field(1, field(1, field(1, Buffer.from([0x0a, 0x0c, ...Buffer.from('service.name')])))),
+      ]);
+      const body = field(1, resourceSpans);
+      expect(
+        protobufSpanRows(body, { limits: DEFAULT_FLATTEN_LIMITS, oldestNs: 0n }),
+      ).toBeUndefined();
+      expectReference(body);
     });
   });
 

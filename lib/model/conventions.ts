@@ -1,6 +1,30 @@
 import { attributeText } from './attributes';
 import type { KeyValue, SpanKind, StatusCode } from './span';
 
+/**
+ * Every span attribute key that `httpStatusCode` and `remoteServiceName` read. A decoder
+ * that writes attributes without converting them converts only these.
+ */
+export const SPAN_CONVENTION_KEYS: ReadonlySet<string> = new Set([
+  'http.response.status_code',
+  'http.status_code',
+  'peer.service',
+  'db.system.name',
+  'db.system',
+  'db.namespace',
+  'db.name',
+  'messaging.system',
+  'messaging.destination.name',
+  'messaging.destination',
+  'server.address',
+  'net.peer.name',
+  'net.sock.peer.addr',
+  'server.port',
+  'net.peer.port',
+  'url.full',
+  'http.url',
+]);
+
 /** Reads the HTTP response status code under its current and its pre-1.21 semantic-convention key. */
 export function httpStatusCode(attributes: KeyValue[]): number {
   const text =

@@ -19,6 +19,10 @@ for (let digit = 0; digit < 16; digit += 1) {
 // fits in one LEB128 byte written before the text.
 const SHORT_STRING_UNITS = 42;
 
+// Up to this many bytes, a loop copies faster than Buffer's copy, which checks its
+// arguments in JavaScript first.
+const SHORT_COPY_BYTES = 64;
+
 /** Growing buffer that writes the values of Native columns. */
 export class ByteWriter {
   private buffer: Buffer;
@@ -77,6 +81,52 @@ export class ByteWriter {
     this.reserve(bytes.length);
     bytes.copy(this.buffer, this.length);
     this.length += bytes.length;
+  }
+
+  /** Writes a String value from UTF-8 bytes of `source`, from `start` to `end`. */
+  stringFrom(source: Buffer, start: number, end: number): void {
+    this.leb128(end - start);
+    this.copyFrom(source, start, end);
+  }
+
+  /** Copies bytes of `source` as they are. */
+  copyFrom(source: Buffer, start: number, end: number): void {
+    const count = end - start;
+    this.reserve(count);
+    if (count <= SHORT_COPY_BYTES) {
+      const buffer = this.buffer;
+      const at = this.length - start;
+      for (let index = start; index < end; index += 1) buffer[at + index] = source[index];
+    } else {
+      source.copy(this.buffer, this.length, start, end);
+    }
+    this.length += count;
+  }
+
+  /**
+   * Writes `count` big-endian bytes of `source` from `start` in reverse order: the
+   * little-endian UInt128 or UInt64 of an id given as bytes, as `hexId` writes its hex.
+   */
+  reversedFrom(source: Buffer, start: number, count: number): void {
+    this.reserve(count);
+    const buffer = this.buffer;
+    for (let index = 0; index < count; index += 1) {
+      buffer[this.length + index] = source[start + count - 1 - index];
+    }
+    this.length += count;
+  }
+
+  /** Writes a 64-bit integer from its low and high 32 bits, as Int64 or UInt64 store it. */
+  int64Parts(low: number, high: number): void {
+    this.reserve(8);
+    this.buffer.writeUInt32LE(low >>> 0, this.length);
+    this.buffer.writeUInt32LE(high >>> 0, this.length + 4);
+    this.length += 8;
+  }
+
+  /** Appends what another writer holds. */
+  append(other: ByteWriter): void {
+    this.copyFrom(other.buffer, 0, other.length);
   }
 
   uint8(value: number): void {
@@ -151,11 +201,26 @@ export class ByteWriter {
     }
   }
 
+  /** Writes zeros, such as the values of a column that is empty in every row. */
+  zeros(count: number): void {
+    this.reserve(count);
+    this.buffer.fill(0, this.length, this.length + count);
+    this.length += count;
+  }
+
   /** Copies the written bytes into a buffer of their own and empties the writer. */
   take(): Buffer {
-    const bytes = Buffer.from(this.buffer.subarray(0, this.length));
+    // Buffer.from(buffer) copies through a slower generic path.
+    const bytes = Buffer.allocUnsafe(this.length);
+    this.buffer.copy(bytes, 0, 0, this.length);
     this.length = 0;
     return bytes;
+  }
+
+  /** Copies the written bytes into `target` at `offset`; returns the offset after them. */
+  copyTo(target: Buffer, offset: number): number {
+    this.buffer.copy(target, offset, 0, this.length);
+    return offset + this.length;
   }
 }
 

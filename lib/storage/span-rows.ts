@@ -445,19 +445,20 @@ function valueType(value: AnyValue): number {
 }
 
 // UTF-8 text of the resource and scope attribute lists, built once a batch like their JSON.
-const keyValuesBytes = new WeakMap<KeyValue[], Buffer>();
+const keyValuesByteCache = new WeakMap<KeyValue[], Buffer>();
 
 const EMPTY_LIST_BYTES = Buffer.from('[]');
 
-function toKeyValuesBytes(attributes: KeyValue[]): Buffer {
+/** The UTF-8 JSON text of a resource, scope, event or link attribute list, as stored. */
+export function keyValuesBytes(attributes: KeyValue[]): Buffer {
   // A sender may give each span a scope of its own without attributes, as the OpenTelemetry
   // JS serializer does for spans with separate scope objects, so an empty list needs no
   // cache entry.
   if (attributes.length === 0) return EMPTY_LIST_BYTES;
-  let bytes = keyValuesBytes.get(attributes);
+  let bytes = keyValuesByteCache.get(attributes);
   if (bytes === undefined) {
     bytes = Buffer.from(toKeyValuesJson(attributes));
-    keyValuesBytes.set(attributes, bytes);
+    keyValuesByteCache.set(attributes, bytes);
   }
   return bytes;
 }
@@ -610,7 +611,7 @@ export function toSpanRows(spans: readonly SpanRecord[]): SpanRows {
   writeHeader(writer, 'dropped_attributes_count');
   for (const span of spans) writer.uint32(toUInt32(span.droppedAttributesCount));
   writeHeader(writer, 'resource_attributes');
-  for (const span of spans) writer.stringBytes(toKeyValuesBytes(span.resourceAttributes));
+  for (const span of spans) writer.stringBytes(keyValuesBytes(span.resourceAttributes));
   writeHeader(writer, 'dropped_resource_attributes_count');
   for (const span of spans) writer.uint32(toUInt32(span.droppedResourceAttributesCount));
   writeHeader(writer, 'scope_name');
@@ -618,7 +619,7 @@ export function toSpanRows(spans: readonly SpanRecord[]): SpanRows {
   writeHeader(writer, 'scope_version');
   for (const span of spans) writer.string(span.scopeVersion);
   writeHeader(writer, 'scope_attributes');
-  for (const span of spans) writer.stringBytes(toKeyValuesBytes(span.scopeAttributes));
+  for (const span of spans) writer.stringBytes(keyValuesBytes(span.scopeAttributes));
 
   writeHeader(writer, 'events.time_offset_ns');
   writeArrayEnds(writer, spans, eventCounts);

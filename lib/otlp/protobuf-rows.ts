@@ -1,0 +1,1093 @@
+import { isUtf8 } from 'node:buffer';
+import {
+  httpStatusCode,
+  isErrorSpan,
+  remoteServiceName,
+  SPAN_CONVENTION_KEYS,
+} from '../model/conventions';
+import { SPAN_KINDS, STATUS_CODES, type AnyValue, type KeyValue } from '../model/span';
+import { ByteWriter } from '../storage/native';
+import {
+  keyValuesBytes,
+  SPAN_COLUMNS,
+  SPAN_NATIVE_TYPES,
+  type SpanRow,
+  type SpanRows,
+} from '../storage/span-rows';
+import { createBodyReader, type ReplacementTexts } from './decode';
+import { ValueReader } from './fast-values';
+import type { FlattenLimits } from './flatten';
+import { describeResource, describeScope } from './span-repairs';
+import { toDouble } from './values';
+
+/*
+ * Converts an OTLP protobuf ExportTraceServiceRequest straight into the Native block that
+ * `toSpanRows` builds from the span records of `decodeSpansFast`, without those records.
+ * Span attributes go from the body's bytes to their map columns; only the attributes that
+ * the conventions read (SPAN_CONVENTION_KEYS) become values.
+ *
+ * It takes the common body alone: one that needs no repair, rejects no span and contains
+ * no span too old to keep. For any other body it returns undefined, and the caller takes
+ * the record path, whose result then contains the repairs and rejections. So the record path
+ * stays the one definition of what is stored, and this one must give its bytes exactly:
+ * test/otlp-fast-decode.test.ts and `npm run fuzz:ingest` compare the two.
+ *
+ * What sends a body to the record path:
+ * - any text that is not valid UTF-8, or a string value longer than the value limit;
+ * - an attribute value that is empty, sets more than one field, or is an array, a kvlist
+ *   or bytes; a key that comes twice in one span; more attributes than the limit;
+ * - an invalid trace, span, parent or link id; a time that needs a repair or is older than
+ *   the retention; an event time past the year 2262;
+ * - a resource without `service.name`, a resource or scope after its spans, either of them
+ *   twice, entity references;
+ * - a field with an unexpected wire type, a length past its message, any decoding error.
+ */
+
+/** Thrown inside the converter when the body needs the record path. */
+const RECORD_PATH = new Error('body needs the record path');
+
+const MAX_STORABLE_HIGH = 0x80000000;
+// The start range that needs no repair: from MIN_STORABLE_NS (1970-01-12) to
+// MAX_START_NS (2106) in span-repairs.ts, and no later than a day ahead of the clock.
+const MIN_START_NS = 1_000_000_000_000_000n;
+const MAX_START_NS = 4_294_967_295n * 1_000_000_000n;
+const FUTURE_TOLERANCE_NS = 86_400n * 1_000_000_000n;
+
+// Attribute maps by value type, in the order of their columns, as in span-rows.ts.
+const STRING = 0;
+const INT = 1;
+const FLOAT = 2;
+const BOOL = 3;
+
+let body: Buffer = Buffer.alloc(0);
+let pos = 0;
+
+/** Reads a varint as protobufjs's uint32 does: the low 32 bits, at most 10 bytes. */
+function varint(limit: number): number {
+  let value = 0;
+  for (let shift = 0; shift < 70; shift += 7) {
+    if (pos >= limit) throw RECORD_PATH;
+    const byte = body[pos++];
+    if (shift < 32) value |= (byte & 0x7f) << shift;
+    if (byte < 0x80) return value >>> 0;
+  }
+  throw RECORD_PATH;
+}
+
+// The 64-bit varint that `varint64` read last, as its low and high 32 bits.
+let low = 0;
+let high = 0;
+
+function varint64(limit: number): void {
+  low = 0;
+  high = 0;
+  for (let index = 0; index < 10; index += 1) {
+    if (pos >= limit) throw RECORD_PATH;
+    const byte = body[pos++];
+    const bits = byte & 0x7f;
+    if (index < 4) low |= bits << (index * 7);
+    else if (index === 4) {
+      low |= bits << 28;
+      high |= bits >>> 4;
+    } else high |= bits << (index * 7 - 32);
+    if (byte < 0x80) {
+      low >>>= 0;
+      high >>>= 0;
+      return;
+    }
+  }
+  throw RECORD_PATH;
+}
+
+function fixed32(limit: number): number {
+  if (pos + 4 > limit) throw RECORD_PATH;
+  const value = body.readUInt32LE(pos);
+  pos += 4;
+  return value;
+}
+
+/** Returns the end of a length-delimited field whose length comes next. */
+function lengthEnd(limit: number): number {
+  const end = varint(limit) + pos;
+  if (end > limit) throw RECORD_PATH;
+  return end;
+}
+
+function expectWireType(tag: number, wireType: number): void {
+  if ((tag & 7) !== wireType) throw RECORD_PATH;
+}
+
+function skipField(tag: number, limit: number): void {
+  switch (tag & 7) {
+    case 0:
+      varint(limit);
+      return;
+    case 1:
+      pos += 8;
+      break;
+    case 2:
+      pos = lengthEnd(limit);
+      return;
+    case 5:
+      pos += 4;
+      break;
+    default:
+      throw RECORD_PATH;
+  }
+  if (pos > limit) throw RECORD_PATH;
+}
+
+/** Adds the start and end of the message whose length comes next; returns the end. */
+function pushRegion(regions: number[], limit: number): number {
+  const end = lengthEnd(limit);
+  regions.push(pos, end);
+  return end;
+}
+
+type SliceBuffer = Buffer & {
+  latin1Slice(start: number, end: number): string;
+  utf8Slice(start: number, end: number): string;
+};
+
+/**
+ * Checks that bytes are valid UTF-8, with a loop for the usual ASCII text. Returns whether
+ * they are all ASCII.
+ */
+function checkText(start: number, end: number): boolean {
+  for (let index = start; index < end; index += 1) {
+    if (body[index] >= 0x80) {
+      if (!isUtf8(body.subarray(start, end))) throw RECORD_PATH;
+      return false;
+    }
+  }
+  return true;
+}
+
+/** Decodes checked text; ASCII through the faster one-byte decoder. */
+function decodeText(start: number, end: number, ascii: boolean): string {
+  const source = body as SliceBuffer;
+  return ascii ? source.latin1Slice(start, end) : source.utf8Slice(start, end);
+}
+
+/** Reads a string field whose text this converter copies; returns its end, the start is `pos`. */
+function textEnd(tag: number, limit: number): number {
+  expectWireType(tag, 2);
+  const end = lengthEnd(limit);
+  checkText(pos, end);
+  return end;
+}
+
+function text(tag: number, limit: number): string {
+  expectWireType(tag, 2);
+  const end = lengthEnd(limit);
+  const value = decodeText(pos, end, checkText(pos, end));
+  pos = end;
+  return value;
+}
+
+// Attribute keys repeat from span to span, so their texts are kept in a table by their
+// bytes' hash. A key found there needs no decoding, and equal keys are the same string.
+const KEY_SLOTS = 4096;
+const MAX_KEPT_KEY_BYTES = 128;
+const keptKeyBytes: (Buffer | undefined)[] = new Array<Buffer | undefined>(KEY_SLOTS);
+const keptKeys: string[] = new Array<string>(KEY_SLOTS).fill('');
+
+/** Returns the text of a checked key, from the table when it is there. */
+function keyText(start: number, end: number, ascii: boolean): string {
+  const length = end - start;
+  if (length > MAX_KEPT_KEY_BYTES) return decodeText(start, end, ascii);
+  let hash = length;
+  for (let index = start; index < end; index += 1) hash = Math.imul(hash ^ body[index], 0x01000193);
+  const slot = (hash >>> 0) & (KEY_SLOTS - 1);
+  const kept = keptKeyBytes[slot];
+  if (kept !== undefined && kept.length === length) {
+    let same = true;
+    for (let index = 0; index < length; index += 1) {
+      if (kept[index] !== body[start + index]) {
+        same = false;
+        break;
+      }
+    }
+    if (same) return keptKeys[slot];
+  }
+  const text = decodeText(start, end, ascii);
+  const bytes = Buffer.allocUnsafe(length);
+  body.copy(bytes, 0, start, end);
+  keptKeyBytes[slot] = bytes;
+  keptKeys[slot] = text;
+  return text;
+}
+
+/** Returns whether `count` bytes at `start` are all zero. */
+function allZero(start: number, count: number): boolean {
+  for (let index = start; index < start + count; index += 1) if (body[index] !== 0) return false;
+  return true;
+}
+
+/** Compares two unsigned 64-bit numbers given as 32-bit halves. */
+function compare64(lowA: number, highA: number, lowB: number, highB: number): number {
+  if (highA !== highB) return highA < highB ? -1 : 1;
+  if (lowA !== lowB) return lowA < lowB ? -1 : 1;
+  return 0;
+}
+
+function bigintParts(value: bigint): [number, number] {
+  return [Number(value & 0xffffffffn), Number(value >> 32n)];
+}
+
+/** Decimal text of a signed 64-bit integer, as fast-values.ts writes an int value. */
+function decimal(lowBits: number, highBits: number): string {
+  const signedHigh = highBits | 0;
+  const value = signedHigh * 4294967296 + lowBits;
+  if (Number.isSafeInteger(value)) return String(value);
+  return ((BigInt(signedHigh) << 32n) + BigInt(lowBits)).toString();
+}
+
+/** A column of one value a span, or an array or map column with its end offsets. */
+class Column {
+  readonly offsets = new ByteWriter(1 << 12);
+  readonly values = new ByteWriter(1 << 12);
+  /** The keys of a map column. */
+  readonly keys = new ByteWriter(1 << 12);
+  count = 0;
+
+  clear(): void {
+    this.offsets.length = 0;
+    this.values.length = 0;
+    this.keys.length = 0;
+    this.count = 0;
+  }
+
+  /** Ends a span's entries of an array or map column. */
+  endRow(): void {
+    this.offsets.uint64Number(this.count);
+  }
+}
+
+const columns = new Map<keyof SpanRow, Column>(SPAN_COLUMNS.map((name) => [name, new Column()]));
+
+function column(name: keyof SpanRow): Column {
+  return columns.get(name)!;
+}
+
+const traceIds = column('trace_id').values;
+const spanIds = column('span_id').values;
+const parentIds = column('parent_span_id').values;
+const traceStates = column('trace_state').values;
+const flagValues = column('flags').values;
+const names = column('name').values;
+const kinds = column('kind').values;
+const starts = column('start_time').values;
+const durations = column('duration_ns').values;
+const statusCodes = column('status_code').values;
+const statusMessages = column('status_message').values;
+const serviceNames = column('service_name').values;
+const serviceVersions = column('service_version').values;
+const environments = column('deployment_environment').values;
+const remoteServices = column('remote_service').values;
+const httpCodes = column('http_status_code').values;
+const errorFlags = column('is_error').values;
+const MAPS = [
+  column('attributes_string'),
+  column('attributes_int'),
+  column('attributes_float'),
+  column('attributes_bool'),
+  column('attributes_complex'),
+];
+const droppedAttributes = column('dropped_attributes_count').values;
+const resourceTexts = column('resource_attributes').values;
+const droppedResourceAttributes = column('dropped_resource_attributes_count').values;
+const scopeNames = column('scope_name').values;
+const scopeVersions = column('scope_version').values;
+const scopeTexts = column('scope_attributes').values;
+const EVENT_COLUMNS = [
+  column('events.time_offset_ns'),
+  column('events.name'),
+  column('events.attributes'),
+  column('events.dropped_attributes_count'),
+];
+const droppedEvents = column('dropped_events_count').values;
+const LINK_COLUMNS = [
+  column('link_trace_ids'),
+  column('link_span_ids'),
+  column('link_trace_states'),
+  column('link_attributes'),
+  column('link_dropped_attributes_counts'),
+  column('link_flags'),
+];
+const droppedLinks = column('dropped_links_count').values;
+const warnings = column('ingest_warnings');
+
+/** Resource and scope fields that each span of a scope gets, as bytes ready to copy. */
+interface SpanContext {
+  serviceName: Buffer;
+  serviceVersion: Buffer;
+  environment: Buffer;
+  resourceText: Buffer;
+  droppedResourceAttributes: number;
+  scopeName: Buffer;
+  scopeVersion: Buffer;
+  scopeText: Buffer;
+}
+
+/** The state of one conversion; the columns are shared, since a conversion is synchronous. */
+class Converter {
+  spans = 0;
+  private values: ValueReader | undefined;
+  private readonly texts: ReplacementTexts = { repaired: new Set() };
+  /** Scopes read so far, by the bytes of their message, with the resource they were read for. */
+  private readonly scopes = new Map<string, { resource: SpanContext; context: SpanContext }>();
+  private readonly nowLimit: [number, number];
+  private readonly oldest: [number, number];
+
+  // The fields of the span being read, as offsets into the body or numbers.
+  private traceId = -1;
+  private traceIdLength = 0;
+  private spanId = -1;
+  private spanIdLength = 0;
+  private parentId = -1;
+  private parentIdLength = 0;
+  private traceState = 0;
+  private traceStateEnd = 0;
+  private name = 0;
+  private nameEnd = 0;
+  private kind = 0;
+  private startLow = 0;
+  private startHigh = 0;
+  private endLow = 0;
+  private endHigh = 0;
+  private flags = 0;
+  private droppedAttributeCount = 0;
+  private droppedEventCount = 0;
+  private droppedLinkCount = 0;
+  private statusCode = 0;
+  private statusMessage = 0;
+  private statusMessageEnd = 0;
+  // Offsets of the span's attribute, event and link messages, as start and end pairs.
+  private attributes: number[] = [];
+  private events: number[] = [];
+  private links: number[] = [];
+  // The span's attributes, read: key, value type, and value offsets or bits.
+  private keys: string[] = [];
+  private keyStarts: number[] = [];
+  private keyEnds: number[] = [];
+  private types: number[] = [];
+  private first: number[] = [];
+  private second: number[] = [];
+
+  constructor(
+    private readonly limits: FlattenLimits,
+    nowNs: bigint,
+    oldestNs: bigint,
+  ) {
+    this.nowLimit = bigintParts(nowNs + FUTURE_TOLERANCE_NS);
+    this.oldest = bigintParts(oldestNs > MIN_START_NS ? oldestNs : MIN_START_NS);
+    const maxStart = bigintParts(MAX_START_NS);
+    if (compare64(this.nowLimit[0], this.nowLimit[1], maxStart[0], maxStart[1]) > 0) {
+      this.nowLimit = maxStart;
+    }
+  }
+
+  request(): void {
+    const limit = body.length;
+    while (pos < limit) {
+      const tag = varint(limit);
+      if (tag >>> 3 === 1) {
+        expectWireType(tag, 2);
+        this.resourceSpans(lengthEnd(limit));
+      } else skipField(tag, limit);
+    }
+    if (this.texts.repaired.size > 0) throw RECORD_PATH;
+  }
+
+  /** Returns a reader of values as the record path reads them, for lists stored as JSON text. */
+  private valueReader(): ValueReader {
+    this.values ??= new ValueReader(
+      createBodyReader(body, this.texts),
+      this.texts,
+      this.limits.maxAttributeValueLength,
+    );
+    return this.values;
+  }
+
+  /** Reads the attributes at `offsets` (start and end pairs) as the record path does. */
+  private keyValues(offsets: number[], from: number, to: number): KeyValue[] {
+    if ((to - from) / 2 > this.limits.maxAttributesPerSpan) throw RECORD_PATH;
+    const reader = this.valueReader();
+    const list: KeyValue[] = [];
+    for (let index = from; index < to; index += 2) {
+      reader.reader.pos = offsets[index];
+      list.push(reader.keyValue(offsets[index + 1], 0));
+      if (reader.marks !== undefined) throw RECORD_PATH;
+    }
+    return list;
+  }
+
+  private resourceSpans(limit: number): void {
+    let context: SpanContext | undefined;
+    let resource = -1;
+    let resourceEnd = 0;
+    while (pos < limit) {
+      const tag = varint(limit);
+      switch (tag >>> 3) {
+        case 1:
+          expectWireType(tag, 2);
+          if (resource >= 0) throw RECORD_PATH;
+          resourceEnd = lengthEnd(limit);
+          resource = pos;
+          pos = resourceEnd;
+          break;
+        case 2:
+          expectWireType(tag, 2);
+          if (resource < 0) throw RECORD_PATH;
+          context ??= this.resource(resource, resourceEnd);
+          this.scopeSpans(lengthEnd(limit), context);
+          break;
+        case 3:
+          pos = textEnd(tag, limit);
+          break;
+        default:
+          skipField(tag, limit);
+      }
+    }
+  }
+
+  private resource(start: number, limit: number): SpanContext {
+    const saved = pos;
+    pos = start;
+    const attributes: number[] = [];
+    let dropped = 0;
+    while (pos < limit) {
+      const tag = varint(limit);
+      switch (tag >>> 3) {
+        case 1:
+          expectWireType(tag, 2);
+          pos = pushRegion(attributes, limit);
+          break;
+        case 2:
+          expectWireType(tag, 0);
+          dropped = varint(limit);
+          break;
+        case 3:
+          throw RECORD_PATH;
+        default:
+          skipField(tag, limit);
+      }
+    }
+    pos = saved;
+    const list = this.keyValues(attributes, 0, attributes.length);
+    const marks = new Set<string>();
+    const described = describeResource(list, dropped, marks, this.texts.repaired);
+    if (marks.size > 0) throw RECORD_PATH;
+    return {
+      serviceName: Buffer.from(described.serviceName),
+      serviceVersion: Buffer.from(described.serviceVersion),
+      environment: Buffer.from(described.environment),
+      resourceText: keyValuesBytes(list),
+      droppedResourceAttributes: dropped,
+      scopeName: Buffer.alloc(0),
+      scopeVersion: Buffer.alloc(0),
+      scopeText: keyValuesBytes([]),
+    };
+  }
+
+  private scopeSpans(limit: number, resource: SpanContext): void {
+    let context = resource;
+    let scopeSeen = false;
+    let spansSeen = false;
+    while (pos < limit) {
+      const tag = varint(limit);
+      switch (tag >>> 3) {
+        case 1: {
+          expectWireType(tag, 2);
+          if (scopeSeen || spansSeen) throw RECORD_PATH;
+          scopeSeen = true;
+          const end = lengthEnd(limit);
+          // Senders often repeat one scope for each span, so its bytes find it again.
+          const key = (body as SliceBuffer).latin1Slice(pos, end);
+          let scoped = this.scopes.get(key);
+          if (scoped?.resource !== resource) {
+            scoped = { resource, context: this.scope(end, resource) };
+            this.scopes.set(key, scoped);
+          }
+          context = scoped.context;
+          pos = end;
+          break;
+        }
+        case 2:
+          expectWireType(tag, 2);
+          spansSeen = true;
+          this.span(lengthEnd(limit), context);
+          break;
+        case 3:
+          pos = textEnd(tag, limit);
+          break;
+        default:
+          skipField(tag, limit);
+      }
+    }
+  }
+
+  private scope(limit: number, resource: SpanContext): SpanContext {
+    let name = '';
+    let version = '';
+    let dropped = 0;
+    const attributes: number[] = [];
+    while (pos < limit) {
+      const tag = varint(limit);
+      switch (tag >>> 3) {
+        case 1:
+          name = text(tag, limit);
+          break;
+        case 2:
+          version = text(tag, limit);
+          break;
+        case 3:
+          expectWireType(tag, 2);
+          pos = pushRegion(attributes, limit);
+          break;
+        case 4:
+          expectWireType(tag, 0);
+          dropped = varint(limit);
+          break;
+        default:
+          skipField(tag, limit);
+      }
+    }
+
+    const saved = pos;
+    const list = this.keyValues(attributes, 0, attributes.length);
+    pos = saved;
+
+    const marks = new Set<string>();
+    const context = {
+      maxValueLength: this.limits.maxAttributeValueLength,
+      marks,
+      repairedTexts: this.texts.repaired,
+    };
+    const scope = describeScope(
+      { name, version, attributes: list, droppedAttributesCount: dropped },
+      context,
+      this.limits,
+    );
+    if (marks.size > 0) throw RECORD_PATH;
+    return {
+      ...resource,
+      scopeName: Buffer.from(scope.name),
+      scopeVersion: Buffer.from(scope.version),
+      scopeText: keyValuesBytes(scope.attributes),
+    };
+  }
+
+  private resetSpan(): void {
+    this.traceId = -1;
+    this.spanId = -1;
+    this.parentId = -1;
+    this.parentIdLength = 0;
+    this.traceState = 0;
+    this.traceStateEnd = 0;
+    this.name = 0;
+    this.nameEnd = 0;
+    this.kind = 0;
+    this.startLow = 0;
+    this.startHigh = 0;
+    this.endLow = 0;
+    this.endHigh = 0;
+    this.flags = 0;
+    this.droppedAttributeCount = 0;
+    this.droppedEventCount = 0;
+    this.droppedLinkCount = 0;
+    this.statusCode = 0;
+    this.statusMessage = 0;
+    this.statusMessageEnd = 0;
+    this.attributes.length = 0;
+    this.events.length = 0;
+    this.links.length = 0;
+  }
+
+  /** Reads a bytes field and returns its start; the length is left in `low`. */
+  private bytesField(tag: number, limit: number): number {
+    expectWireType(tag, 2);
+    const end = lengthEnd(limit);
+    const start = pos;
+    low = end - start;
+    pos = end;
+    return start;
+  }
+
+  private span(limit: number, context: SpanContext): void {
+    this.resetSpan();
+    while (pos < limit) {
+      const tag = varint(limit);
+      switch (tag >>> 3) {
+        case 1:
+          this.traceId = this.bytesField(tag, limit);
+          this.traceIdLength = low;
+          break;
+        case 2:
+          this.spanId = this.bytesField(tag, limit);
+          this.spanIdLength = low;
+          break;
+        case 3:
+          this.traceStateEnd = textEnd(tag, limit);
+          this.traceState = pos;
+          pos = this.traceStateEnd;
+          break;
+        case 4:
+          this.parentId = this.bytesField(tag, limit);
+          this.parentIdLength = low;
+          break;
+        case 5:
+          this.nameEnd = textEnd(tag, limit);
+          this.name = pos;
+          pos = this.nameEnd;
+          break;
+        case 6:
+          expectWireType(tag, 0);
+          this.kind = varint(limit);
+          break;
+        case 7:
+          expectWireType(tag, 1);
+          this.startLow = fixed32(limit);
+          this.startHigh = fixed32(limit);
+          break;
+        case 8:
+          expectWireType(tag, 1);
+          this.endLow = fixed32(limit);
+          this.endHigh = fixed32(limit);
+          break;
+        case 9:
+          expectWireType(tag, 2);
+          pos = pushRegion(this.attributes, limit);
+          break;
+        case 11:
+          expectWireType(tag, 2);
+          pos = pushRegion(this.events, limit);
+          break;
+        case 13:
+          expectWireType(tag, 2);
+          pos = pushRegion(this.links, limit);
+          break;
+        case 10:
+          expectWireType(tag, 0);
+          this.droppedAttributeCount = varint(limit);
+          break;
+        case 12:
+          expectWireType(tag, 0);
+          this.droppedEventCount = varint(limit);
+          break;
+        case 14:
+          expectWireType(tag, 0);
+          this.droppedLinkCount = varint(limit);
+          break;
+        case 15:
+          expectWireType(tag, 2);
+          this.status(lengthEnd(limit));
+          break;
+        case 16:
+          expectWireType(tag, 5);
+          this.flags = fixed32(limit);
+          break;
+        default:
+          skipField(tag, limit);
+      }
+    }
+    this.writeSpan(context);
+    pos = limit;
+  }
+
+  private status(limit: number): void {
+    this.statusCode = 0;
+    this.statusMessage = 0;
+    this.statusMessageEnd = 0;
+    while (pos < limit) {
+      const tag = varint(limit);
+      switch (tag >>> 3) {
+        case 2:
+          this.statusMessageEnd = textEnd(tag, limit);
+          this.statusMessage = pos;
+          pos = this.statusMessageEnd;
+          break;
+        case 3:
+          expectWireType(tag, 0);
+          this.statusCode = varint(limit);
+          break;
+        default:
+          skipField(tag, limit);
+      }
+    }
+  }
+
+  /** Checks the span's ids and times; a span that needs a repair or a rejection throws. */
+  private checkSpan(): void {
+    if (this.traceId < 0 || this.traceIdLength !== 16 || allZero(this.traceId, 16)) {
+      throw RECORD_PATH;
+    }
+    if (this.spanId < 0 || this.spanIdLength !== 8 || allZero(this.spanId, 8)) throw RECORD_PATH;
+    if (this.parentId >= 0 && this.parentIdLength !== 0 && this.parentIdLength !== 8) {
+      throw RECORD_PATH;
+    }
+    const { startLow, startHigh, endLow, endHigh } = this;
+    if (compare64(startLow, startHigh, this.oldest[0], this.oldest[1]) < 0) throw RECORD_PATH;
+    if (compare64(startLow, startHigh, this.nowLimit[0], this.nowLimit[1]) > 0) throw RECORD_PATH;
+    if (endHigh >= MAX_STORABLE_HIGH || compare64(endLow, endHigh, startLow, startHigh) < 0) {
+      throw RECORD_PATH;
+    }
+  }
+
+  private writeSpan(context: SpanContext): void {
+    this.checkSpan();
+    traceIds.reversedFrom(body, this.traceId, 16);
+    spanIds.reversedFrom(body, this.spanId, 8);
+    if (this.parentIdLength === 8) parentIds.reversedFrom(body, this.parentId, 8);
+    else parentIds.zeros(8);
+    traceStates.stringFrom(body, this.traceState, this.traceStateEnd);
+    flagValues.uint32(this.flags);
+    names.stringFrom(body, this.name, this.nameEnd);
+    const kindCode = this.kind < SPAN_KINDS.length ? this.kind : 0;
+    kinds.int8(kindCode);
+    starts.int64Parts(this.startLow, this.startHigh);
+    const borrow = this.endLow < this.startLow ? 1 : 0;
+    durations.int64Parts(this.endLow - this.startLow, this.endHigh - this.startHigh - borrow);
+    const statusCode = this.statusCode < STATUS_CODES.length ? this.statusCode : 0;
+    statusCodes.int8(statusCode);
+    statusMessages.stringFrom(body, this.statusMessage, this.statusMessageEnd);
+    serviceNames.stringBytes(context.serviceName);
+    serviceVersions.stringBytes(context.serviceVersion);
+    environments.stringBytes(context.environment);
+
+    const conventions = this.writeAttributes();
+    const kind = SPAN_KINDS[kindCode];
+    const httpStatus = httpStatusCode(conventions);
+    remoteServices.string(remoteServiceName(kind, conventions));
+    httpCodes.uint16(httpStatus);
+    errorFlags.uint8(isErrorSpan(kind, STATUS_CODES[statusCode], httpStatus) ? 1 : 0);
+    droppedAttributes.uint32(this.droppedAttributeCount);
+    resourceTexts.stringBytes(context.resourceText);
+    droppedResourceAttributes.uint32(context.droppedResourceAttributes);
+    scopeNames.stringBytes(context.scopeName);
+    scopeVersions.stringBytes(context.scopeVersion);
+    scopeTexts.stringBytes(context.scopeText);
+    this.writeEvents();
+    droppedEvents.uint32(this.droppedEventCount);
+    this.writeLinks();
+    droppedLinks.uint32(this.droppedLinkCount);
+    warnings.endRow();
+    this.spans += 1;
+  }
+
+  /**
+   * Reads the span's attributes, writes them to the map columns, and returns those that
+   * the conventions read as values.
+   */
+  private writeAttributes(): KeyValue[] {
+    const offsets = this.attributes;
+    const count = offsets.length / 2;
+    if (count > this.limits.maxAttributesPerSpan) throw RECORD_PATH;
+    const { keys, types, first, second } = this;
+    keys.length = 0;
+    const conventions: KeyValue[] = [];
+    for (let index = 0; index < count; index += 1) {
+      const key = this.attribute(offsets[index * 2], offsets[index * 2 + 1], index);
+      for (let before = 0; before < index; before += 1) {
+        if (keys[before] === key) throw RECORD_PATH;
+      }
+      keys.push(key);
+      if (SPAN_CONVENTION_KEYS.has(key)) conventions.push({ key, value: this.anyValue(index) });
+    }
+    for (let index = 0; index < count; index += 1) {
+      const map = MAPS[types[index]];
+      map.count += 1;
+      map.keys.stringFrom(body, this.keyStarts[index], this.keyEnds[index]);
+      const values = map.values;
+      switch (types[index]) {
+        case STRING:
+          values.stringFrom(body, first[index], second[index]);
+          break;
+        case INT:
+          values.int64Parts(first[index], second[index]);
+          break;
+        case FLOAT:
+          values.float64(toDouble(body.readDoubleLE(first[index])));
+          break;
+        default:
+          values.uint8(first[index]);
+      }
+    }
+    for (const map of MAPS) map.endRow();
+    return conventions;
+  }
+
+  /** Converts the value of attribute `index` as the record path does. */
+  private anyValue(index: number): AnyValue {
+    const { first, second } = this;
+    switch (this.types[index]) {
+      case STRING:
+        return { stringValue: (body as SliceBuffer).utf8Slice(first[index], second[index]) };
+      case INT:
+        return { intValue: decimal(first[index], second[index]) };
+      case FLOAT:
+        return { doubleValue: toDouble(body.readDoubleLE(first[index])) };
+      default:
+        return { boolValue: first[index] === 1 };
+    }
+  }
+
+  /** Reads a KeyValue message; leaves its value's type and offsets or bits at `index`. */
+  private attribute(start: number, limit: number, index: number): string {
+    pos = start;
+    let keyStart = 0;
+    let keyEnd = 0;
+    let ascii = true;
+    let valueStart = -1;
+    let valueEnd = 0;
+    while (pos < limit) {
+      const tag = varint(limit);
+      if (tag >>> 3 === 1) {
+        expectWireType(tag, 2);
+        keyEnd = lengthEnd(limit);
+        keyStart = pos;
+        ascii = checkText(keyStart, keyEnd);
+        pos = keyEnd;
+      } else if (tag >>> 3 === 2) {
+        expectWireType(tag, 2);
+        valueEnd = lengthEnd(limit);
+        valueStart = pos;
+        pos = valueEnd;
+      } else skipField(tag, limit);
+    }
+    if (valueStart < 0) throw RECORD_PATH;
+    this.value(valueStart, valueEnd, index);
+    this.keyStarts[index] = keyStart;
+    this.keyEnds[index] = keyEnd;
+    return keyText(keyStart, keyEnd, ascii);
+  }
+
+  /** Reads an AnyValue that sets one field of type string, bool, int or double. */
+  private value(start: number, limit: number, index: number): void {
+    pos = start;
+    let fields = 0;
+    while (pos < limit) {
+      const tag = varint(limit);
+      fields += 1;
+      switch (tag >>> 3) {
+        case 1: {
+          const end = textEnd(tag, limit);
+          if (end - pos > this.limits.maxAttributeValueLength) throw RECORD_PATH;
+          this.types[index] = STRING;
+          this.first[index] = pos;
+          this.second[index] = end;
+          pos = end;
+          break;
+        }
+        case 2:
+          expectWireType(tag, 0);
+          this.types[index] = BOOL;
+          this.first[index] = varint(limit) !== 0 ? 1 : 0;
+          break;
+        case 3:
+          expectWireType(tag, 0);
+          varint64(limit);
+          this.types[index] = INT;
+          this.first[index] = low;
+          this.second[index] = high;
+          break;
+        case 4:
+          expectWireType(tag, 1);
+          if (pos + 8 > limit) throw RECORD_PATH;
+          this.types[index] = FLOAT;
+          this.first[index] = pos;
+          pos += 8;
+          break;
+        case 5:
+        case 6:
+        case 7:
+          throw RECORD_PATH;
+        default:
+          fields -= 1;
+          skipField(tag, limit);
+      }
+    }
+    if (fields !== 1) throw RECORD_PATH;
+  }
+
+  private writeEvents(): void {
+    const offsets = this.events;
+    const [times, eventNames, texts, dropped] = EVENT_COLUMNS;
+    for (let index = 0; index < offsets.length; index += 2) {
+      pos = offsets[index];
+      const limit = offsets[index + 1];
+      let timeLow = 0;
+      let timeHigh = 0;
+      let name = 0;
+      let nameEnd = 0;
+      let droppedCount = 0;
+      const attributes: number[] = [];
+      while (pos < limit) {
+        const tag = varint(limit);
+        switch (tag >>> 3) {
+          case 1:
+            expectWireType(tag, 1);
+            timeLow = fixed32(limit);
+            timeHigh = fixed32(limit);
+            break;
+          case 2:
+            nameEnd = textEnd(tag, limit);
+            name = pos;
+            pos = nameEnd;
+            break;
+          case 3:
+            expectWireType(tag, 2);
+            pos = pushRegion(attributes, limit);
+            break;
+          case 4:
+            expectWireType(tag, 0);
+            droppedCount = varint(limit);
+            break;
+          default:
+            skipField(tag, limit);
+        }
+      }
+      if (timeHigh >= MAX_STORABLE_HIGH) throw RECORD_PATH;
+      // Both times are below 2^63, so the offset fits in Int64 with no clamp.
+      const borrow = timeLow < this.startLow ? 1 : 0;
+      times.values.int64Parts(timeLow - this.startLow, timeHigh - this.startHigh - borrow);
+      eventNames.values.stringFrom(body, name, nameEnd);
+      texts.values.string(JSON.stringify(this.keyValues(attributes, 0, attributes.length)));
+      dropped.values.uint32(droppedCount);
+      for (const eventColumn of EVENT_COLUMNS) eventColumn.count += 1;
+    }
+    for (const eventColumn of EVENT_COLUMNS) eventColumn.endRow();
+  }
+
+  private writeLinks(): void {
+    const offsets = this.links;
+    const [linkTraceIds, linkSpanIds, states, texts, dropped, linkFlags] = LINK_COLUMNS;
+    for (let index = 0; index < offsets.length; index += 2) {
+      pos = offsets[index];
+      const limit = offsets[index + 1];
+      let traceId = -1;
+      let traceIdLength = 0;
+      let spanId = -1;
+      let spanIdLength = 0;
+      let state = 0;
+      let stateEnd = 0;
+      let droppedCount = 0;
+      let flags = 0;
+      const attributes: number[] = [];
+      while (pos < limit) {
+        const tag = varint(limit);
+        switch (tag >>> 3) {
+          case 1:
+            traceId = this.bytesField(tag, limit);
+            traceIdLength = low;
+            break;
+          case 2:
+            spanId = this.bytesField(tag, limit);
+            spanIdLength = low;
+            break;
+          case 3:
+            stateEnd = textEnd(tag, limit);
+            state = pos;
+            pos = stateEnd;
+            break;
+          case 4:
+            expectWireType(tag, 2);
+            pos = pushRegion(attributes, limit);
+            break;
+          case 5:
+            expectWireType(tag, 0);
+            droppedCount = varint(limit);
+            break;
+          case 6:
+            expectWireType(tag, 5);
+            flags = fixed32(limit);
+            break;
+          default:
+            skipField(tag, limit);
+        }
+      }
+      if (traceId < 0 || traceIdLength !== 16 || spanId < 0 || spanIdLength !== 8) {
+        throw RECORD_PATH;
+      }
+      linkTraceIds.values.reversedFrom(body, traceId, 16);
+      linkSpanIds.values.reversedFrom(body, spanId, 8);
+      states.values.stringFrom(body, state, stateEnd);
+      texts.values.string(JSON.stringify(this.keyValues(attributes, 0, attributes.length)));
+      dropped.values.uint32(droppedCount);
+      linkFlags.values.uint32(flags);
+      for (const linkColumn of LINK_COLUMNS) linkColumn.count += 1;
+    }
+    for (const linkColumn of LINK_COLUMNS) linkColumn.endRow();
+  }
+}
+
+// The block's row count comes after the column count, then each column: its name and
+// type, then its values.
+const COLUMN_COUNT = leb128Bytes(SPAN_COLUMNS.length);
+const HEADERS = SPAN_COLUMNS.map((name) => {
+  const header = new ByteWriter(256);
+  header.string(name);
+  header.string(SPAN_NATIVE_TYPES[name]);
+  return header.take();
+});
+
+function leb128Bytes(value: number): Buffer {
+  const writer = new ByteWriter(16);
+  writer.leb128(value);
+  return writer.take();
+}
+
+/** Joins the columns into one Native block of `rows` rows, in the order of SPAN_COLUMNS. */
+function joinColumns(rows: number): Buffer {
+  const rowCount = leb128Bytes(rows);
+  let size = COLUMN_COUNT.length + rowCount.length;
+  SPAN_COLUMNS.forEach((name, index) => {
+    const { offsets, keys, values } = columns.get(name)!;
+    size += HEADERS[index].length + offsets.length + keys.length + values.length;
+  });
+  const block = Buffer.allocUnsafe(size);
+  let at = COLUMN_COUNT.copy(block, 0);
+  at += rowCount.copy(block, at);
+  SPAN_COLUMNS.forEach((name, index) => {
+    const { offsets, keys, values } = columns.get(name)!;
+    at += HEADERS[index].copy(block, at);
+    at = offsets.copyTo(block, at);
+    at = keys.copyTo(block, at);
+    at = values.copyTo(block, at);
+  });
+  return block;
+}
+
+/**
+ * Converts a protobuf body into the Native block of its spans, or returns undefined when
+ * the body needs the record path (see the note at the top). `oldestNs` is the earliest
+ * start that storage keeps.
+ */
+export function protobufSpanRows(
+  request: Uint8Array,
+  options: { limits: FlattenLimits; oldestNs: bigint; nowNs?: bigint },
+): SpanRows | undefined {
+  body = Buffer.isBuffer(request)
+    ? request
+    : Buffer.from(request.buffer, request.byteOffset, request.byteLength);
+  pos = 0;
+  for (const each of columns.values()) each.clear();
+  const nowNs = options.nowNs ?? BigInt(Date.now()) * 1_000_000n;
+  const converter = new Converter(options.limits, nowNs, options.oldestNs);
+  try {
+    converter.request();
+  } catch {
+    // RECORD_PATH, or a body that does not decode: the record path gives its error.
+    return undefined;
+  } finally {
+    body = Buffer.alloc(0);
+  }
+  if (converter.spans === 0) return undefined;
+  return {
+    format: 'Native',
+    columns: SPAN_COLUMNS,
+    chunks: [joinColumns(converter.spans)],
+    count: converter.spans,
+  };
+}
