@@ -53,32 +53,44 @@ export function isErrorSpan(kind: SpanKind, status: StatusCode, httpStatus: numb
  */
 export function remoteServiceName(kind: SpanKind, attributes: KeyValue[]): string {
   if (kind !== 'CLIENT' && kind !== 'PRODUCER') return '';
-  const text = (key: string) => attributeText(attributes, key);
 
-  const peerService = text('peer.service');
+  const peerService = attributeText(attributes, 'peer.service');
   if (peerService) return peerService;
 
-  const dbSystem = text('db.system.name') ?? text('db.system');
+  const dbSystem = firstText(attributes, 'db.system.name', 'db.system');
   if (dbSystem) {
-    const namespace = text('db.namespace') ?? text('db.name');
+    const namespace = firstText(attributes, 'db.namespace', 'db.name');
     return namespace ? `${dbSystem}/${namespace}` : dbSystem;
   }
 
-  const messagingSystem = text('messaging.system');
+  const messagingSystem = attributeText(attributes, 'messaging.system');
   if (messagingSystem) {
-    const destination = text('messaging.destination.name') ?? text('messaging.destination');
+    const destination = firstText(
+      attributes,
+      'messaging.destination.name',
+      'messaging.destination',
+    );
     return destination ? `${messagingSystem}/${destination}` : messagingSystem;
   }
 
-  return networkPeerName(text) ?? '';
+  return networkPeerName(attributes) ?? '';
 }
 
-function networkPeerName(text: (key: string) => string | undefined): string | undefined {
-  const address = text('server.address') ?? text('net.peer.name') ?? text('net.sock.peer.addr');
-  const port = text('server.port') ?? text('net.peer.port');
+/** Returns the text of the first key present, in the order given. */
+function firstText(attributes: KeyValue[], ...keys: string[]): string | undefined {
+  for (const key of keys) {
+    const text = attributeText(attributes, key);
+    if (text !== undefined) return text;
+  }
+  return undefined;
+}
+
+function networkPeerName(attributes: KeyValue[]): string | undefined {
+  const address = firstText(attributes, 'server.address', 'net.peer.name', 'net.sock.peer.addr');
+  const port = firstText(attributes, 'server.port', 'net.peer.port');
   if (address) return port ? `${address}:${port}` : address;
 
-  const url = text('url.full') ?? text('http.url');
+  const url = firstText(attributes, 'url.full', 'http.url');
   if (!url) return undefined;
   try {
     return new URL(url).host || undefined;
