@@ -675,6 +675,18 @@ describe('fast protobuf decoder', () => {
                 ],
                 droppedAttributesCount: 1,
               },
+              {
+                name: 'scalars only',
+                attributes: [
+                  text('exception.message', 'card "4242"\n\\ déclinée\u0001'),
+                  { key: 'quote"key', value: { intValue: '-5' } },
+                  { key: 'big', value: { intValue: '-9223372036854775808' } },
+                  { key: 'retry', value: { boolValue: false } },
+                  { key: 'ok', value: { boolValue: true } },
+                  { key: 'nan', value: { doubleValue: NaN } },
+                  { key: 'ratio', value: { doubleValue: -0.5 } },
+                ],
+              },
               {},
             ],
             links: [

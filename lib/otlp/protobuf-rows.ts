@@ -953,11 +953,67 @@ class Converter {
       const borrow = timeLow < this.startLow ? 1 : 0;
       times.values.int64Parts(timeLow - this.startLow, timeHigh - this.startHigh - borrow);
       eventNames.values.stringFrom(body, name, nameEnd);
-      texts.values.string(JSON.stringify(this.keyValues(attributes, 0, attributes.length)));
+      this.writeKeyValuesJson(texts.values, attributes);
       dropped.values.uint32(droppedCount);
       for (const eventColumn of EVENT_COLUMNS) eventColumn.count += 1;
     }
     for (const eventColumn of EVENT_COLUMNS) eventColumn.endRow();
+  }
+
+  /**
+   * Writes the attributes at `offsets` as the JSON text of their KeyValue list, the form
+   * of event and link attributes. Scalar values are written from the body's bytes, and a
+   * list with any other value is read as the record path reads it.
+   */
+  private writeKeyValuesJson(target: ByteWriter, offsets: number[]): void {
+    if (offsets.length / 2 > this.limits.maxAttributesPerSpan) throw RECORD_PATH;
+    if (this.scalarKeyValuesJson(offsets)) {
+      target.leb128(JSON_TEXT.length);
+      target.append(JSON_TEXT);
+    } else {
+      target.string(JSON.stringify(this.keyValues(offsets, 0, offsets.length)));
+    }
+  }
+
+  /**
+   * Writes the JSON text of attributes with scalar values into JSON_TEXT, as JSON.stringify
+   * writes their KeyValue list. Returns false, with nothing decided, for any other list.
+   */
+  private scalarKeyValuesJson(offsets: number[]): boolean {
+    JSON_TEXT.length = 0;
+    JSON_TEXT.uint8(OPEN_BRACKET);
+    for (let index = 0; index < offsets.length / 2; index += 1) {
+      try {
+        this.attribute(offsets[index * 2], offsets[index * 2 + 1], index);
+      } catch (error) {
+        if (error === RECORD_PATH) return false;
+        throw error;
+      }
+      if (index > 0) JSON_TEXT.uint8(COMMA);
+      JSON_TEXT.copyFrom(JSON_KEY, 0, JSON_KEY.length);
+      jsonText(this.keyStarts[index], this.keyEnds[index]);
+      const { first, second } = this;
+      switch (this.types[index]) {
+        case STRING:
+          JSON_TEXT.copyFrom(JSON_STRING_VALUE, 0, JSON_STRING_VALUE.length);
+          jsonText(first[index], second[index]);
+          break;
+        case INT:
+          JSON_TEXT.utf8(`${JSON_INT_VALUE}"${decimal(first[index], second[index])}"`);
+          break;
+        case FLOAT:
+          JSON_TEXT.utf8(
+            `${JSON_DOUBLE_VALUE}${JSON.stringify(toDouble(body.readDoubleLE(first[index])))}`,
+          );
+          break;
+        default:
+          JSON_TEXT.utf8(first[index] === 1 ? JSON_TRUE_VALUE : JSON_FALSE_VALUE);
+      }
+      JSON_TEXT.uint8(CLOSE_BRACE);
+      JSON_TEXT.uint8(CLOSE_BRACE);
+    }
+    JSON_TEXT.uint8(CLOSE_BRACKET);
+    return true;
   }
 
   private writeLinks(): void {
@@ -1013,13 +1069,45 @@ class Converter {
       linkTraceIds.values.reversedFrom(body, traceId, 16);
       linkSpanIds.values.reversedFrom(body, spanId, 8);
       states.values.stringFrom(body, state, stateEnd);
-      texts.values.string(JSON.stringify(this.keyValues(attributes, 0, attributes.length)));
+      this.writeKeyValuesJson(texts.values, attributes);
       dropped.values.uint32(droppedCount);
       linkFlags.values.uint32(flags);
       for (const linkColumn of LINK_COLUMNS) linkColumn.count += 1;
     }
     for (const linkColumn of LINK_COLUMNS) linkColumn.endRow();
   }
+}
+
+// The JSON text of event and link attributes is built here, then copied to its column.
+const JSON_TEXT = new ByteWriter(1 << 12);
+const JSON_KEY = Buffer.from('{"key":');
+const JSON_STRING_VALUE = Buffer.from(',"value":{"stringValue":');
+const JSON_INT_VALUE = ',"value":{"intValue":';
+const JSON_DOUBLE_VALUE = ',"value":{"doubleValue":';
+const JSON_TRUE_VALUE = ',"value":{"boolValue":true';
+const JSON_FALSE_VALUE = ',"value":{"boolValue":false';
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACKET = 0x5d;
+const CLOSE_BRACE = 0x7d;
+const COMMA = 0x2c;
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+
+/**
+ * Writes checked UTF-8 text as a JSON string, as JSON.stringify writes it: quoted as it
+ * is, unless a quote, a backslash or a control character needs an escape.
+ */
+function jsonText(start: number, end: number): void {
+  for (let index = start; index < end; index += 1) {
+    const byte = body[index];
+    if (byte < 0x20 || byte === QUOTE || byte === BACKSLASH) {
+      JSON_TEXT.utf8(JSON.stringify(decodeText(start, end, false)));
+      return;
+    }
+  }
+  JSON_TEXT.uint8(QUOTE);
+  JSON_TEXT.copyFrom(body, start, end);
+  JSON_TEXT.uint8(QUOTE);
 }
 
 // The block's row count comes after the column count, then each column: its name and

@@ -83,6 +83,12 @@ export class ByteWriter {
     this.length += bytes.length;
   }
 
+  /** Writes text as UTF-8 bytes without a length, such as a part of a longer value. */
+  utf8(text: string): void {
+    this.reserve(text.length * 3);
+    this.length += this.buffer.write(text, this.length, 'utf8');
+  }
+
   /** Writes a String value from UTF-8 bytes of `source`, from `start` to `end`. */
   stringFrom(source: Buffer, start: number, end: number): void {
     this.leb128(end - start);
