@@ -282,7 +282,7 @@ export const SETTINGS = {
   batchMaxSpans: setting(
     'FAULTLINE_BATCH_MAX_SPANS',
     '--batch-max-spans',
-    50000,
+    150000,
     positiveInt,
     'Spans that make the batcher insert at once',
   ),
