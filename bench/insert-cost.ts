@@ -11,7 +11,8 @@
  * batch, on a fresh data folder. It reports the wall time and the process CPU time a span
  * at that batch size and format, the engine's threads and merges included. Then it
  * compares 50,000-span inserts with the materialized views of `spans` attached and
- * detached.
+ * detached, and with `optimize_on_insert` on and off. Last, it times building the Native
+ * block of exporter bodies from span records and straight from the protobuf bytes.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -20,6 +21,7 @@ import { Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { decodeSpansFast } from '../lib/otlp/fast-decode';
+import { protobufSpanRows } from '../lib/otlp/protobuf-rows';
 import { openStorage } from '../lib/storage/clickhouse';
 import {
   SPAN_COLUMNS,
@@ -180,6 +182,79 @@ async function viewsCost(batches: number) {
   };
 }
 
+/**
+ * Inserts 50,000-span Native batches into `spans` and its views from a file, as the
+ * collector does, with `optimize_on_insert` on (ClickHouse's default) and off (the
+ * client's setting), alternating on one fresh data folder. Returns the median wall time
+ * a span of each.
+ */
+async function optimizeOnInsertCost(batches: number) {
+  const dataDir = makeTempDir('insert-optimize');
+  const storage = await openStorage({ dataDir, url: '', database: 'faultline', retentionDays: 7 });
+  const traces = syntheticTraces({ seed: 6, startMs: Date.now() - 600_000, traceIntervalMs: 5 });
+  const file = path.join(dataDir, 'batch.native');
+  const wall: Record<'on' | 'off', number[]> = { on: [], off: [] };
+  for (let batch = 0; batch < batches * 2; batch += 1) {
+    const body = ProtobufTraceSerializer.serializeRequest(takeSpans(traces, 50_000))!;
+    const rows = toSpanRows(decodeSpansFast(body).spans);
+    fs.writeFileSync(file, Buffer.concat(rows.chunks));
+    const setting = batch % 2 === 0 ? 'on' : 'off';
+    const ms = await timed(() =>
+      storage.client.command({
+        query: `INSERT INTO ${storage.database}.spans (${rows.columns.map((column) => `\`${column}\``).join(', ')})
+          SELECT * FROM file({path:String}, 'Native')`,
+        query_params: { path: file },
+        clickhouse_settings: {
+          max_partitions_per_insert_block: '0',
+          optimize_on_insert: setting === 'on' ? 1 : 0,
+        },
+      }),
+    );
+    wall[setting].push((ms * 1000) / rows.count);
+  }
+  await storage.close();
+  fs.rmSync(dataDir, { recursive: true, force: true });
+  return {
+    batches,
+    batchSpans: 50_000,
+    wallMicrosecondsPerSpanOptimizeOnInsertP50: round(quantile(wall.on, 0.5)),
+    wallMicrosecondsPerSpanWithoutP50: round(quantile(wall.off, 0.5)),
+  };
+}
+
+/**
+ * Builds the Native block of 2,000-span exporter bodies from the records of the fast
+ * decoder and straight from the body, and returns the time a span of each, decoding
+ * included.
+ */
+function buildCost(batches: number) {
+  const traces = syntheticTraces({ seed: 7, startMs: Date.now() - 600_000, traceIntervalMs: 5 });
+  const bodies = Array.from({ length: batches * 4 }, () =>
+    Buffer.from(ProtobufTraceSerializer.serializeRequest(takeSpans(traces, 2000))!),
+  );
+  const limits = { maxAttributesPerSpan: 512, maxAttributeValueLength: 32768 };
+  const oldestNs = BigInt(Date.now() - 7 * 86_400_000) * 1_000_000n;
+  const perSpan = (build: (body: Buffer) => { count: number }) => {
+    let spans = 0;
+    const started = performance.now();
+    for (const body of bodies) spans += build(body).count;
+    return ((performance.now() - started) * 1000) / spans;
+  };
+  const fromRecords = (body: Buffer) => toSpanRows(decodeSpansFast(body, limits).spans);
+  const direct = (body: Buffer) => protobufSpanRows(body, { limits, oldestNs })!;
+  // The first rounds let the JIT compile both paths.
+  for (let round = 0; round < 3; round += 1) {
+    perSpan(fromRecords);
+    perSpan(direct);
+  }
+  return {
+    batches: bodies.length,
+    batchSpans: 2000,
+    fromRecordsMicrosecondsPerSpan: round(perSpan(fromRecords)),
+    directMicrosecondsPerSpan: round(perSpan(direct)),
+  };
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -288,6 +363,8 @@ async function main(): Promise<void> {
     }
   }
   report('insert.views', await viewsCost(Math.max(3, batches)));
+  report('insert.optimizeOnInsert', await optimizeOnInsertCost(Math.max(3, batches)));
+  report('insert.buildRows', buildCost(batches));
 }
 
 main().catch((error) => {

@@ -26,7 +26,7 @@ const CLIENT_SETTINGS: ClickHouseSettings = {
   // Every table that merges rows (ReplacingMergeTree spans, the aggregating rollups) is
   // read with LIMIT 1 BY, FINAL or -Merge functions, because rows of different inserts
   // meet only in merges anyway. Merging each inserted block by the sorting key as well
-  // cost about two thirds of the insert of a span into `spans` (docs/benchmarks.md).
+  // doubled the insert time of a span into `spans` (docs/benchmarks.md).
   optimize_on_insert: 0,
 };
 
