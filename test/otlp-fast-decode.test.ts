@@ -736,6 +736,17 @@ describe('fast protobuf decoder', () => {
       ],
     ];
 
+    it('takes spans with more distinct keys than its key table', () => {
+      const spans = Array.from({ length: 400 }, (_, index) =>
+        span({
+          spanId: Buffer.from(`span${String(index).padStart(4, '0')}`),
+          attributes: attributes(25, `key${index}.`),
+        }),
+      );
+      const body = request(spans);
+      expect(directRows(body, DEFAULT_FLATTEN_LIMITS, reference(body))?.count).toBe(400);
+    });
+
     it.each(taken)('takes the body with %s', (_name, body) => {
       expect(directRows(body, DEFAULT_FLATTEN_LIMITS, reference(body))).toBeDefined();
     });

@@ -185,37 +185,58 @@ function text(tag: number, limit: number): string {
   return value;
 }
 
-// Attribute keys repeat from span to span, so their texts are kept in a table by their
-// bytes' hash. A key found there needs no decoding, and equal keys are the same string.
+// Attribute keys repeat from span to span, so each is kept in a table by its bytes' hash,
+// with its text and whether the conventions read it. A key found there needs no decoding.
 const KEY_SLOTS = 4096;
 const MAX_KEPT_KEY_BYTES = 128;
 const keptKeyBytes: (Buffer | undefined)[] = new Array<Buffer | undefined>(KEY_SLOTS);
 const keptKeys: string[] = new Array<string>(KEY_SLOTS).fill('');
+const keptConventionKeys = new Uint8Array(KEY_SLOTS);
+const KEY_PROBES = 8;
+const CONVENTION_KEYS = SPAN_CONVENTION_KEYS;
+/** The text of the last key that `keySlot` found too long for the table. */
+let longKey = '';
 
-/** Returns the text of a checked key, from the table when it is there. */
-function keyText(start: number, end: number, ascii: boolean): string {
+/** Returns whether `kept` equals the body's bytes of its length from `start`. */
+function sameBytes(kept: Buffer, start: number): boolean {
+  for (let index = 0; index < kept.length; index += 1) {
+    if (kept[index] !== body[start + index]) return false;
+  }
+  return true;
+}
+
+/**
+ * Returns the table slot of a checked key, which it fills when the key is not there yet.
+ * Returns -1 for a key longer than MAX_KEPT_KEY_BYTES, and leaves its text in `longKey`.
+ */
+function keySlot(start: number, end: number, ascii: boolean): number {
   const length = end - start;
-  if (length > MAX_KEPT_KEY_BYTES) return decodeText(start, end, ascii);
+  if (length > MAX_KEPT_KEY_BYTES) {
+    longKey = decodeText(start, end, ascii);
+    return -1;
+  }
   let hash = length;
   for (let index = start; index < end; index += 1) hash = Math.imul(hash ^ body[index], 0x01000193);
-  const slot = (hash >>> 0) & (KEY_SLOTS - 1);
-  const kept = keptKeyBytes[slot];
-  if (kept !== undefined && kept.length === length) {
-    let same = true;
-    for (let index = 0; index < length; index += 1) {
-      if (kept[index] !== body[start + index]) {
-        same = false;
-        break;
-      }
+  const home = (hash >>> 0) & (KEY_SLOTS - 1);
+  // Linear probing over a few slots, so that two keys with one hash do not evict each
+  // other in turn; past them the first slot is replaced.
+  let slot = home;
+  for (let probe = 0; probe < KEY_PROBES; probe += 1) {
+    const candidate = (home + probe) & (KEY_SLOTS - 1);
+    const kept = keptKeyBytes[candidate];
+    if (kept === undefined) {
+      slot = candidate;
+      break;
     }
-    if (same) return keptKeys[slot];
+    if (kept.length === length && sameBytes(kept, start)) return candidate;
   }
   const text = decodeText(start, end, ascii);
   const bytes = Buffer.allocUnsafe(length);
   body.copy(bytes, 0, start, end);
   keptKeyBytes[slot] = bytes;
   keptKeys[slot] = text;
-  return text;
+  keptConventionKeys[slot] = CONVENTION_KEYS.has(text) ? 1 : 0;
+  return slot;
 }
 
 /** Returns whether `count` bytes at `start` are all zero. */
@@ -369,6 +390,7 @@ class Converter {
   private links: number[] = [];
   // The span's attributes, read: key, value type, and value offsets or bits.
   private keys: string[] = [];
+  private slots: number[] = [];
   private keyStarts: number[] = [];
   private keyEnds: number[] = [];
   private types: number[] = [];
@@ -784,16 +806,17 @@ class Converter {
     const offsets = this.attributes;
     const count = offsets.length / 2;
     if (count > this.limits.maxAttributesPerSpan) throw RECORD_PATH;
-    const { keys, types, first, second } = this;
-    keys.length = 0;
+    const { keys, slots, types, first, second } = this;
     const conventions: KeyValue[] = [];
     for (let index = 0; index < count; index += 1) {
-      const key = this.attribute(offsets[index * 2], offsets[index * 2 + 1], index);
+      const slot = this.attribute(offsets[index * 2], offsets[index * 2 + 1], index);
       for (let before = 0; before < index; before += 1) {
-        if (keys[before] === key) throw RECORD_PATH;
+        if (slots[before] === slot && this.sameKey(before, index)) throw RECORD_PATH;
       }
-      keys.push(key);
-      if (SPAN_CONVENTION_KEYS.has(key)) conventions.push({ key, value: this.anyValue(index) });
+      slots[index] = slot;
+      keys[index] = slot >= 0 ? keptKeys[slot] : longKey;
+      const convention = slot >= 0 ? keptConventionKeys[slot] === 1 : CONVENTION_KEYS.has(longKey);
+      if (convention) conventions.push({ key: keys[index], value: this.anyValue(index) });
     }
     for (let index = 0; index < count; index += 1) {
       const map = MAPS[types[index]];
@@ -818,6 +841,19 @@ class Converter {
     return conventions;
   }
 
+  /**
+   * Returns whether two attributes of the span have the same key. Keys in one slot are
+   * the same unless a later key replaced the slot's entry.
+   */
+  private sameKey(first: number, second: number): boolean {
+    const { keyStarts, keyEnds } = this;
+    const length = keyEnds[first] - keyStarts[first];
+    if (keyEnds[second] - keyStarts[second] !== length) return false;
+    return (
+      body.compare(body, keyStarts[second], keyEnds[second], keyStarts[first], keyEnds[first]) === 0
+    );
+  }
+
   /** Converts the value of attribute `index` as the record path does. */
   private anyValue(index: number): AnyValue {
     const { first, second } = this;
@@ -833,8 +869,11 @@ class Converter {
     }
   }
 
-  /** Reads a KeyValue message; leaves its value's type and offsets or bits at `index`. */
-  private attribute(start: number, limit: number, index: number): string {
+  /**
+   * Reads a KeyValue message and returns its key's slot (see keySlot). Leaves its value's
+   * type and offsets or bits at `index`.
+   */
+  private attribute(start: number, limit: number, index: number): number {
     pos = start;
     let keyStart = 0;
     let keyEnd = 0;
@@ -860,7 +899,7 @@ class Converter {
     this.value(valueStart, valueEnd, index);
     this.keyStarts[index] = keyStart;
     this.keyEnds[index] = keyEnd;
-    return keyText(keyStart, keyEnd, ascii);
+    return keySlot(keyStart, keyEnd, ascii);
   }
 
   /** Reads an AnyValue that sets one field of type string, bool, int or double. */
