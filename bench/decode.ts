@@ -2,14 +2,16 @@
  * Decode throughput, spans a second on one core, for OTLP protobuf and JSON bodies as
  * the OpenTelemetry JS exporters send them. Side by side in one run: the
  * `@opentelemetry/otlp-transformer` serializers (the SDK's half of the round trip),
- * Faultline's protobufjs decode plus flatten, and the Reader-based fast decoder.
+ * Faultline's protobufjs decode plus flatten, the Reader-based fast decoder, and the
+ * direct conversion of a protobuf body into the Native block that the collector stores.
  *   npx tsx bench/decode.ts [--seconds 5] [--spans-per-request 500]
  */
 import { parseArgs } from 'node:util';
 import { JsonTraceSerializer, ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { decodeJsonRequest, decodeProtobufRequest } from '../lib/otlp/decode';
 import { decodeSpansFast } from '../lib/otlp/fast-decode';
-import { flattenExportRequest } from '../lib/otlp/flatten';
+import { DEFAULT_FLATTEN_LIMITS, flattenExportRequest } from '../lib/otlp/flatten';
+import { protobufSpanRows } from '../lib/otlp/protobuf-rows';
 import { report, round, timeLoop } from './measure';
 import { syntheticTraces, takeSpans } from './synthetic';
 
@@ -35,6 +37,7 @@ export function runDecodeBenchmark(seconds: number, spansPerRequest: number): vo
   const protobuf = Buffer.from(ProtobufTraceSerializer.serializeRequest(spans)!);
   const json = Buffer.from(JsonTraceSerializer.serializeRequest(spans)!);
   const budgetMs = (seconds * 1000) / 6;
+  const oldestNs = BigInt(Date.now() - 7 * 86_400_000) * 1_000_000n;
   const count = spans.length;
   spansPerSecond(
     'otlp-transformer serialize protobuf',
@@ -62,6 +65,17 @@ export function runDecodeBenchmark(seconds: number, spansPerRequest: number): vo
     count,
     protobuf.length,
     () => decodeSpansFast(protobuf),
+    budgetMs,
+  );
+  spansPerSecond(
+    'faultline protobuf to Native block (direct)',
+    count,
+    protobuf.length,
+    () => {
+      if (!protobufSpanRows(protobuf, { limits: DEFAULT_FLATTEN_LIMITS, oldestNs })) {
+        throw new Error('the direct conversion did not take the exporter body');
+      }
+    },
     budgetMs,
   );
   spansPerSecond(
