@@ -73,7 +73,9 @@ export function runDecodeBenchmark(seconds: number, spansPerRequest: number): vo
     protobuf.length,
     () => {
       if (!protobufSpanRows(protobuf, { limits: DEFAULT_FLATTEN_LIMITS, oldestNs })) {
-        throw new Error('the direct conversion did not take the exporter body');
+        throw new Error(
+          'protobufSpanRows returned no rows for the exporter body: check what sends it to the record path',
+        );
       }
     },
     budgetMs,

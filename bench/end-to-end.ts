@@ -6,7 +6,9 @@
  * (stored spans over the time from the first request to the end of the flush), loss,
  * the child's CPU per 10k spans/s and its peak RSS, and the CPU of the generator itself.
  *   npx tsx bench/end-to-end.ts [--seconds 20] [--concurrency 4] [--spans-per-request 500]
- *     [--profile-dir DIR]
+ *     [--max-spans 5000000] [--profile-dir DIR]
+ * The generator encodes `--max-spans` spans before the load starts and stops early when
+ * it has sent them all, which the report shows as `bodiesUsedUp`.
  * With --profile-dir, the child writes a V8 CPU profile (node --cpu-prof) into DIR when it
  * stops, for Chrome DevTools or any .cpuprofile reader.
  */
@@ -146,7 +148,13 @@ async function sendAll(
     }
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
-  return { acceptedSpans, failedRequests, refusedRequests, requests: next };
+  return {
+    acceptedSpans,
+    failedRequests,
+    refusedRequests,
+    requests: next,
+    bodiesUsedUp: next >= bodies.length,
+  };
 }
 
 async function countStored(dataDir: string): Promise<number> {
@@ -194,6 +202,7 @@ export async function runEndToEndBenchmark(
     const rate = stored / totalSeconds;
     report('endToEnd', {
       seconds: round(loadSeconds),
+      bodiesUsedUp: sent.bodiesUsedUp,
       flushSeconds: round(totalSeconds - loadSeconds),
       concurrency,
       spansPerRequest,
@@ -227,7 +236,7 @@ if (require.main === module) {
       seconds: { type: 'string', default: '20' },
       concurrency: { type: 'string', default: '4' },
       'spans-per-request': { type: 'string', default: '500' },
-      'max-spans': { type: 'string', default: '2000000' },
+      'max-spans': { type: 'string', default: '5000000' },
       'profile-dir': { type: 'string' },
     },
   });
