@@ -605,6 +605,22 @@ describe('repairs instead of rejections', () => {
     expect(found.data.map((item: any) => item.traceId)).toEqual([traceId]);
   });
 
+  it('keeps NaN and infinite protobuf doubles', async () => {
+    const traceId = newTraceId();
+    const attributes = [
+      { key: 'not.a.number', value: { doubleValue: NaN } },
+      { key: 'above', value: { doubleValue: Infinity } },
+      { key: 'below', value: { doubleValue: -Infinity } },
+    ];
+    const ids = { traceId: Buffer.from(traceId, 'hex'), spanId: Buffer.from(hex(8, 1), 'hex') };
+    const body = protobuf(request([span(traceId, 0, { attributes, ...ids })]));
+    expect((await post(body, PROTO_HEADERS)).status).toBe(200);
+    const [root] = (await stored(traceId)).body.roots;
+    expect(root.attributes['not.a.number']).toBe('NaN');
+    expect(root.attributes.above).toBe('Infinity');
+    expect(root.attributes.below).toBe('-Infinity');
+  });
+
   it('names a resource without service.name unknown_service', async () => {
     const traceId = newTraceId();
     await post(

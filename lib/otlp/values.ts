@@ -161,8 +161,12 @@ export function toAnyValue(
   return { stringValue: '' };
 }
 
-/** Converts a double; OTLP/JSON writes NaN and the infinities as strings. */
+/**
+ * Converts a double. A protobuf body gives a number, NaN and the infinities included, and
+ * OTLP/JSON writes NaN and the infinities as strings. Any other text becomes 0.
+ */
 export function toDouble(value: unknown): number {
+  if (typeof value === 'number') return value;
   const number = Number(value);
   return Number.isNaN(number) && value !== 'NaN' ? 0 : number;
 }
