@@ -585,6 +585,7 @@ describe('repairs instead of rejections', () => {
       { key: 'above', value: { doubleValue: 'Infinity' } },
       { key: 'below', value: { doubleValue: '-Infinity' } },
       { key: 'plain', value: { doubleValue: 0.1 } },
+      { key: 'list', value: { arrayValue: { values: [{ doubleValue: 'NaN' }] } } },
     ];
     await post(JSON.stringify(request([span(traceId, 0, { attributes })])), JSON_HEADERS);
     const [root] = (await stored(traceId)).body.roots;
@@ -592,6 +593,7 @@ describe('repairs instead of rejections', () => {
     expect(root.attributes.above).toBe('Infinity');
     expect(root.attributes.below).toBe('-Infinity');
     expect(root.attributes.plain).toBe(0.1);
+    expect(root.attributes.list).toEqual(['NaN']);
 
     const { body: otlp } = await getJson(faultline.queryUrl, `/api/traces/${traceId}?format=otlp`);
     const sent = otlp.resourceSpans[0].scopeSpans[0].spans[0].attributes;
@@ -613,12 +615,32 @@ describe('repairs instead of rejections', () => {
       { key: 'below', value: { doubleValue: -Infinity } },
     ];
     const ids = { traceId: Buffer.from(traceId, 'hex'), spanId: Buffer.from(hex(8, 1), 'hex') };
-    const body = protobuf(request([span(traceId, 0, { attributes, ...ids })]));
-    expect((await post(body, PROTO_HEADERS)).status).toBe(200);
+    const body = request([
+      span(traceId, 0, {
+        ...ids,
+        attributes,
+        events: [{ name: 'retry', timeUnixNano: String(Date.now() * 1e6), attributes }],
+        links: [{ ...ids, attributes }],
+      }),
+    ]);
+    body.resourceSpans[0].resource.attributes.push(...(attributes as never[]));
+    expect((await post(protobuf(body), PROTO_HEADERS)).status).toBe(200);
     const [root] = (await stored(traceId)).body.roots;
     expect(root.attributes['not.a.number']).toBe('NaN');
     expect(root.attributes.above).toBe('Infinity');
     expect(root.attributes.below).toBe('-Infinity');
+
+    // Resource, event and link attributes are stored as JSON text, which has no NaN.
+    const { body: otlp } = await getJson(faultline.queryUrl, `/api/traces/${traceId}?format=otlp`);
+    const expected = [
+      { key: 'not.a.number', value: { doubleValue: 'NaN' } },
+      { key: 'above', value: { doubleValue: 'Infinity' } },
+      { key: 'below', value: { doubleValue: '-Infinity' } },
+    ];
+    const sent = otlp.resourceSpans[0];
+    expect(sent.resource.attributes).toEqual(expect.arrayContaining(expected));
+    expect(sent.scopeSpans[0].spans[0].events[0].attributes).toEqual(expected);
+    expect(sent.scopeSpans[0].spans[0].links[0].attributes).toEqual(expected);
   });
 
   it('names a resource without service.name unknown_service', async () => {

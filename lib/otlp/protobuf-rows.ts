@@ -10,6 +10,7 @@ import { ByteWriter } from '../storage/native';
 import {
   keyValuesBytes,
   SPAN_COLUMNS,
+  storedJson,
   SPAN_NATIVE_TYPES,
   type SpanRow,
   type SpanRows,
@@ -1010,12 +1011,12 @@ class Converter {
       target.leb128(JSON_TEXT.length);
       target.append(JSON_TEXT);
     } else {
-      target.string(JSON.stringify(this.keyValues(offsets, 0, offsets.length)));
+      target.string(storedJson(this.keyValues(offsets, 0, offsets.length)));
     }
   }
 
   /**
-   * Writes the JSON text of attributes with scalar values into JSON_TEXT, as JSON.stringify
+   * Writes the JSON text of attributes with scalar values into JSON_TEXT, as storedJson
    * writes their KeyValue list. Returns false, with nothing decided, for any other list.
    */
   private scalarKeyValuesJson(offsets: number[]): boolean {
@@ -1042,7 +1043,7 @@ class Converter {
           break;
         case FLOAT:
           JSON_TEXT.utf8(
-            `${JSON_DOUBLE_VALUE}${JSON.stringify(toDouble(body.readDoubleLE(first[index])))}`,
+            `${JSON_DOUBLE_VALUE}${storedJson(toDouble(body.readDoubleLE(first[index])))}`,
           );
           break;
         default:

@@ -78,13 +78,28 @@ function splitAttributes(attributes: KeyValue[]): TypedAttributes {
     else if ('intValue' in value) typed.int[key] = value.intValue;
     else if ('doubleValue' in value) typed.float[key] = value.doubleValue;
     else if ('boolValue' in value) typed.bool[key] = value.boolValue;
-    else typed.complex[key] = JSON.stringify(value);
+    else typed.complex[key] = storedJson(value);
   }
   return typed;
 }
 
-// NOTE: the attributes of resources, scopes, events and links are stored as JSON text,
-// where a NaN or infinite double becomes null. Only span attributes keep them.
+/** Replaces NaN and the infinities, which JSON has no numbers for, with their OTLP/JSON strings. */
+function nonFiniteAsText(_key: string, value: unknown): unknown {
+  return typeof value === 'number' && !Number.isFinite(value) ? String(value) : value;
+}
+
+/**
+ * Returns the JSON text of a stored attribute list or value: the attributes of resources,
+ * scopes, events and links, and span attributes that are arrays, kvlists or bytes. A NaN
+ * or infinite double is written as the string "NaN", "Infinity" or "-Infinity", as
+ * OTLP/JSON writes it, where JSON.stringify would write null.
+ */
+export function storedJson(value: unknown): string {
+  const text = JSON.stringify(value);
+  // A non-finite number becomes null, so only such a text needs the second pass.
+  return text.includes('null') ? JSON.stringify(value, nonFiniteAsText) : text;
+}
+
 // Spans of one resource or scope share its attribute array, so its JSON text is built
 // once a batch rather than once a span.
 const keyValuesJson = new WeakMap<KeyValue[], string>();
@@ -93,7 +108,7 @@ function toKeyValuesJson(attributes: KeyValue[]): string {
   if (attributes.length === 0) return '[]';
   let text = keyValuesJson.get(attributes);
   if (text === undefined) {
-    text = JSON.stringify(attributes);
+    text = storedJson(attributes);
     keyValuesJson.set(attributes, text);
   }
   return text;
@@ -136,13 +151,13 @@ export function toSpanRow(span: SpanRecord): SpanRow {
       (BigInt(event.timeUnixNano) - start).toString(),
     ),
     'events.name': span.events.map((event) => event.name),
-    'events.attributes': span.events.map((event) => JSON.stringify(event.attributes)),
+    'events.attributes': span.events.map((event) => storedJson(event.attributes)),
     'events.dropped_attributes_count': span.events.map((event) => event.droppedAttributesCount),
     dropped_events_count: span.droppedEventsCount,
     link_trace_ids: span.links.map((link) => hexToDecimal(link.traceId)),
     link_span_ids: span.links.map((link) => hexToDecimal(link.spanId)),
     link_trace_states: span.links.map((link) => link.traceState),
-    link_attributes: span.links.map((link) => JSON.stringify(link.attributes)),
+    link_attributes: span.links.map((link) => storedJson(link.attributes)),
     link_dropped_attributes_counts: span.links.map((link) => link.droppedAttributesCount),
     link_flags: span.links.map((link) => link.flags),
     dropped_links_count: span.droppedLinksCount,
@@ -536,7 +551,7 @@ function writeAttributeMaps(writer: ByteWriter, spans: readonly SpanRecord[]): v
     } else if (type === BOOL) {
       for (const value of typed) writer.uint8((value as { boolValue: boolean }).boolValue ? 1 : 0);
     } else {
-      for (const value of typed) writer.string(JSON.stringify(value));
+      for (const value of typed) writer.string(storedJson(value));
     }
   }
 }
@@ -634,7 +649,7 @@ export function toSpanRows(spans: readonly SpanRecord[]): SpanRows {
   writeHeader(writer, 'events.attributes');
   writeArrayEnds(writer, spans, eventCounts);
   for (const span of spans) {
-    for (const event of span.events) writer.string(JSON.stringify(event.attributes));
+    for (const event of span.events) writer.string(storedJson(event.attributes));
   }
   writeHeader(writer, 'events.dropped_attributes_count');
   writeArrayEnds(writer, spans, eventCounts);
@@ -656,7 +671,7 @@ export function toSpanRows(spans: readonly SpanRecord[]): SpanRows {
   writeHeader(writer, 'link_attributes');
   writeArrayEnds(writer, spans, linkCounts);
   for (const span of spans) {
-    for (const link of span.links) writer.string(JSON.stringify(link.attributes));
+    for (const link of span.links) writer.string(storedJson(link.attributes));
   }
   writeHeader(writer, 'link_dropped_attributes_counts');
   writeArrayEnds(writer, spans, linkCounts);
