@@ -464,7 +464,7 @@ const keyValuesByteCache = new WeakMap<KeyValue[], Buffer>();
 
 const EMPTY_LIST_BYTES = Buffer.from('[]');
 
-/** The UTF-8 JSON text of a resource, scope, event or link attribute list, as stored. */
+/** Returns the UTF-8 JSON text of a resource, scope, event or link attribute list, as stored. */
 export function keyValuesBytes(attributes: KeyValue[]): Buffer {
   // A sender may give each span a scope of its own without attributes, as the OpenTelemetry
   // JS serializer does for spans with separate scope objects, so an empty list needs no
