@@ -142,6 +142,27 @@ function replaceBytes(body: Buffer, marker: string, bytes: number[]): Buffer {
   return body;
 }
 
+/** A link with valid ids, a trace state, flags and an attribute. */
+const LINK = {
+  traceId: TRACE_ID,
+  spanId: PARENT_ID,
+  traceState: 'a=b',
+  flags: 1,
+  attributes: [{ key: 'k', value: { intValue: 2 } }],
+};
+
+/** Attributes of each scalar type, with the int64 extremes and the doubles JSON has no number for. */
+const SCALAR_ATTRIBUTES = [
+  { key: 'flag', value: { boolValue: true } },
+  { key: 'negative', value: { intValue: '-9223372036854775808' } },
+  { key: 'big', value: { intValue: '9223372036854775807' } },
+  { key: 'past 2^53', value: { intValue: '9007199254740993' } },
+  { key: 'minus one', value: { intValue: '-1' } },
+  { key: 'ratio', value: { doubleValue: 0.25 } },
+  { key: 'not a number', value: { doubleValue: NaN } },
+  { key: 'infinite', value: { doubleValue: -Infinity } },
+];
+
 /** Bytes that are not UTF-8: a lone continuation byte and a truncated sequence. */
 const INVALID = [0x42, 0x80, 0x41, 0xe2, 0x82];
 
@@ -203,14 +224,7 @@ describe('fast protobuf decoder', () => {
         span({
           attributes: [
             text('text', 'héllo'),
-            { key: 'flag', value: { boolValue: true } },
-            { key: 'negative', value: { intValue: '-9223372036854775808' } },
-            { key: 'big', value: { intValue: '9223372036854775807' } },
-            { key: 'past 2^53', value: { intValue: '9007199254740993' } },
-            { key: 'minus one', value: { intValue: '-1' } },
-            { key: 'ratio', value: { doubleValue: 0.25 } },
-            { key: 'not a number', value: { doubleValue: NaN } },
-            { key: 'infinite', value: { doubleValue: -Infinity } },
+            ...SCALAR_ATTRIBUTES,
             {
               key: 'list',
               value: { arrayValue: { values: [{ intValue: 1 }, {}, { stringValue: 'x' }] } },
@@ -252,13 +266,7 @@ describe('fast protobuf decoder', () => {
             {},
           ],
           links: [
-            {
-              traceId: TRACE_ID,
-              spanId: PARENT_ID,
-              traceState: 'a=b',
-              flags: 1,
-              attributes: [{ key: 'k', value: { intValue: 2 } }],
-            },
+            LINK,
             { traceId: Buffer.alloc(3), spanId: PARENT_ID, attributes: attributes(5) },
             { spanId: PARENT_ID, attributes: [text('dropped link', 'x'.repeat(20))] },
           ],
@@ -637,15 +645,8 @@ describe('fast protobuf decoder', () => {
             attributes: [
               text('text', 'héllo wörld ✓'),
               text('empty', ''),
-              { key: 'flag', value: { boolValue: true } },
+              ...SCALAR_ATTRIBUTES,
               { key: 'off', value: { boolValue: false } },
-              { key: 'negative', value: { intValue: '-9223372036854775808' } },
-              { key: 'big', value: { intValue: '9223372036854775807' } },
-              { key: 'past 2^53', value: { intValue: '9007199254740993' } },
-              { key: 'minus one', value: { intValue: '-1' } },
-              { key: 'ratio', value: { doubleValue: 0.25 } },
-              { key: 'not a number', value: { doubleValue: NaN } },
-              { key: 'infinite', value: { doubleValue: -Infinity } },
               { key: 'http.response.status_code', value: { intValue: 503 } },
               { key: 'server.address', value: { stringValue: 'payments.internal' } },
               { key: 'server.port', value: { intValue: 8443 } },
@@ -690,14 +691,7 @@ describe('fast protobuf decoder', () => {
               {},
             ],
             links: [
-              {
-                traceId: TRACE_ID,
-                spanId: PARENT_ID,
-                traceState: 'a=b',
-                flags: 1,
-                attributes: [{ key: 'k', value: { intValue: 2 } }],
-                droppedAttributesCount: 3,
-              },
+              { ...LINK, droppedAttributesCount: 3 },
               { traceId: Buffer.alloc(16), spanId: Buffer.alloc(8) },
             ],
           }),

@@ -138,8 +138,9 @@ function skipField(tag: number, limit: number): void {
   if (pos > limit) throw RECORD_PATH;
 }
 
-/** Adds the start and end of the message whose length comes next; returns the end. */
-function pushRegion(regions: number[], limit: number): number {
+/** Adds the start and end of a message field to `regions`; returns the end. */
+function pushRegion(tag: number, regions: number[], limit: number): number {
+  expectWireType(tag, 2);
   const end = lengthEnd(limit);
   regions.push(pos, end);
   return end;
@@ -176,6 +177,23 @@ function textEnd(tag: number, limit: number): number {
   const end = lengthEnd(limit);
   checkText(pos, end);
   return end;
+}
+
+// The end of the field that `textField` read last.
+let fieldEnd = 0;
+
+/** Reads a string field whose text this converter copies; returns its start, the end is in `fieldEnd`. */
+function textField(tag: number, limit: number): number {
+  fieldEnd = textEnd(tag, limit);
+  const start = pos;
+  pos = fieldEnd;
+  return start;
+}
+
+/** Reads a varint field as protobufjs's uint32 does. */
+function uintField(tag: number, limit: number): number {
+  expectWireType(tag, 0);
+  return varint(limit);
 }
 
 function text(tag: number, limit: number): string {
@@ -484,12 +502,10 @@ class Converter {
       const tag = varint(limit);
       switch (tag >>> 3) {
         case 1:
-          expectWireType(tag, 2);
-          pos = pushRegion(attributes, limit);
+          pos = pushRegion(tag, attributes, limit);
           break;
         case 2:
-          expectWireType(tag, 0);
-          dropped = varint(limit);
+          dropped = uintField(tag, limit);
           break;
         case 3:
           throw RECORD_PATH;
@@ -566,12 +582,10 @@ class Converter {
           version = text(tag, limit);
           break;
         case 3:
-          expectWireType(tag, 2);
-          pos = pushRegion(attributes, limit);
+          pos = pushRegion(tag, attributes, limit);
           break;
         case 4:
-          expectWireType(tag, 0);
-          dropped = varint(limit);
+          dropped = uintField(tag, limit);
           break;
         default:
           skipField(tag, limit);
@@ -652,22 +666,19 @@ class Converter {
           this.spanIdLength = low;
           break;
         case 3:
-          this.traceStateEnd = textEnd(tag, limit);
-          this.traceState = pos;
-          pos = this.traceStateEnd;
+          this.traceState = textField(tag, limit);
+          this.traceStateEnd = fieldEnd;
           break;
         case 4:
           this.parentId = this.bytesField(tag, limit);
           this.parentIdLength = low;
           break;
         case 5:
-          this.nameEnd = textEnd(tag, limit);
-          this.name = pos;
-          pos = this.nameEnd;
+          this.name = textField(tag, limit);
+          this.nameEnd = fieldEnd;
           break;
         case 6:
-          expectWireType(tag, 0);
-          this.kind = varint(limit);
+          this.kind = uintField(tag, limit);
           break;
         case 7:
           expectWireType(tag, 1);
@@ -680,28 +691,22 @@ class Converter {
           this.endHigh = fixed32(limit);
           break;
         case 9:
-          expectWireType(tag, 2);
-          pos = pushRegion(this.attributes, limit);
+          pos = pushRegion(tag, this.attributes, limit);
           break;
         case 11:
-          expectWireType(tag, 2);
-          pos = pushRegion(this.events, limit);
+          pos = pushRegion(tag, this.events, limit);
           break;
         case 13:
-          expectWireType(tag, 2);
-          pos = pushRegion(this.links, limit);
+          pos = pushRegion(tag, this.links, limit);
           break;
         case 10:
-          expectWireType(tag, 0);
-          this.droppedAttributeCount = varint(limit);
+          this.droppedAttributeCount = uintField(tag, limit);
           break;
         case 12:
-          expectWireType(tag, 0);
-          this.droppedEventCount = varint(limit);
+          this.droppedEventCount = uintField(tag, limit);
           break;
         case 14:
-          expectWireType(tag, 0);
-          this.droppedLinkCount = varint(limit);
+          this.droppedLinkCount = uintField(tag, limit);
           break;
         case 15:
           expectWireType(tag, 2);
@@ -727,13 +732,11 @@ class Converter {
       const tag = varint(limit);
       switch (tag >>> 3) {
         case 2:
-          this.statusMessageEnd = textEnd(tag, limit);
-          this.statusMessage = pos;
-          pos = this.statusMessageEnd;
+          this.statusMessage = textField(tag, limit);
+          this.statusMessageEnd = fieldEnd;
           break;
         case 3:
-          expectWireType(tag, 0);
-          this.statusCode = varint(limit);
+          this.statusCode = uintField(tag, limit);
           break;
         default:
           skipField(tag, limit);
@@ -972,17 +975,14 @@ class Converter {
             timeHigh = fixed32(limit);
             break;
           case 2:
-            nameEnd = textEnd(tag, limit);
-            name = pos;
-            pos = nameEnd;
+            name = textField(tag, limit);
+            nameEnd = fieldEnd;
             break;
           case 3:
-            expectWireType(tag, 2);
-            pos = pushRegion(attributes, limit);
+            pos = pushRegion(tag, attributes, limit);
             break;
           case 4:
-            expectWireType(tag, 0);
-            droppedCount = varint(limit);
+            droppedCount = uintField(tag, limit);
             break;
           default:
             skipField(tag, limit);
@@ -1083,17 +1083,14 @@ class Converter {
             spanIdLength = low;
             break;
           case 3:
-            stateEnd = textEnd(tag, limit);
-            state = pos;
-            pos = stateEnd;
+            state = textField(tag, limit);
+            stateEnd = fieldEnd;
             break;
           case 4:
-            expectWireType(tag, 2);
-            pos = pushRegion(attributes, limit);
+            pos = pushRegion(tag, attributes, limit);
             break;
           case 5:
-            expectWireType(tag, 0);
-            droppedCount = varint(limit);
+            droppedCount = uintField(tag, limit);
             break;
           case 6:
             expectWireType(tag, 5);
