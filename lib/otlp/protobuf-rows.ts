@@ -34,9 +34,11 @@ import { toDouble } from './values';
  * test/otlp-fast-decode.test.ts and `npm run fuzz:ingest` compare the two.
  *
  * What sends a body to the record path:
- * - any text that is not valid UTF-8, or a string value longer than the value limit;
- * - an attribute value that is empty, sets more than one field, or is an array, a kvlist
- *   or bytes; a key that comes twice in one span; more attributes than the limit;
+ * - any text that is not valid UTF-8, or a string value with more bytes than the value
+ *   limit allows characters;
+ * - a span attribute value that is empty, sets more than one field, or is an array, a
+ *   kvlist or bytes (event and link attributes may be any value);
+ * - a key that comes twice in one span, or more attributes than the limit;
  * - an invalid trace, span, parent or link id; a time that needs a repair or is older than
  *   the retention; an event time past the year 2262;
  * - a resource without `service.name`, a resource or scope after its spans, either of them
@@ -171,7 +173,7 @@ function decodeText(start: number, end: number, ascii: boolean): string {
   return ascii ? source.latin1Slice(start, end) : source.utf8Slice(start, end);
 }
 
-/** Reads a string field whose text this converter copies; returns its end, the start is `pos`. */
+/** Reads a string field whose text this converter copies and returns its end. The text starts at `pos`. */
 function textEnd(tag: number, limit: number): number {
   expectWireType(tag, 2);
   const end = lengthEnd(limit);
@@ -237,8 +239,8 @@ function keySlot(start: number, end: number, ascii: boolean): number {
   let hash = length;
   for (let index = start; index < end; index += 1) hash = Math.imul(hash ^ body[index], 0x01000193);
   const home = (hash >>> 0) & (KEY_SLOTS - 1);
-  // Linear probing over a few slots, so that two keys with one hash do not evict each
-  // other in turn; past them the first slot is replaced.
+  // Linear probing over a few slots keeps two keys with one hash from evicting each other
+  // in turn. When those slots are all taken, the first one is replaced.
   let slot = home;
   for (let probe = 0; probe < KEY_PROBES; probe += 1) {
     const candidate = (home + probe) & (KEY_SLOTS - 1);
@@ -275,7 +277,7 @@ function bigintParts(value: bigint): [number, number] {
   return [Number(value & 0xffffffffn), Number(value >> 32n)];
 }
 
-/** Decimal text of a signed 64-bit integer, as fast-values.ts writes an int value. */
+/** Returns the decimal text of a signed 64-bit integer, as fast-values.ts writes an int value. */
 function decimal(lowBits: number, highBits: number): string {
   const signedHigh = highBits | 0;
   const value = signedHigh * 4294967296 + lowBits;
@@ -542,7 +544,8 @@ class Converter {
           if (scopeSeen || spansSeen) throw RECORD_PATH;
           scopeSeen = true;
           const end = lengthEnd(limit);
-          // Senders often repeat one scope for each span, so its bytes find it again.
+          // Senders often send one scope message for each span, so scopes are looked up by
+          // their bytes.
           const key = (body as SliceBuffer).latin1Slice(pos, end);
           let scoped = this.scopes.get(key);
           if (scoped?.resource !== resource) {
@@ -1017,7 +1020,7 @@ class Converter {
 
   /**
    * Writes the JSON text of attributes with scalar values into JSON_TEXT, as storedJson
-   * writes their KeyValue list. Returns false, with nothing decided, for any other list.
+   * writes their KeyValue list. Returns false for any other list, whose text is then incomplete.
    */
   private scalarKeyValuesJson(offsets: number[]): boolean {
     JSON_TEXT.length = 0;
