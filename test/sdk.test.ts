@@ -27,6 +27,8 @@ interface OtlpSpan {
   name: string;
   kind: number;
   attributes?: OtlpAttribute[];
+  status?: { code?: number; message?: string };
+  events?: Array<{ name: string }>;
 }
 interface OtlpRequestBody {
   resourceSpans: Array<{
@@ -208,11 +210,16 @@ function runModuleChild(
   tracing: string,
   script: string,
   env: Record<string, string>,
+  files: Record<string, string> = {},
 ): Promise<ChildOutcome> {
   // Under node_modules, so that the service resolves tsx and express as an installed service would.
   const cache = path.join(REPOSITORY_ROOT, 'node_modules', '.cache');
   fs.mkdirSync(cache, { recursive: true });
   const dir = fs.mkdtempSync(path.join(cache, 'faultline-sdk-esm-'));
+  for (const [name, text] of Object.entries(files)) {
+    fs.mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
+    fs.writeFileSync(path.join(dir, name), text);
+  }
   fs.writeFileSync(
     path.join(dir, 'tracing.mjs'),
     `import sdk from ${JSON.stringify(pathToFileURL(path.join(REPOSITORY_ROOT, 'sdk/src/index.ts')).href)};
@@ -339,6 +346,52 @@ describe('startTracing in a child process', () => {
     expect(attributes['service.version']).toBe('2.3.4');
     expect(attributes['deployment.environment.name']).toBe('test');
     expect(allSpans(receiver.requests).map((span) => span.name)).toEqual(['unit of work']);
+  });
+
+  it('re-exported API records exceptions and statuses', async () => {
+    const outcome = await runChild(
+      `
+      const { trace, SpanStatusCode } = require(process.env.SDK_ENTRY);
+      const handle = startTracing({ serviceName: 'api-test', endpoint: receiverUrl, logger });
+      const span = trace.getTracer('checkout').startSpan('charge card');
+      span.recordException(new Error('card declined'));
+      span.setStatus({ code: SpanStatusCode.ERROR, message: 'card declined' });
+      span.end();
+      handle.shutdown().then(() => report({}));
+      `,
+      { RECEIVER_URL: receiver.url },
+    );
+
+    expect(outcome.report?.warnings).toEqual([]);
+    const [span] = allSpans(receiver.requests);
+    expect(span.name).toBe('charge card');
+    expect(span.status).toEqual({ code: 2, message: 'card declined' });
+    expect(span.events?.map((event) => event.name)).toEqual(['exception']);
+  });
+
+  it('warns about an API copy that ignores it', async () => {
+    const api = 'node_modules/@opentelemetry/api';
+    const outcome = await runModuleChild(
+      `globalThis.handle = startTracing({ serviceName: 'copy-test', endpoint: receiverUrl, logger });`,
+      `await handle.shutdown();
+report({});`,
+      { RECEIVER_URL: receiver.url },
+      {
+        [`${api}/package.json`]: JSON.stringify({
+          name: '@opentelemetry/api',
+          version: '1.10.0',
+          main: 'index.js',
+        }),
+        [`${api}/index.js`]: '',
+      },
+    );
+
+    expect(outcome.stderr).toBe('');
+    expect(outcome.report?.warnings).toHaveLength(1);
+    expect(outcome.report?.warnings[0]).toContain('loads @opentelemetry/api 1.10.0');
+    expect(outcome.report?.warnings[0]).toContain(
+      'Import trace and SpanStatusCode from @faultline/sdk',
+    );
   });
 
   it('forceFlush exports without shutdown', async () => {

@@ -14,3 +14,8 @@ export type {
   TracingHandle,
   TracingOptions,
 } from './options';
+// The OpenTelemetry API that startTracing registers with. A service that records spans,
+// exceptions and statuses through these reaches the running SDK whatever other copy of
+// @opentelemetry/api it installs.
+export { context, propagation, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+export type { Attributes, Context, Span, Tracer } from '@opentelemetry/api';

@@ -25,6 +25,7 @@ import {
 import { register } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { resolveTracingConfig, type TracingConfig } from './config';
+import { warnOnIgnoringApiCopy } from './api-copy';
 import { createExportRequestFilter } from './export-filter';
 import { createActiveHandle, createNoopHandle } from './handle';
 import { consoleLogger, describeError, guardLogger, isSdkLogger, type SdkLogger } from './logger';
@@ -73,6 +74,7 @@ export function startTracing(options: TracingOptions = {}): TracingHandle {
       running = undefined;
     });
     running = handle;
+    warnOnIgnoringApiCopy(logger);
     return handle;
   } catch (error) {
     logger.error(
