@@ -815,6 +815,36 @@ describe('fast protobuf decoder', () => {
       ).toBeUndefined();
       expectReference(body);
     });
+
+    describe('bodies that protobufjs reads in its own way', () => {
+      const spanType = ExportTraceServiceRequest.lookupType('opentelemetry.proto.trace.v1.Span');
+      const spanBytes = (fields: Record<string, unknown> = {}) =>
+        Buffer.from(spanType.encode(spanType.fromObject(span(fields))).finish());
+      const keyValue = (key: string, ...values: Buffer[]) =>
+        Buffer.concat([field(1, Buffer.from(key)), ...values.map((value) => field(2, value))]);
+      const stringValue = (value: string | Buffer) => field(1, Buffer.from(value));
+      const serviceResource = field(1, keyValue('service.name', stringValue('checkout')));
+      /** A request of one ResourceSpans with these Resource bytes and one span. */
+      const withResource = (resource: Buffer, spanMessage: Buffer) =>
+        field(1, Buffer.concat([field(1, resource), field(2, field(2, spanMessage))]));
+
+      it('reads a six-byte varint as protobufjs', () => {
+        // protobufjs reads 5 bytes of a longer varint and steps over the next 5, so the
+        // name field after the kind is never read.
+        const body = withResource(
+          serviceResource,
+          Buffer.concat([
+            spanBytes(),
+            Buffer.from([6 << 3, 0x82, 0x80, 0x80, 0x80, 0x80, 0x00]),
+            field(5, Buffer.from('ok')),
+          ]),
+        );
+        const result = expectReference(body) as FlattenResult;
+        expect(result.spans[0].name).toBe('GET /cart');
+        expect(result.spans[0].kind).toBe('SERVER');
+        expect(directRows(body, DEFAULT_FLATTEN_LIMITS, result)).toBeDefined();
+      });
+    });
   });
 
   it('reads a resource sent after its spans and repeated fields', () => {

@@ -62,16 +62,29 @@ const BOOL = 3;
 let body: Buffer = Buffer.alloc(0);
 let pos = 0;
 
-/** Reads a varint as protobufjs's uint32 does: the low 32 bits, at most 10 bytes. */
+/**
+ * Reads a varint as protobufjs's uint32 does: the low 32 bits. Past its fifth byte,
+ * protobufjs takes the varint to be 10 bytes long without reading the last five, so a
+ * varint of 6 to 9 bytes makes it step over the bytes after it, and so does this reader.
+ */
 function varint(limit: number): number {
   let value = 0;
-  for (let shift = 0; shift < 70; shift += 7) {
+  for (let shift = 0; shift < 35; shift += 7) {
     if (pos >= limit) throw RECORD_PATH;
     const byte = body[pos++];
-    if (shift < 32) value |= (byte & 0x7f) << shift;
+    value |= (byte & 0x7f) << shift;
     if (byte < 0x80) return value >>> 0;
   }
-  throw RECORD_PATH;
+  pos += 5;
+  if (pos > limit) throw RECORD_PATH;
+  return value >>> 0;
+}
+
+/** Skips a varint of any length, as protobufjs skips an unknown varint field. */
+function skipVarint(limit: number): void {
+  do {
+    if (pos >= limit) throw RECORD_PATH;
+  } while (body[pos++] >= 0x80);
 }
 
 // The 64-bit varint that `varint64` read last, as its low and high 32 bits.
@@ -120,7 +133,7 @@ function expectWireType(tag: number, wireType: number): void {
 function skipField(tag: number, limit: number): void {
   switch (tag & 7) {
     case 0:
-      varint(limit);
+      skipVarint(limit);
       return;
     case 1:
       pos += 8;
