@@ -827,6 +827,9 @@ describe('fast protobuf decoder', () => {
       /** A request of one ResourceSpans with these Resource bytes and one span. */
       const withResource = (resource: Buffer, spanMessage: Buffer) =>
         field(1, Buffer.concat([field(1, resource), field(2, field(2, spanMessage))]));
+      /** Bytes that fail in protobufjs: a field of wire type 4 without a group. */
+      const UNDECODABLE = Buffer.from([0x44]);
+      const repaired = Buffer.from(INVALID).toString('utf8');
 
       it('reads a six-byte varint as protobufjs', () => {
         // protobufjs reads 5 bytes of a longer varint and steps over the next 5, so the
@@ -843,6 +846,36 @@ describe('fast protobuf decoder', () => {
         expect(result.spans[0].name).toBe('GET /cart');
         expect(result.spans[0].kind).toBe('SERVER');
         expect(directRows(body, DEFAULT_FLATTEN_LIMITS, result)).toBeDefined();
+      });
+
+      const recordBodies: [string, Buffer][] = [
+        [
+          'a resource without spans that does not decode',
+          Buffer.concat([field(1, field(1, field(1, UNDECODABLE))), request([span({})])]),
+        ],
+        [
+          'a resource without spans with invalid UTF-8 sent valid elsewhere',
+          replaceBytes(
+            encode({
+              resourceSpans: [
+                { resource: { attributes: [text('service.name', 'MARKR')] } },
+                {
+                  resource: { attributes: [text('service.name', 'checkout')] },
+                  scopeSpans: [{ spans: [span({ attributes: [text('k', repaired)] })] }],
+                },
+              ],
+            }),
+            'MARKR',
+            INVALID,
+          ),
+        ],
+      ];
+
+      it.each(recordBodies)('leaves the body with %s to the records', (_name, body) => {
+        expect(
+          protobufSpanRows(body, { limits: DEFAULT_FLATTEN_LIMITS, oldestNs: 0n }),
+        ).toBeUndefined();
+        expectReference(body);
       });
     });
   });

@@ -38,8 +38,8 @@ import { toDouble } from './values';
  *   or bytes; a key that comes twice in one span; more attributes than the limit;
  * - an invalid trace, span, parent or link id; a time that needs a repair or is older than
  *   the retention; an event time past the year 2262;
- * - a resource without `service.name`, a resource or scope after its spans, either of them
- *   twice, entity references;
+ * - a resource without `service.name`, even one without spans; a resource or scope after
+ *   its spans, either of them twice, entity references;
  * - a field with an unexpected wire type, a length past its message, any decoding error.
  */
 
@@ -485,6 +485,8 @@ class Converter {
           skipField(tag, limit);
       }
     }
+    // The record path reads a resource without spans too, so it may fail there.
+    if (resource >= 0 && context === undefined) this.resource(resource, resourceEnd);
   }
 
   private resource(start: number, limit: number): SpanContext {
