@@ -869,6 +869,33 @@ describe('fast protobuf decoder', () => {
             INVALID,
           ),
         ],
+        [
+          'an attribute value sent twice, the first undecodable',
+          withResource(
+            serviceResource,
+            Buffer.concat([spanBytes(), field(9, keyValue('k', UNDECODABLE, stringValue('ok')))]),
+          ),
+        ],
+        [
+          'an attribute value sent twice, the first invalid UTF-8 sent valid elsewhere',
+          withResource(
+            serviceResource,
+            Buffer.concat([
+              spanBytes({ name: repaired }),
+              field(9, keyValue('k', stringValue(Buffer.from(INVALID)), stringValue('ok'))),
+            ]),
+          ),
+        ],
+        [
+          'an event attribute value sent twice, the first undecodable',
+          withResource(
+            serviceResource,
+            Buffer.concat([
+              spanBytes(),
+              field(11, field(3, keyValue('k', UNDECODABLE, stringValue('ok')))),
+            ]),
+          ),
+        ],
       ];
 
       it.each(recordBodies)('leaves the body with %s to the records', (_name, body) => {

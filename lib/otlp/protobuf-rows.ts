@@ -35,7 +35,8 @@ import { toDouble } from './values';
  * What sends a body to the record path:
  * - any text that is not valid UTF-8, or a string value longer than the value limit;
  * - an attribute value that is empty, sets more than one field, or is an array, a kvlist
- *   or bytes; a key that comes twice in one span; more attributes than the limit;
+ *   or bytes; an attribute that sends its value twice; a key that comes twice in one span;
+ *   more attributes than the limit;
  * - an invalid trace, span, parent or link id; a time that needs a repair or is older than
  *   the retention; an event time past the year 2262;
  * - a resource without `service.name`, even one without spans; a resource or scope after
@@ -904,6 +905,8 @@ class Converter {
         ascii = checkText(keyStart, keyEnd);
         pos = keyEnd;
       } else if (tag >>> 3 === 2) {
+        // The record path reads a value that a later one replaces, so it may fail there.
+        if (valueStart >= 0) throw RECORD_PATH;
         expectWireType(tag, 2);
         valueEnd = lengthEnd(limit);
         valueStart = pos;
