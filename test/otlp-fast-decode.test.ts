@@ -829,6 +829,8 @@ describe('fast protobuf decoder', () => {
         field(1, Buffer.concat([field(1, resource), field(2, field(2, spanMessage))]));
       /** Bytes that fail in protobufjs: a field of wire type 4 without a group. */
       const UNDECODABLE = Buffer.from([0x44]);
+      /** An unknown field 8 whose length of 2 runs past the end of its message. */
+      const OVERRUN = Buffer.from([(8 << 3) | 2, 0x02]);
       const repaired = Buffer.from(INVALID).toString('utf8');
 
       it('reads a six-byte varint as protobufjs', () => {
@@ -893,6 +895,37 @@ describe('fast protobuf decoder', () => {
             Buffer.concat([
               spanBytes(),
               field(11, field(3, keyValue('k', UNDECODABLE, stringValue('ok')))),
+            ]),
+          ),
+        ],
+        [
+          // The KeyValue ends in an unknown field 8 of 2 bytes with none left in it, so
+          // protobufjs reads the dropped count 7 after it as that field, then a count of 0.
+          'a resource attribute that runs past its message',
+          withResource(
+            Buffer.concat([
+              field(1, Buffer.concat([keyValue('service.name', stringValue('checkout')), OVERRUN])),
+              Buffer.from([0x10, 0x07, 0x00, 0x00]),
+            ]),
+            spanBytes(),
+          ),
+        ],
+        [
+          // The first attribute, a list, makes the event's attributes go through the reader
+          // of any value.
+          'an event attribute that runs past its message',
+          withResource(
+            serviceResource,
+            Buffer.concat([
+              spanBytes(),
+              field(
+                11,
+                Buffer.concat([
+                  field(3, keyValue('list', field(5, Buffer.alloc(0)))),
+                  field(3, Buffer.concat([keyValue('k', stringValue('v')), OVERRUN])),
+                  Buffer.from([0x20, 0x07, 0x00, 0x00]),
+                ]),
+              ),
             ]),
           ),
         ],

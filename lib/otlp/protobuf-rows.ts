@@ -41,7 +41,8 @@ import { toDouble } from './values';
  *   the retention; an event time past the year 2262;
  * - a resource without `service.name`, even one without spans; a resource or scope after
  *   its spans, either of them twice, entity references;
- * - a field with an unexpected wire type, a length past its message, any decoding error.
+ * - a field with an unexpected wire type, a field or length past the end of its message,
+ *   any decoding error.
  */
 
 /** Thrown inside the converter when the body needs the record path. */
@@ -455,6 +456,9 @@ class Converter {
       reader.reader.pos = offsets[index];
       list.push(reader.keyValue(offsets[index + 1], 0));
       if (reader.marks !== undefined) throw RECORD_PATH;
+      // protobufjs reads a field to its end even past the end of its message, and the
+      // record path goes on from there, so such a list needs the record path.
+      if (reader.reader.pos !== offsets[index + 1]) throw RECORD_PATH;
     }
     return list;
   }
