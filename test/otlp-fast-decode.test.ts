@@ -809,6 +809,129 @@ describe('fast protobuf decoder', () => {
       ).toBeUndefined();
       expectReference(body);
     });
+
+    describe('bodies that protobufjs reads in its own way', () => {
+      const spanType = ExportTraceServiceRequest.lookupType('opentelemetry.proto.trace.v1.Span');
+      const spanBytes = (fields: Record<string, unknown> = {}) =>
+        Buffer.from(spanType.encode(spanType.fromObject(span(fields))).finish());
+      const keyValue = (key: string, ...values: Buffer[]) =>
+        Buffer.concat([field(1, Buffer.from(key)), ...values.map((value) => field(2, value))]);
+      const stringValue = (value: string | Buffer) => field(1, Buffer.from(value));
+      const serviceResource = field(1, keyValue('service.name', stringValue('checkout')));
+      /** A request of one ResourceSpans with these Resource bytes and one span. */
+      const withResource = (resource: Buffer, spanMessage: Buffer) =>
+        field(1, Buffer.concat([field(1, resource), field(2, field(2, spanMessage))]));
+      /** Bytes that fail in protobufjs: a field of wire type 4 without a group. */
+      const UNDECODABLE = Buffer.from([0x44]);
+      /** An unknown field 8 whose length of 2 runs past the end of its message. */
+      const OVERRUN = Buffer.from([(8 << 3) | 2, 0x02]);
+      const repaired = Buffer.from(INVALID).toString('utf8');
+
+      it('reads a six-byte varint as protobufjs', () => {
+        // protobufjs reads 5 bytes of a longer varint and steps over the next 5, so the
+        // name field after the kind is never read.
+        const body = withResource(
+          serviceResource,
+          Buffer.concat([
+            spanBytes(),
+            Buffer.from([6 << 3, 0x82, 0x80, 0x80, 0x80, 0x80, 0x00]),
+            field(5, Buffer.from('ok')),
+          ]),
+        );
+        const result = expectReference(body) as FlattenResult;
+        expect(result.spans[0].name).toBe('GET /cart');
+        expect(result.spans[0].kind).toBe('SERVER');
+        expect(directRows(body, DEFAULT_FLATTEN_LIMITS, result)).toBeDefined();
+      });
+
+      const recordBodies: [string, Buffer][] = [
+        [
+          'a resource without spans that does not decode',
+          Buffer.concat([field(1, field(1, field(1, UNDECODABLE))), request([span({})])]),
+        ],
+        [
+          'a resource without spans with invalid UTF-8 sent valid elsewhere',
+          replaceBytes(
+            encode({
+              resourceSpans: [
+                { resource: { attributes: [text('service.name', 'MARKR')] } },
+                {
+                  resource: { attributes: [text('service.name', 'checkout')] },
+                  scopeSpans: [{ spans: [span({ attributes: [text('k', repaired)] })] }],
+                },
+              ],
+            }),
+            'MARKR',
+            INVALID,
+          ),
+        ],
+        [
+          'an attribute value sent twice, the first undecodable',
+          withResource(
+            serviceResource,
+            Buffer.concat([spanBytes(), field(9, keyValue('k', UNDECODABLE, stringValue('ok')))]),
+          ),
+        ],
+        [
+          'an attribute value sent twice, the first invalid UTF-8 sent valid elsewhere',
+          withResource(
+            serviceResource,
+            Buffer.concat([
+              spanBytes({ name: repaired }),
+              field(9, keyValue('k', stringValue(Buffer.from(INVALID)), stringValue('ok'))),
+            ]),
+          ),
+        ],
+        [
+          'an event attribute value sent twice, the first undecodable',
+          withResource(
+            serviceResource,
+            Buffer.concat([
+              spanBytes(),
+              field(11, field(3, keyValue('k', UNDECODABLE, stringValue('ok')))),
+            ]),
+          ),
+        ],
+        [
+          // The KeyValue ends in an unknown field 8 of 2 bytes with none left in it, so
+          // protobufjs reads the dropped count 7 after it as that field, then a count of 0.
+          'a resource attribute that runs past its message',
+          withResource(
+            Buffer.concat([
+              field(1, Buffer.concat([keyValue('service.name', stringValue('checkout')), OVERRUN])),
+              Buffer.from([0x10, 0x07, 0x00, 0x00]),
+            ]),
+            spanBytes(),
+          ),
+        ],
+        [
+          // The first attribute, a list, makes the event's attributes go through the reader
+          // of any value.
+          'an event attribute that runs past its message',
+          withResource(
+            serviceResource,
+            Buffer.concat([
+              spanBytes(),
+              field(
+                11,
+                Buffer.concat([
+                  field(3, keyValue('list', field(5, Buffer.alloc(0)))),
+                  field(3, Buffer.concat([keyValue('k', stringValue('v')), OVERRUN])),
+                  Buffer.from([0x20, 0x07, 0x00, 0x00]),
+                ]),
+              ),
+            ]),
+          ),
+        ],
+      ];
+
+      it.each(recordBodies)('leaves the body with %s to the records', (_name, body) => {
+        expect(
+          protobufSpanRows(body, { limits: DEFAULT_FLATTEN_LIMITS, oldestNs: 0n }),
+        ).toBeUndefined();
+        expectReference(body);
+      });
+    });
   });
 
   it('reads a resource sent after its spans and repeated fields', () => {

@@ -38,12 +38,14 @@ import { toDouble } from './values';
  *   limit allows characters;
  * - a span attribute value that is empty, sets more than one field, or is an array, a
  *   kvlist or bytes (event and link attributes may be any value);
- * - a key that comes twice in one span, or more attributes than the limit;
+ * - an attribute that sends its value twice, a key that comes twice in one span, or more
+ *   attributes than the limit;
  * - an invalid trace, span, parent or link id; a time that needs a repair or is older than
  *   the retention; an event time past the year 2262;
- * - a resource without `service.name`, a resource or scope after its spans, either of them
- *   twice, entity references;
- * - a field with an unexpected wire type, a length past its message, any decoding error.
+ * - a resource without `service.name`, even one without spans; a resource or scope after
+ *   its spans, either of them twice, entity references;
+ * - a field with an unexpected wire type, a field or length past the end of its message,
+ *   any decoding error.
  */
 
 /** Thrown inside the converter when the body needs the record path. */
@@ -65,16 +67,29 @@ const BOOL = 3;
 let body: Buffer = Buffer.alloc(0);
 let pos = 0;
 
-/** Reads a varint as protobufjs's uint32 does: the low 32 bits, at most 10 bytes. */
+/**
+ * Reads a varint as protobufjs's uint32 does: the low 32 bits. Past its fifth byte,
+ * protobufjs takes the varint to be 10 bytes long without reading the last five, so a
+ * varint of 6 to 9 bytes makes it step over the bytes after it, and so does this reader.
+ */
 function varint(limit: number): number {
   let value = 0;
-  for (let shift = 0; shift < 70; shift += 7) {
+  for (let shift = 0; shift < 35; shift += 7) {
     if (pos >= limit) throw RECORD_PATH;
     const byte = body[pos++];
-    if (shift < 32) value |= (byte & 0x7f) << shift;
+    value |= (byte & 0x7f) << shift;
     if (byte < 0x80) return value >>> 0;
   }
-  throw RECORD_PATH;
+  pos += 5;
+  if (pos > limit) throw RECORD_PATH;
+  return value >>> 0;
+}
+
+/** Skips a varint of any length, as protobufjs skips an unknown varint field. */
+function skipVarint(limit: number): void {
+  do {
+    if (pos >= limit) throw RECORD_PATH;
+  } while (body[pos++] >= 0x80);
 }
 
 // The 64-bit varint that `varint64` read last, as its low and high 32 bits.
@@ -123,7 +138,7 @@ function expectWireType(tag: number, wireType: number): void {
 function skipField(tag: number, limit: number): void {
   switch (tag & 7) {
     case 0:
-      varint(limit);
+      skipVarint(limit);
       return;
     case 1:
       pos += 8;
@@ -462,6 +477,9 @@ class Converter {
       reader.reader.pos = offsets[index];
       list.push(reader.keyValue(offsets[index + 1], 0));
       if (reader.marks !== undefined) throw RECORD_PATH;
+      // protobufjs reads a field to its end even past the end of its message, and the
+      // record path goes on from there, so such a list needs the record path.
+      if (reader.reader.pos !== offsets[index + 1]) throw RECORD_PATH;
     }
     return list;
   }
@@ -493,6 +511,8 @@ class Converter {
           skipField(tag, limit);
       }
     }
+    // The record path reads a resource without spans too, so it may fail there.
+    if (resource >= 0 && context === undefined) this.resource(resource, resourceEnd);
   }
 
   private resource(start: number, limit: number): SpanContext {
@@ -896,6 +916,8 @@ class Converter {
         ascii = checkText(keyStart, keyEnd);
         pos = keyEnd;
       } else if (tag >>> 3 === 2) {
+        // The record path reads a value that a later one replaces, so it may fail there.
+        if (valueStart >= 0) throw RECORD_PATH;
         expectWireType(tag, 2);
         valueEnd = lengthEnd(limit);
         valueStart = pos;
