@@ -56,7 +56,14 @@ async function runServer(roles: Role[], options: Record<string, unknown>): Promi
     'faultline started',
   );
 
+  let stopping = false;
   const shutdown = (signal: string) => {
+    if (stopping) {
+      // Acknowledged spans are stored or in the write-ahead log, which the next start stores.
+      logger.warn({ signal }, 'second signal: exiting without waiting for the shutdown');
+      process.exit(1);
+    }
+    stopping = true;
     logger.info({ signal }, 'shutting down');
     app.stop().then(
       () => process.exit(0),
@@ -66,8 +73,8 @@ async function runServer(roles: Role[], options: Record<string, unknown>): Promi
       },
     );
   };
-  process.once('SIGINT', () => shutdown('SIGINT'));
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
 }
 
 export function buildProgram(): Command {

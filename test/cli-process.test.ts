@@ -132,6 +132,29 @@ describe('npm start', () => {
   }, 60_000);
 });
 
+describe('closed stderr', () => {
+  it('exits on SIGINT after its log pipe closed', async () => {
+    const dataDir = makeTempDir('cli-pipe');
+    const run = runCli(startArgs(dataDir));
+    await waitFor(() => run.output().includes('faultline started'), 30_000);
+
+    // As when Ctrl-C on `faultline start | tee log` stops tee: the log's reader is gone.
+    run.child.stdout!.destroy();
+    run.child.stderr!.destroy();
+    run.child.kill('SIGINT');
+    const lock = path.join(dataDir, 'faultline.lock');
+    try {
+      await waitFor(() => run.child.exitCode !== null, 30_000);
+    } finally {
+      if (run.child.exitCode === null) run.child.kill('SIGKILL');
+    }
+
+    expect(run.child.exitCode).toBe(0);
+    expect(fs.existsSync(lock)).toBe(false);
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }, 60_000);
+});
+
 describe('faultline configuration errors', () => {
   it('lists every invalid setting in one message', async () => {
     const run = runCli(['start', '--otlp-http-port', 'abc', '--database', 'bad-name']);
