@@ -146,13 +146,21 @@ describe('trace reconstruction', () => {
     expect(explainFailure(tree, criticalPathRoot(tree))).toBe('');
   });
 
-  it('leaves a child within a millisecond of its parent unadjusted', () => {
-    // Start times rounded to a whole millisecond put the server 0.5 ms before its client.
+  it('leaves a child within two milliseconds unadjusted', () => {
+    // Start times rounded to a whole millisecond put the server 1.8 ms before its client.
     const tree = buildTraceTree(TRACE_ID, [
       makeSpan(1, '', 10, 20, { kind: 'CLIENT', serviceName: 'checkout' }),
-      makeSpan(2, 1, 9.5, 19, { kind: 'SERVER', serviceName: 'payment' }),
+      makeSpan(2, 1, 8.2, 19, { kind: 'SERVER', serviceName: 'payment' }),
     ]);
     expect(tree.nodes[1].clockSkewNs).toBe(0n);
+  });
+
+  it('adjusts a child three milliseconds early', () => {
+    const tree = buildTraceTree(TRACE_ID, [
+      makeSpan(1, '', 10, 20, { kind: 'CLIENT', serviceName: 'checkout' }),
+      makeSpan(2, 1, 7, 15, { kind: 'SERVER', serviceName: 'payment' }),
+    ]);
+    expect(tree.nodes[1].clockSkewNs).toBe(4_000_000n);
   });
 
   it('leaves a same-service child outside its parent unadjusted', () => {
