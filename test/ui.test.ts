@@ -166,7 +166,16 @@ describe('web UI', () => {
     expect(await page.locator('[data-testid=trace-row]').count()).toBe(FAILING_TRACES);
     expect(page.url()).toContain('operation=POST+%2Fcharge');
     expect(page.url()).toContain('errors=true');
+    expect(await page.locator('.limit-reached').count()).toBe(0);
     await screenshot(page, 'search');
+  });
+
+  it('says when the limit cut the list', async () => {
+    await page.goto(`${faultline.queryUrl}/search?service=payment&errors=true&limit=10`);
+    await page.waitForSelector('text=10 traces');
+    expect(await page.locator('.limit-reached').textContent()).toContain(
+      'more traces may match. Raise Limit to see them.',
+    );
   });
 
   it('reports an invalid search', async () => {

@@ -228,9 +228,15 @@ function Results({ form }: { form: SearchForm }) {
   const traces = results.data;
   if (traces.length === 0) return <p class="muted">No trace matches these conditions.</p>;
   const longest = Math.max(...traces.map((trace) => trace.durationMs)) || 1;
+  const limitReached = traces.length >= Number(form.limit);
   return (
     <section>
       <h2>{traces.length} traces</h2>
+      {limitReached && (
+        <p class="muted limit-reached">
+          The newest {traces.length} only: more traces may match. Raise Limit to see them.
+        </p>
+      )}
       <ScatterPlot traces={traces} />
       <table class="traces">
         <thead>
