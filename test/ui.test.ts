@@ -294,6 +294,17 @@ describe('web UI', () => {
     const finding = page.locator('[data-testid=finding]', { hasText: 'Failing dependency' });
     await finding.first().waitFor();
     expect(await finding.first().textContent()).toContain('payment');
+    const scope = await page.locator('[data-testid=scope]').textContent();
+    expect(scope).toMatch(/Scope: \d+ requests at \d+ entry points, \d+ failed/);
+    expect(scope).toContain('frontend GET /checkout');
+    const impact = await finding.first().locator('[data-testid=user-impact]').textContent();
+    expect(impact).toMatch(/User impact: \d+ requests \([\d.]+% of traffic\), \d+ failed/);
+    expect(await finding.first().locator('[data-testid=exceptions]').textContent()).toContain(
+      'Exception in payment',
+    );
+    expect(
+      await finding.first().locator('[data-testid=suggested-actions] li').count(),
+    ).toBeGreaterThan(0);
     await screenshot(page, 'report');
     const example = finding.first().locator('[data-testid=example-trace]').first();
     const href = await example.getAttribute('href');

@@ -1,4 +1,4 @@
-import { getJson, type Finding, type Report } from '../api';
+import { getJson, type Finding, type FindingImpact, type Report } from '../api';
 import { ErrorBox, Loading, SeverityBadge } from '../components/common';
 import {
   TimeRangeInputs,
@@ -7,7 +7,7 @@ import {
   resolveRange,
   type RangeState,
 } from '../components/time-range';
-import { formatTime } from '../format';
+import { formatMs, formatTime } from '../format';
 import { Link, navigate, type Location } from '../router';
 import { useApi } from '../use-api';
 
@@ -22,7 +22,27 @@ function culpritText(finding: Finding): string {
   return operation ? `${target} (${operation})` : target;
 }
 
+function percent(share: number): string {
+  return `${(share * 100).toFixed(1)}%`;
+}
+
+function impactText(impact: FindingImpact): string {
+  let users = '';
+  if (impact.distinctUsers === 0) users = `, no ${impact.userAttribute} on these requests`;
+  else if (impact.distinctUsers !== undefined) {
+    users = `, ${impact.distinctUsers} distinct ${impact.userAttribute}`;
+  }
+  const endpoints = impact.entryPoints
+    .map(
+      (entry) =>
+        `${entry.service} ${entry.operation} (${entry.failed} of ${entry.requests} failed)`,
+    )
+    .join(', ');
+  return `${impact.affectedRequests} requests (${percent(impact.requestShare)} of traffic), ${impact.failedRequests} failed${users}; endpoints: ${endpoints || 'none'}`;
+}
+
 function FindingCard({ finding, index }: { finding: Finding; index: number }) {
+  const exceptions = finding.exceptions ?? [];
   return (
     <article class={`finding severity-${finding.severity}`} data-testid="finding">
       <h2>
@@ -30,12 +50,26 @@ function FindingCard({ finding, index }: { finding: Finding; index: number }) {
         <SeverityBadge severity={finding.severity} />
       </h2>
       <p>{finding.summary}</p>
+      {finding.culprit.version ? <p>Version: {finding.culprit.version}</p> : null}
       <p>
         Impacted services:{' '}
         {finding.impactedServices.length > 0
           ? finding.impactedServices.join(', ')
           : 'none beyond the culprit'}
       </p>
+      {finding.impact ? (
+        <p data-testid="user-impact">User impact: {impactText(finding.impact)}</p>
+      ) : null}
+      {exceptions.length > 0 ? (
+        <ul class="exceptions" data-testid="exceptions">
+          {exceptions.map((exception) => (
+            <li>
+              Exception in {exception.service}:{' '}
+              {[exception.type, exception.message].filter(Boolean).join(': ')} ({exception.count}×)
+            </li>
+          ))}
+        </ul>
+      ) : null}
       <table class="evidence">
         <tbody>
           {Object.entries(finding.evidence).map(([key, value]) => (
@@ -54,7 +88,61 @@ function FindingCard({ finding, index }: { finding: Finding; index: number }) {
           </Link>
         ))}
       </div>
+      {finding.suggestedActions.length > 0 ? (
+        <ul class="actions" data-testid="suggested-actions">
+          {finding.suggestedActions.map((action) => (
+            <li>Suggested action: {action}</li>
+          ))}
+        </ul>
+      ) : null}
     </article>
+  );
+}
+
+/** Shows how wide the damage is: requests, failures and slow requests at each entry point. */
+function ScopeView({ scope }: { scope: Report['scope'] }) {
+  const measured = scope.entryPoints.some((entry) => entry.baselineErrorRate !== null);
+  const slow = measured
+    ? `${scope.slowRequests} slower than 1.5 times their baseline p99`
+    : 'slow requests not counted (no baseline requests to compare with)';
+  return (
+    <section data-testid="scope">
+      <p>
+        <strong>Scope:</strong> {scope.requests} requests at {scope.entryPoints.length} entry
+        points, {scope.failedRequests} failed, {slow}.
+      </p>
+      {scope.entryPoints.length > 0 ? (
+        <table class="evidence">
+          <thead>
+            <tr>
+              <th>Entry point</th>
+              <th>Requests</th>
+              <th>Failed</th>
+              <th>Error rate (baseline)</th>
+              <th>Slow</th>
+              <th>p95</th>
+            </tr>
+          </thead>
+          <tbody>
+            {scope.entryPoints.map((entry) => (
+              <tr>
+                <td>
+                  {entry.service} {entry.operation}
+                </td>
+                <td>{entry.requests}</td>
+                <td>{entry.failed}</td>
+                <td>
+                  {percent(entry.errorRate)} (
+                  {entry.baselineErrorRate === null ? 'none' : percent(entry.baselineErrorRate)})
+                </td>
+                <td>{entry.slow}</td>
+                <td>{formatMs(entry.p95Ms)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      ) : null}
+    </section>
   );
 }
 
@@ -85,6 +173,7 @@ export function ReportPage({ location }: { location: Location }) {
             against the baseline {formatTime(new Date(report.data.baseline.start))} to{' '}
             {formatTime(new Date(report.data.baseline.end))}.
           </p>
+          <ScopeView scope={report.data.scope} />
           {report.data.findings.length === 0 ? (
             <p>No failing dependency and no latency outlier found in this window.</p>
           ) : (
