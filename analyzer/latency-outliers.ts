@@ -6,6 +6,7 @@ import {
 } from '../lib/storage/latency-minutes';
 import { RANGE_CONDITION, rangeParams, type TimeRange } from '../lib/storage/span-reader';
 import { formatDurationNs } from '../lib/time';
+import { FAILING_DEPENDENCY_LIMITS, operationName } from './failing-dependencies';
 import type { DraftFinding } from './draft-finding';
 import { mergeGroups } from './histogram';
 import type { Culprit, ReportRequest } from './report-types';
@@ -232,6 +233,8 @@ function flagOperation(window: OperationWindow, before: OperationWindow | undefi
 interface SlowOrigin {
   traceIds: Set<string>;
   impacted: Set<string>;
+  /** Origin spans by their operation with `http.route` (see operationName). */
+  operations: Map<string, number>;
 }
 
 function isSlow(node: TreeNode, baselines: Map<string, OperationBaseline>): boolean {
@@ -266,8 +269,11 @@ function groupSlowOrigins(
       const origin = origins.get(key) ?? {
         traceIds: new Set<string>(),
         impacted: new Set<string>(),
+        operations: new Map<string, number>(),
       };
       origin.traceIds.add(tree.traceId);
+      const operation = operationName(span);
+      origin.operations.set(operation, (origin.operations.get(operation) ?? 0) + 1);
       for (const service of impacted) origin.impacted.add(service);
       origins.set(key, origin);
     }
@@ -281,13 +287,14 @@ function toFinding(
   origin: SlowOrigin,
   sampledTraces: number,
 ): DraftFinding {
-  const culprit: Culprit = { service: window.service, operation: window.name };
+  const operation = dominantOperation(origin.operations) ?? window.name;
+  const culprit: Culprit = { service: window.service, operation };
   const isCall = window.kind === 'CLIENT' || window.kind === 'PRODUCER';
   if (isCall && window.remoteService) culprit.dependency = window.remoteService;
   const share = window.outliers / window.spans;
   const subject = culprit.dependency
-    ? `${window.service}'s call ${JSON.stringify(window.name)} to ${culprit.dependency}`
-    : `${window.service} ${JSON.stringify(window.name)}`;
+    ? `${window.service}'s call ${JSON.stringify(operation)} to ${culprit.dependency}`
+    : `${window.service} ${JSON.stringify(operation)}`;
   return {
     kind: 'latency_outlier',
     culprit,
@@ -319,6 +326,19 @@ function toFinding(
     },
     exampleTraceIds: [...origin.traceIds].slice(0, 5),
   };
+}
+
+/**
+ * Returns the operation, with its route, of most of an operation's slow origin spans.
+ * Express names every handler span "request handler", so only `http.route` identifies the
+ * slow endpoint. Returns undefined when no operation has that share.
+ */
+function dominantOperation(operations: Map<string, number>): string | undefined {
+  const total = [...operations.values()].reduce((sum, count) => sum + count, 0);
+  for (const [operation, count] of operations) {
+    if (count >= total * FAILING_DEPENDENCY_LIMITS.concentratedShare) return operation;
+  }
+  return undefined;
 }
 
 function toMs(ns: number): number {
