@@ -14,4 +14,9 @@ export interface DraftFinding
   /** Spans whose traces the finding explains, for the impact count. */
   selector: SpanSelector;
   suggestedActions?: string[];
+  /**
+   * Operation that the fingerprint names in place of the culprit's, when the culprit's
+   * operation carries a detail that may vary between windows, such as a route.
+   */
+  fingerprintOperation?: string;
 }

@@ -298,6 +298,8 @@ function toFinding(
   return {
     kind: 'latency_outlier',
     culprit,
+    // The route is left out, so that a finding keeps its fingerprint from window to window.
+    fingerprintOperation: window.name,
     errorRate: share,
     confidence: origin.traceIds.size / Math.max(sampledTraces, 1),
     selector: {

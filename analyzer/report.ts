@@ -112,7 +112,8 @@ function finalize(
   impact: NonNullable<Finding['impact']>,
   totalRequests: number,
 ): Finding {
-  const { confidence, errorRate, selector, suggestedActions, ...rest } = draft;
+  const { confidence, errorRate, selector, suggestedActions, fingerprintOperation, ...rest } =
+    draft;
   void selector;
   const hurtShare =
     totalRequests > 0
@@ -127,7 +128,10 @@ function finalize(
   return {
     ...rest,
     severity,
-    fingerprint: fingerprintOf(draft),
+    fingerprint: fingerprintOf({
+      kind: draft.kind,
+      culprit: { ...draft.culprit, operation: fingerprintOperation ?? draft.culprit.operation },
+    }),
     score: Math.round((KIND_WEIGHT[draft.kind] * 10 + confidence + hurtShare) * 1000) / 1000,
     impact,
     suggestedActions: suggestedActions ?? suggestActions(draft),

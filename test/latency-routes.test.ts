@@ -60,5 +60,6 @@ describe('latency outliers of express handlers', () => {
     const handler = findings.find((finding) => finding.culprit.service === 'api');
     expect(handler?.culprit.operation).toBe('request handler /search');
     expect(handler?.summary).toContain('api "request handler /search" was slow');
+    expect(handler?.fingerprintOperation).toBe('request handler');
   });
 });
