@@ -287,6 +287,15 @@ describe('web UI', () => {
     expect(text).toContain(`Calls${FAILING_TRACES}`);
     expect(text).toContain(`Errors${FAILING_TRACES} (100%)`);
     await screenshot(page, 'service-map');
+
+    await page.locator('[data-testid=map-node][data-node=frontend]').click();
+    const calls = page.locator('[data-testid=node-calls]');
+    await calls.waitFor();
+    expect(await calls.textContent()).toMatch(
+      /^An entry point: no traced service calls it; makes \d+ calls\.$/,
+    );
+    await payment.click();
+    expect(await calls.textContent()).toMatch(/^Called \d+ times by frontend; makes \d+ calls\.$/);
   });
 
   it('follows a report finding to its trace', async () => {

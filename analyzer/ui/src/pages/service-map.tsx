@@ -102,10 +102,11 @@ function NodePanel({
           <SeverityBadge severity={node.culprit.severity} /> {node.culprit.summary}
         </div>
       ) : null}
-      <p>
-        Called {incoming.reduce((sum, edge) => sum + edge.edge.calls, 0)} times by{' '}
-        {incoming.map((edge) => edge.from.name).join(', ') || 'no traced service'}; makes{' '}
-        {outgoing.reduce((sum, edge) => sum + edge.edge.calls, 0)} calls.
+      <p data-testid="node-calls">
+        {incoming.length > 0
+          ? `Called ${incoming.reduce((sum, edge) => sum + edge.edge.calls, 0)} times by ${incoming.map((edge) => edge.from.name).join(', ')}`
+          : 'An entry point: no traced service calls it'}
+        ; makes {outgoing.reduce((sum, edge) => sum + edge.edge.calls, 0)} calls.
       </p>
       {node.virtual ? null : (
         <p>
