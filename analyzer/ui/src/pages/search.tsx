@@ -63,7 +63,7 @@ export function parseTags(text: string): Record<string, string> {
   }
   if (pattern.lastIndex < text.trimEnd().length) {
     throw new Error(
-      `invalid tags "${text}": write key=value pairs separated by spaces, such as http.status_code=500 error=true`,
+      `invalid tags "${text}": write key=value pairs separated by spaces, such as http.response.status_code=500 error=true`,
     );
   }
   return tags;
