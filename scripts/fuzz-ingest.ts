@@ -6,6 +6,12 @@
  * back, when the fast protobuf decoder's result or error differs from the generic
  * path's, or when the direct conversion into rows gives rows for a body that needs a
  * repair, or rows other than those of the records. Exits 1 with the counterexample.
+ *
+ * The protobuf inputs are random bytes, encoded requests with bytes changed and the tail
+ * cut, and SDK-like requests before and after structural mutations. Those mutations
+ * (protobuf-tree.ts) pad varints, repeat and move fields, change wire types, add unknown
+ * fields, send a KeyValue's value twice, drop a resource's scope spans and make lengths run
+ * past their message or stop short.
  */
 import { isDeepStrictEqual } from 'node:util';
 import fc from 'fast-check';
@@ -20,6 +26,7 @@ import { readNativeRows, writeNativeBlock } from '../lib/storage/native';
 import { protobufSpanRows } from '../lib/otlp/protobuf-rows';
 import { toSpanRows } from '../lib/storage/span-rows';
 import { parseZipkinJson, zipkinToOtlp } from '../lib/zipkin/convert';
+import { encodeMessage, mutate, MUTATIONS, parseMessage } from './protobuf-tree';
 
 const seconds = Number(process.argv[process.argv.indexOf('--seconds') + 1]) || 60;
 const LIMITS = { maxAttributesPerSpan: 64, maxAttributeValueLength: 256 };
@@ -326,6 +333,27 @@ const mutatedRequest = fc
     return bytes.subarray(0, bytes.length - (cut % 4));
   });
 
+/**
+ * An SDK-like request with 1-4 structural mutations: padded varints, repeated or moved
+ * fields, changed wire types, unknown fields, a second value in a KeyValue, a resource
+ * without scope spans, or a length that does not match its contents.
+ */
+const structurallyMutatedRequest = fc
+  .tuple(
+    plainRequest,
+    fc.array(fc.record({ kind: fc.constantFrom(...MUTATIONS), pick: fc.nat(), seed: fc.nat() }), {
+      minLength: 1,
+      maxLength: 4,
+    }),
+  )
+  .map(([value, mutations]) => {
+    const bytes = encodable(value);
+    const tree = bytes && parseMessage(bytes, 'request');
+    if (!tree) return undefined;
+    for (const mutation of mutations) mutate(tree, mutation);
+    return encodeMessage(tree);
+  });
+
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each property has its own input tuple
 const properties: [string, fc.IProperty<any>][] = [
   [
@@ -354,6 +382,12 @@ const properties: [string, fc.IProperty<any>][] = [
     'direct rows against the records on SDK-like requests',
     fc.property(plainRequest, (value) => {
       const bytes = encodable(value);
+      if (bytes) compareDecoders(bytes);
+    }) as never,
+  ],
+  [
+    'decoders and direct rows on structurally mutated requests',
+    fc.property(structurallyMutatedRequest, (bytes) => {
       if (bytes) compareDecoders(bytes);
     }) as never,
   ],
