@@ -126,5 +126,57 @@ export interface DependencyEdge {
   p99Ms: number;
 }
 
-// The report's types, as the query API serializes them.
-export type { EntryPointStats, Finding, FindingImpact, Report } from '../../report-types';
+/** Requests a finding hurt, counted at the entry points of their traces. */
+export interface FindingImpact {
+  affectedRequests: number;
+  failedRequests: number;
+  requestShare: number;
+  entryPoints: { service: string; operation: string; requests: number; failed: number }[];
+  distinctUsers?: number;
+  userAttribute?: string;
+}
+
+export interface Finding {
+  kind: string;
+  culprit: {
+    service: string;
+    operation?: string;
+    dependency?: string;
+    version?: string;
+    instance?: string;
+  };
+  severity: 'critical' | 'high' | 'medium' | 'low';
+  summary: string;
+  impactedServices: string[];
+  evidence: Record<string, number | string>;
+  exampleTraceIds: string[];
+  impact?: FindingImpact;
+  exceptions?: { service: string; type: string; message: string; count: number }[];
+  suggestedActions: string[];
+}
+
+/** Traffic of one entry point (root span operation) in the report's window. */
+export interface EntryPointStats {
+  service: string;
+  operation: string;
+  requests: number;
+  failed: number;
+  slow: number;
+  errorRate: number;
+  baselineErrorRate: number | null;
+  p95Ms: number;
+}
+
+export interface Report {
+  window: { start: string; end: string };
+  baseline: { start: string; end: string };
+  generatedAt: string;
+  spansAnalyzed: number;
+  scope: {
+    requests: number;
+    failedRequests: number;
+    slowRequests: number;
+    entryPoints: EntryPointStats[];
+  };
+  findings: Finding[];
+}
