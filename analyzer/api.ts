@@ -335,6 +335,7 @@ export function queryApiRouter(
         window,
         baseline: checkRange(baseline, limits),
         userAttribute,
+        includeOngoing: true,
       });
       if (format === 'md') response.type('text/markdown').send(renderReportMarkdown(report));
       else if (format === 'html') {

@@ -25,6 +25,11 @@ export const FAILING_DEPENDENCY_LIMITS = {
   minZ: 3.09,
   /** Smallest rise of the error rate worth reporting, as a fraction. */
   minRateIncrease: 0.02,
+  /**
+   * Error rate from which an edge that failed as often in the baseline is still reported
+   * as failing, when the request sets `includeOngoing`.
+   */
+  minOngoingErrorRate: 0.1,
   /** Failing traces read to find where errors start. */
   sampledTraces: 300,
   /** Share of origins in one instance or version that names it in the culprit. */
@@ -35,6 +40,8 @@ interface FlaggedEdge {
   edge: DependencyEdge;
   baseline?: DependencyEdge;
   z: number;
+  /** The edge failed about as often in the baseline: the failure began before it. */
+  ongoing: boolean;
 }
 
 interface OriginGroup {
@@ -101,7 +108,18 @@ async function flagEdges(storage: Storage, request: ReportRequest): Promise<Flag
       ? twoProportionZ(edge.errors, edge.calls, before.errors, before.calls)
       : oneProportionZ(edge.errors, edge.calls, limits.expectedErrorRate);
     if (z >= limits.minZ && rate - baselineRate >= limits.minRateIncrease) {
-      flagged.push({ edge, baseline: hasBaseline ? before : undefined, z });
+      flagged.push({ edge, baseline: hasBaseline ? before : undefined, z, ongoing: false });
+      continue;
+    }
+    // An incident older than the baseline shows no rise, yet the dependency still fails.
+    const expectedZ = oneProportionZ(edge.errors, edge.calls, limits.expectedErrorRate);
+    if (
+      request.includeOngoing === true &&
+      hasBaseline &&
+      rate >= limits.minOngoingErrorRate &&
+      expectedZ >= limits.minZ
+    ) {
+      flagged.push({ edge, baseline: before, z: expectedZ, ongoing: true });
     }
   }
   return flagged;
@@ -246,13 +264,17 @@ function toFinding(
     group.kind === 'bad_requests'
       ? `${culprit.service} sends requests that ${group.callee} rejects: ${percent(rate)} of its calls got HTTP 4xx (${errors} of ${calls}) against ${baselineText}; the caller is at fault in ${group.traceIds.size} of ${sampledTraces} sampled failing traces`
       : `${target}${where} is failing: ${percent(rate)} of calls from ${callers.join(', ')} failed (${errors} of ${calls}) against ${baselineText}; it is where the error starts in ${group.traceIds.size} of ${sampledTraces} sampled failing traces`;
+  const ongoing = edges.every((item) => item.ongoing);
 
   return {
     kind: group.kind,
     culprit,
     errorRate: rate,
-    confidence: share,
-    summary,
+    // A failure that did not rise in the window ranks below one that did.
+    confidence: ongoing ? share / 2 : share,
+    summary: ongoing
+      ? `${summary}; it failed as often in the baseline, so it began before the baseline`
+      : summary,
     impactedServices: [...group.impacted].filter((service) => service !== target).sort(),
     evidence: {
       calls,
@@ -265,6 +287,7 @@ function toFinding(
       failingTraces: group.traceIds.size,
       sampledFailingTraces: sampledTraces,
       originShare: round(share),
+      ...(ongoing ? { ongoingSinceBeforeBaseline: 'yes' } : {}),
     },
     exampleTraceIds: [...group.traceIds].slice(0, 5),
     exceptions: groupExceptions(group.spans),

@@ -99,4 +99,10 @@ export interface ReportRequest {
   baseline: TimeRange;
   /** Span attribute counted as distinct users; empty turns the count off. Default `enduser.id`. */
   userAttribute?: string;
+  /**
+   * Also report a dependency that fails in the window about as often as in the baseline.
+   * On-demand reports set it, because an engineer may look at an incident that began
+   * before the baseline. Scheduled reports do not, so a steady error rate opens no incident.
+   */
+  includeOngoing?: boolean;
 }

@@ -62,6 +62,7 @@ export async function runReportCommand(
       window,
       baseline: defaultBaseline(window, config.baselineMs),
       userAttribute: config.userAttribute,
+      includeOngoing: true,
     });
     const markdown = renderReportMarkdown(report);
     process.stdout.write(
