@@ -188,7 +188,10 @@ function decodeText(start: number, end: number, ascii: boolean): string {
   return ascii ? source.latin1Slice(start, end) : source.utf8Slice(start, end);
 }
 
-/** Reads a string field whose text this converter copies and returns its end. The text starts at `pos`. */
+/**
+ * Reads a string field whose text this converter copies and returns its end. The text
+ * starts at `pos`.
+ */
 function textEnd(tag: number, limit: number): number {
   expectWireType(tag, 2);
   const end = lengthEnd(limit);
@@ -199,7 +202,10 @@ function textEnd(tag: number, limit: number): number {
 // The end of the field that `textField` read last.
 let fieldEnd = 0;
 
-/** Reads a string field whose text this converter copies; returns its start, the end is in `fieldEnd`. */
+/**
+ * Reads a string field whose text this converter copies and returns its start. Its end is
+ * left in `fieldEnd`.
+ */
 function textField(tag: number, limit: number): number {
   fieldEnd = textEnd(tag, limit);
   const start = pos;
