@@ -138,10 +138,10 @@ function addSpanLinks(nodes: TreeNode[], bySpanId: Map<string, TreeNode>): void 
 }
 
 /**
- * How far a child may stick out of its parent before it counts as clock skew. SDKs that take
- * a span's start from a millisecond clock, or from a time origin of their own process, leave
- * children of another process on the same host up to about two milliseconds outside their
- * parents (seen with OpenTelemetry JS services on one host), which is no skew to report.
+ * How far a child may stick out of its parent before it counts as clock skew. SDKs take a
+ * span's start from a millisecond clock or from a time origin of their own process. So a
+ * child in another process on the same host may sit up to about two milliseconds outside
+ * its parent (seen with OpenTelemetry JS services on one host), which is no skew.
  */
 const SKEW_TOLERANCE_NS = 2_000_000n;
 

@@ -136,8 +136,8 @@ export class Ingest {
   }
 
   /**
-   * Converts an OTLP protobuf body straight into rows when the sink takes rows and the
-   * body needs no repair or rejection (protobufSpanRows); otherwise decodes it into
+   * Converts an OTLP protobuf body straight into rows (protobufSpanRows) when the sink
+   * takes rows and the body needs no repair or rejection. Any other body is decoded into
    * records as `ingestFlattened` does. Throws FL_UNDECODABLE_BODY.
    */
   async ingestProtobuf(protocol: Protocol, body: Uint8Array): Promise<ExportOutcome> {
@@ -217,7 +217,7 @@ function splitExpired(spans: SpanRecord[], retentionDays: number) {
   return { kept, expired: spans.length - kept.length, expiredMessage };
 }
 
-/** The earliest start time, in nanoseconds, that storage keeps now. */
+/** Returns the earliest start time, in nanoseconds, that storage keeps now. */
 function retentionStartNs(retentionDays: number): bigint {
   return BigInt(Date.now() - retentionDays * 86_400_000) * 1_000_000n;
 }

@@ -106,13 +106,16 @@ function checkDirectRows(bytes: Uint8Array, fast: unknown): void {
     nowNs: 1_700_000_100_000n * 1_000_000n,
   });
   if (rows === undefined) return;
-  if (!('spans' in (fast as object))) throw new Error('direct rows for a body that fails');
+  if (!('spans' in (fast as object)))
+    throw new Error('protobufSpanRows returned rows for a body that the decoders reject');
   const result = fast as FlattenResult;
   if (result.rejectedSpans > 0 || result.spans.some((span) => span.ingestWarnings.length > 0)) {
-    throw new Error('direct rows for a body that needs a repair or rejects a span');
+    throw new Error(
+      'protobufSpanRows returned rows for a body that needs a repair or rejects a span',
+    );
   }
   if (!Buffer.concat(rows.chunks).equals(Buffer.concat(toSpanRows(result.spans).chunks))) {
-    throw new Error('direct rows differ from the rows of the records');
+    throw new Error('protobufSpanRows returned rows that differ from toSpanRows of the records');
   }
 }
 
@@ -216,8 +219,8 @@ const request = fc.record({
 
 /*
  * Requests as SDKs send them: valid ids and times, a service name, scalar span attributes.
- * Most need no repair, so the direct conversion into rows takes them; the rest still
- * reach it through the mutations and through values at the limits.
+ * Most need no repair, so the direct conversion into rows takes them. Values at the limits
+ * and the mutations below make the rest.
  */
 const startNs = fc.bigInt({ min: 1_699_000_000_000_000_000n, max: 1_700_000_100_000_000_000n });
 const scalarValue = fc.oneof(

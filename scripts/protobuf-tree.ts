@@ -27,7 +27,7 @@ export interface Field {
   lengthDelta?: number;
 }
 
-/** The length-delimited fields of each OTLP message that hold a message, by field number. */
+/** The length-delimited fields of each OTLP message that contain a message, by field number. */
 const MESSAGES: Record<string, Record<number, string>> = {
   request: { 1: 'resourceSpans' },
   resourceSpans: { 1: 'resource', 2: 'scopeSpans' },

@@ -1,18 +1,10 @@
-import fs from 'node:fs';
 import { findLatencyOutliers } from '../analyzer/latency-outliers';
 import type { SpanRecord } from '../lib/model/span';
-import { openStorage, type Storage } from '../lib/storage/clickhouse';
 import { writeSpans } from '../lib/storage/span-writer';
-import { makeTempDir } from './helpers/faultline';
+import { useFilledStorage } from './helpers/faultline';
 import { makeSpan } from './helpers/spans';
+import { ANALYSIS_BASELINE, ANALYSIS_WINDOW } from './helpers/traffic';
 
-const MINUTE = 60_000;
-const BLOCK_START = Math.floor((Date.now() - 2 * 3_600_000) / (10 * MINUTE)) * 10 * MINUTE;
-const WINDOW = { startMs: BLOCK_START + MINUTE, endMs: BLOCK_START + 6 * MINUTE };
-const BASELINE = { startMs: BLOCK_START - 50 * MINUTE, endMs: BLOCK_START - 40 * MINUTE };
-
-let storage: Storage;
-let dataDir: string;
 let nextTrace = 1;
 
 /**
@@ -32,31 +24,28 @@ function expressRequest(startMs: number, route: string, handlerMs: number): Span
   ];
 }
 
-beforeAll(async () => {
-  dataDir = makeTempDir('latency-routes');
-  storage = await openStorage({ dataDir, url: '', database: 'faultline', retentionDays: 7 });
+// Two routes of one handler name: /cart stays fast, and /search is slow in the window.
+const storage = useFilledStorage('latency-routes', async (target) => {
   const spans: SpanRecord[] = [];
   for (let index = 0; index < 200; index += 1) {
-    const at = BASELINE.startMs + index * 2000;
+    const at = ANALYSIS_BASELINE.startMs + index * 2000;
     spans.push(...expressRequest(at, '/cart', 4 + (index % 3)));
     spans.push(...expressRequest(at + 500, '/search', 5 + (index % 4)));
   }
   for (let index = 0; index < 120; index += 1) {
-    const at = WINDOW.startMs + index * 2000;
+    const at = ANALYSIS_WINDOW.startMs + index * 2000;
     spans.push(...expressRequest(at, '/cart', 4 + (index % 3)));
     spans.push(...expressRequest(at + 500, '/search', 300 + (index % 7)));
   }
-  await writeSpans(storage, spans);
-}, 60_000);
-
-afterAll(async () => {
-  await storage.close();
-  fs.rmSync(dataDir, { recursive: true, force: true });
+  await writeSpans(target, spans);
 });
 
 describe('latency outliers of express handlers', () => {
   it('names the route of the slow handler', async () => {
-    const findings = await findLatencyOutliers(storage, { window: WINDOW, baseline: BASELINE });
+    const findings = await findLatencyOutliers(storage(), {
+      window: ANALYSIS_WINDOW,
+      baseline: ANALYSIS_BASELINE,
+    });
     const handler = findings.find((finding) => finding.culprit.service === 'api');
     expect(handler?.culprit.operation).toBe('request handler /search');
     expect(handler?.summary).toContain('api "request handler /search" was slow');

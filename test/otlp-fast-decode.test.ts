@@ -43,8 +43,8 @@ function outcome(decode: () => FlattenResult): FlattenResult | { code: string; m
 }
 
 /**
- * Converts a body straight into rows. Where that gives rows, checks that the records say
- * the body needs no repair and rejects no span, and that the rows are those of the records.
+ * Converts a body straight into rows. Where that gives rows, checks that the records carry
+ * no repair and no rejected span, and that the rows are those of the records.
  */
 function directRows(
   body: Uint8Array,
@@ -636,7 +636,7 @@ describe('fast protobuf decoder', () => {
       expect(directRows(body, DEFAULT_FLATTEN_LIMITS, reference(body))).toBeDefined();
     });
 
-    const taken: [string, Uint8Array][] = [
+    const directBodies: [string, Uint8Array][] = [
       [
         'scalar values',
         request([
@@ -741,7 +741,7 @@ describe('fast protobuf decoder', () => {
       expect(directRows(body, DEFAULT_FLATTEN_LIMITS, reference(body))?.count).toBe(400);
     });
 
-    it.each(taken)('takes the body with %s', (_name, body) => {
+    it.each(directBodies)('takes the body with %s', (_name, body) => {
       expect(directRows(body, DEFAULT_FLATTEN_LIMITS, reference(body))).toBeDefined();
     });
 

@@ -40,8 +40,9 @@ import { toDouble } from './values';
  *   kvlist or bytes (event and link attributes may be any value);
  * - an attribute that sends its value twice, a key that comes twice in one span, or more
  *   attributes than the limit;
- * - an invalid trace, span, parent or link id; a time that needs a repair or is older than
- *   the retention; an event time past the year 2262;
+ * - an invalid trace, span, parent or link id;
+ * - a time that needs a repair or is older than the retention, or an event time past the
+ *   year 2262;
  * - a resource without `service.name`, even one without spans; a resource or scope after
  *   its spans, either of them twice, entity references;
  * - a field with an unexpected wire type, a field or length past the end of its message,
@@ -231,18 +232,18 @@ function text(tag: number, limit: number): string {
 // with its text and whether the conventions read it. A key found there needs no decoding.
 const KEY_SLOTS = 4096;
 const MAX_KEPT_KEY_BYTES = 128;
-const keptKeyBytes: (Buffer | undefined)[] = new Array<Buffer | undefined>(KEY_SLOTS);
-const keptKeys: string[] = new Array<string>(KEY_SLOTS).fill('');
-const keptConventionKeys = new Uint8Array(KEY_SLOTS);
+const keyTableBytes: (Buffer | undefined)[] = new Array<Buffer | undefined>(KEY_SLOTS);
+const keyTableTexts: string[] = new Array<string>(KEY_SLOTS).fill('');
+const keyTableConventions = new Uint8Array(KEY_SLOTS);
 const KEY_PROBES = 8;
 const CONVENTION_KEYS = SPAN_CONVENTION_KEYS;
 /** The text of the last key that `keySlot` found too long for the table. */
 let longKey = '';
 
-/** Returns whether `kept` equals the body's bytes of its length from `start`. */
-function sameBytes(kept: Buffer, start: number): boolean {
-  for (let index = 0; index < kept.length; index += 1) {
-    if (kept[index] !== body[start + index]) return false;
+/** Returns whether `stored` equals the body's bytes of its length from `start`. */
+function sameBytes(stored: Buffer, start: number): boolean {
+  for (let index = 0; index < stored.length; index += 1) {
+    if (stored[index] !== body[start + index]) return false;
   }
   return true;
 }
@@ -265,19 +266,19 @@ function keySlot(start: number, end: number, ascii: boolean): number {
   let slot = home;
   for (let probe = 0; probe < KEY_PROBES; probe += 1) {
     const candidate = (home + probe) & (KEY_SLOTS - 1);
-    const kept = keptKeyBytes[candidate];
-    if (kept === undefined) {
+    const stored = keyTableBytes[candidate];
+    if (stored === undefined) {
       slot = candidate;
       break;
     }
-    if (kept.length === length && sameBytes(kept, start)) return candidate;
+    if (stored.length === length && sameBytes(stored, start)) return candidate;
   }
   const text = decodeText(start, end, ascii);
   const bytes = Buffer.allocUnsafe(length);
   body.copy(bytes, 0, start, end);
-  keptKeyBytes[slot] = bytes;
-  keptKeys[slot] = text;
-  keptConventionKeys[slot] = CONVENTION_KEYS.has(text) ? 1 : 0;
+  keyTableBytes[slot] = bytes;
+  keyTableTexts[slot] = text;
+  keyTableConventions[slot] = CONVENTION_KEYS.has(text) ? 1 : 0;
   return slot;
 }
 
@@ -847,8 +848,8 @@ class Converter {
         if (slots[before] === slot && this.sameKey(before, index)) throw RECORD_PATH;
       }
       slots[index] = slot;
-      keys[index] = slot >= 0 ? keptKeys[slot] : longKey;
-      const convention = slot >= 0 ? keptConventionKeys[slot] === 1 : CONVENTION_KEYS.has(longKey);
+      keys[index] = slot >= 0 ? keyTableTexts[slot] : longKey;
+      const convention = slot >= 0 ? keyTableConventions[slot] === 1 : CONVENTION_KEYS.has(longKey);
       if (convention) conventions.push({ key: keys[index], value: this.anyValue(index) });
     }
     for (let index = 0; index < count; index += 1) {
@@ -1228,7 +1229,7 @@ export function protobufSpanRows(
     ? request
     : Buffer.from(request.buffer, request.byteOffset, request.byteLength);
   pos = 0;
-  for (const each of columns.values()) each.clear();
+  for (const builder of columns.values()) builder.clear();
   const nowNs = options.nowNs ?? BigInt(Date.now()) * 1_000_000n;
   const converter = new Converter(options.limits, nowNs, options.oldestNs);
   try {

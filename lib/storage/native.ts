@@ -130,7 +130,7 @@ export class ByteWriter {
     this.length += 8;
   }
 
-  /** Appends what another writer holds. */
+  /** Appends the bytes that another writer contains. */
   append(other: ByteWriter): void {
     this.copyFrom(other.buffer, 0, other.length);
   }

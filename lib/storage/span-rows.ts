@@ -570,6 +570,23 @@ function writeArrayEnds(writer: ByteWriter, spans: readonly SpanRecord[], length
   }
 }
 
+/**
+ * Writes an array column of the events or links of each span: the end offsets, then one
+ * value an item, written by `write`.
+ */
+function writeNested<Item>(
+  writer: ByteWriter,
+  column: keyof SpanRow,
+  spans: readonly SpanRecord[],
+  counts: number[],
+  items: (span: SpanRecord) => readonly Item[],
+  write: (item: Item) => void,
+): void {
+  writeHeader(writer, column);
+  writeArrayEnds(writer, spans, counts);
+  for (const span of spans) for (const item of items(span)) write(item);
+}
+
 // Conversion is synchronous, so every block is built in this one buffer, which grows to
 // the largest block, and is then copied out at its size.
 const SCRATCH = new ByteWriter(1 << 20);
@@ -643,44 +660,38 @@ export function toSpanRows(spans: readonly SpanRecord[]): SpanRows {
       writer.int64(clamp(BigInt(event.timeUnixNano) - starts[index], INT64_MIN, INT64_MAX));
     }
   }
-  writeHeader(writer, 'events.name');
-  writeArrayEnds(writer, spans, eventCounts);
-  for (const span of spans) for (const event of span.events) writer.string(event.name);
-  writeHeader(writer, 'events.attributes');
-  writeArrayEnds(writer, spans, eventCounts);
-  for (const span of spans) {
-    for (const event of span.events) writer.string(storedJson(event.attributes));
-  }
-  writeHeader(writer, 'events.dropped_attributes_count');
-  writeArrayEnds(writer, spans, eventCounts);
-  for (const span of spans) {
-    for (const event of span.events) writer.uint32(toUInt32(event.droppedAttributesCount));
-  }
+  const events = (span: SpanRecord) => span.events;
+  writeNested(writer, 'events.name', spans, eventCounts, events, (event) =>
+    writer.string(event.name),
+  );
+  writeNested(writer, 'events.attributes', spans, eventCounts, events, (event) =>
+    writer.string(storedJson(event.attributes)),
+  );
+  writeNested(writer, 'events.dropped_attributes_count', spans, eventCounts, events, (event) =>
+    writer.uint32(toUInt32(event.droppedAttributesCount)),
+  );
   writeHeader(writer, 'dropped_events_count');
   for (const span of spans) writer.uint32(toUInt32(span.droppedEventsCount));
 
-  writeHeader(writer, 'link_trace_ids');
-  writeArrayEnds(writer, spans, linkCounts);
-  for (const span of spans) for (const link of span.links) writer.hexId(link.traceId, 16);
-  writeHeader(writer, 'link_span_ids');
-  writeArrayEnds(writer, spans, linkCounts);
-  for (const span of spans) for (const link of span.links) writer.hexId(link.spanId, 8);
-  writeHeader(writer, 'link_trace_states');
-  writeArrayEnds(writer, spans, linkCounts);
-  for (const span of spans) for (const link of span.links) writer.string(link.traceState);
-  writeHeader(writer, 'link_attributes');
-  writeArrayEnds(writer, spans, linkCounts);
-  for (const span of spans) {
-    for (const link of span.links) writer.string(storedJson(link.attributes));
-  }
-  writeHeader(writer, 'link_dropped_attributes_counts');
-  writeArrayEnds(writer, spans, linkCounts);
-  for (const span of spans) {
-    for (const link of span.links) writer.uint32(toUInt32(link.droppedAttributesCount));
-  }
-  writeHeader(writer, 'link_flags');
-  writeArrayEnds(writer, spans, linkCounts);
-  for (const span of spans) for (const link of span.links) writer.uint32(toUInt32(link.flags));
+  const links = (span: SpanRecord) => span.links;
+  writeNested(writer, 'link_trace_ids', spans, linkCounts, links, (link) =>
+    writer.hexId(link.traceId, 16),
+  );
+  writeNested(writer, 'link_span_ids', spans, linkCounts, links, (link) =>
+    writer.hexId(link.spanId, 8),
+  );
+  writeNested(writer, 'link_trace_states', spans, linkCounts, links, (link) =>
+    writer.string(link.traceState),
+  );
+  writeNested(writer, 'link_attributes', spans, linkCounts, links, (link) =>
+    writer.string(storedJson(link.attributes)),
+  );
+  writeNested(writer, 'link_dropped_attributes_counts', spans, linkCounts, links, (link) =>
+    writer.uint32(toUInt32(link.droppedAttributesCount)),
+  );
+  writeNested(writer, 'link_flags', spans, linkCounts, links, (link) =>
+    writer.uint32(toUInt32(link.flags)),
+  );
   writeHeader(writer, 'dropped_links_count');
   for (const span of spans) writer.uint32(toUInt32(span.droppedLinksCount));
 

@@ -43,9 +43,9 @@ export function usesRegistration(other: string, own: string): boolean {
 
 /**
  * Warns when the service resolves its own copy of `@opentelemetry/api` that ignores the
- * tracer provider this SDK registered. Spans that the service starts through that copy do
- * nothing, and so do the exceptions and statuses it records on them, without an error.
- * The service is looked up from the folder of its entry script, else the working folder.
+ * tracer provider this SDK registered. Spans, exceptions and statuses recorded through
+ * that copy are dropped without an error. The service's copy is looked up from the folder
+ * of its entry script, else from the working folder.
  */
 export function warnOnIgnoringApiCopy(logger: SdkLogger): void {
   const own = resolveApiPackage(__dirname);

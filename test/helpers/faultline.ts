@@ -4,6 +4,7 @@ import path from 'node:path';
 import { startApp, type FaultlineApp } from '../../cli/app';
 import { loadConfig, type FaultlineConfig } from '../../lib/config';
 import { silentLogger } from '../../lib/logger';
+import { openStorage, type Storage } from '../../lib/storage/clickhouse';
 
 /** A Faultline instance on free loopback ports with embedded storage in a temp folder. */
 export interface TestFaultline {
@@ -20,6 +21,28 @@ export interface TestFaultline {
 
 export function makeTempDir(prefix: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), `faultline-${prefix}-`));
+}
+
+/**
+ * Opens embedded storage in a temporary folder before the tests of a file, writes its data
+ * with `fill`, and closes and removes it after them. Returns a getter of the storage.
+ */
+export function useFilledStorage(
+  prefix: string,
+  fill: (storage: Storage) => Promise<void>,
+): () => Storage {
+  let storage: Storage;
+  let dataDir: string;
+  beforeAll(async () => {
+    dataDir = makeTempDir(prefix);
+    storage = await openStorage({ dataDir, url: '', database: 'faultline', retentionDays: 7 });
+    await fill(storage);
+  }, 60_000);
+  afterAll(async () => {
+    await storage.close();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+  return () => storage;
 }
 
 export async function startTestFaultline(

@@ -16,6 +16,20 @@ export interface SyntheticRequest {
   traceId?: string;
 }
 
+const MINUTE = 60_000;
+// A ten-minute block two hours ago: analyses of a window inside one block, with a baseline
+// before it, all within the retention.
+const BLOCK_START = Math.floor((Date.now() - 2 * 3_600_000) / (10 * MINUTE)) * 10 * MINUTE;
+
+/** A five-minute window inside one ten-minute block of storage. */
+export const ANALYSIS_WINDOW = { startMs: BLOCK_START + MINUTE, endMs: BLOCK_START + 6 * MINUTE };
+
+/** A ten-minute baseline that ends 40 minutes before the window's block. */
+export const ANALYSIS_BASELINE = {
+  startMs: BLOCK_START - 50 * MINUTE,
+  endMs: BLOCK_START - 40 * MINUTE,
+};
+
 let traceCounter = 1;
 
 /** Builds the spans of one request with ids unique across the test run. */
