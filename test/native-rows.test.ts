@@ -220,11 +220,15 @@ describe('native span rows', () => {
   });
 
   it('parse the column types of the table', () => {
-    expect(parseNativeType('Map(LowCardinality(String), Int64)')).toEqual({
+    expect(parseNativeType('Map(String, Int64)')).toEqual({
       kind: 'map',
       key: { kind: 'string' },
       value: { kind: 'int64' },
     });
+    expect(parseNativeType('LowCardinality(String)')).toEqual({ kind: 'lowCardinality' });
+    expect(() => parseNativeType('Map(LowCardinality(String), Int64)')).toThrow(
+      'unsupported Native column type "Map(LowCardinality(String), Int64)"',
+    );
     expect(() => parseNativeType('Decimal(9, 2)')).toThrow(
       'unsupported Native column type "Decimal(9, 2)"',
     );
@@ -269,6 +273,60 @@ describe('native inserts', () => {
     const [native, fromJson] = await Promise.all([select('spans'), select('spans_from_json')]);
     expect(native).toHaveLength(spans.length);
     expect(native).toEqual(fromJson);
+  });
+
+  it('store blocks of String resource columns joined with LowCardinality ones', async () => {
+    // Logs written before the resource and scope columns went as LowCardinality hold
+    // blocks with String columns, and the writer joins them with new blocks in one insert.
+    const start = Date.now() - 3_600_000;
+    const spans = [0, 1].map((index) =>
+      makeSpan(1, '', start, start + 5, {
+        traceId: `${'e'.repeat(31)}${index}`,
+        serviceName: `old-and-new-${index}`,
+        scopeName: LONG,
+      }),
+    );
+    const read = readNativeRows(toSpanRows([spans[0]]).chunks[0]);
+    const stringTypes = read.types.map((type) =>
+      type === 'LowCardinality(String)' ? 'String' : type,
+    );
+    const oldBlock = writeNativeBlock(read.columns, stringTypes, read.rows);
+    const rows = joinSpanRows([
+      { ...toSpanRows([spans[0]]), chunks: [oldBlock] },
+      toSpanRows([spans[1]]),
+    ]);
+    await writeSpanRows(storage, rows);
+    const result = await storage.client.query({
+      query: `SELECT service_name, scope_name FROM faultline.spans
+        WHERE service_name LIKE 'old-and-new-%' ORDER BY service_name`,
+      format: 'JSONEachRow',
+    });
+    expect(await result.json()).toEqual([
+      { service_name: 'old-and-new-0', scope_name: LONG },
+      { service_name: 'old-and-new-1', scope_name: LONG },
+    ]);
+  });
+
+  it('store LowCardinality columns of more distinct values than one index byte counts', async () => {
+    const start = Date.now() - 3_600_000;
+    const spans = Array.from({ length: 300 }, (_, index) =>
+      makeSpan(1, '', start, start + 5, {
+        traceId: `${'c'.repeat(28)}${index.toString(16).padStart(4, '0')}`,
+        serviceName: `many-${index}`,
+      }),
+    );
+    const block = toSpanRows(spans).chunks[0];
+    expect(
+      readNativeRows(block).rows.map((row) => row[SPAN_COLUMNS.indexOf('service_name')]),
+    ).toEqual(spans.map((span) => span.serviceName));
+    await writeSpanRows(storage, toSpanRows(spans));
+    const result = await storage.client.query({
+      query: `SELECT service_name FROM faultline.spans
+        WHERE service_name LIKE 'many-%' ORDER BY toUInt32(substring(service_name, 6))`,
+      format: 'JSONEachRow',
+    });
+    const stored = await result.json<{ service_name: string }>();
+    expect(stored.map((row) => row.service_name)).toEqual(spans.map((span) => span.serviceName));
   });
 
   it('keep the last of repeated keys', async () => {

@@ -6,7 +6,7 @@ import {
   SPAN_CONVENTION_KEYS,
 } from '../model/conventions';
 import { SPAN_KINDS, STATUS_CODES, type AnyValue, type KeyValue } from '../model/span';
-import { ByteWriter } from '../storage/native';
+import { ByteWriter, DictionaryColumn } from '../storage/native';
 import {
   keyValuesBytes,
   SPAN_COLUMNS,
@@ -313,12 +313,19 @@ class Column {
   readonly values = new ByteWriter(1 << 12);
   /** The keys of a map column. */
   readonly keys = new ByteWriter(1 << 12);
+  /** The rows of a LowCardinality column, written to `values` when the block is joined. */
+  readonly dictionary: DictionaryColumn | undefined;
   count = 0;
+
+  constructor(type: string) {
+    this.dictionary = type.startsWith('LowCardinality(') ? new DictionaryColumn() : undefined;
+  }
 
   clear(): void {
     this.offsets.length = 0;
     this.values.length = 0;
     this.keys.length = 0;
+    this.dictionary?.clear();
     this.count = 0;
   }
 
@@ -328,7 +335,9 @@ class Column {
   }
 }
 
-const columns = new Map<keyof SpanRow, Column>(SPAN_COLUMNS.map((name) => [name, new Column()]));
+const columns = new Map<keyof SpanRow, Column>(
+  SPAN_COLUMNS.map((name) => [name, new Column(SPAN_NATIVE_TYPES[name])]),
+);
 
 function column(name: keyof SpanRow): Column {
   return columns.get(name)!;
@@ -345,9 +354,9 @@ const starts = column('start_time').values;
 const durations = column('duration_ns').values;
 const statusCodes = column('status_code').values;
 const statusMessages = column('status_message').values;
-const serviceNames = column('service_name').values;
-const serviceVersions = column('service_version').values;
-const environments = column('deployment_environment').values;
+const serviceNames = column('service_name').dictionary!;
+const serviceVersions = column('service_version').dictionary!;
+const environments = column('deployment_environment').dictionary!;
 const remoteServices = column('remote_service').values;
 const httpCodes = column('http_status_code').values;
 const errorFlags = column('is_error').values;
@@ -359,11 +368,11 @@ const MAPS = [
   column('attributes_complex'),
 ];
 const droppedAttributes = column('dropped_attributes_count').values;
-const resourceTexts = column('resource_attributes').values;
+const resourceTexts = column('resource_attributes').dictionary!;
 const droppedResourceAttributes = column('dropped_resource_attributes_count').values;
-const scopeNames = column('scope_name').values;
-const scopeVersions = column('scope_version').values;
-const scopeTexts = column('scope_attributes').values;
+const scopeNames = column('scope_name').dictionary!;
+const scopeVersions = column('scope_version').dictionary!;
+const scopeTexts = column('scope_attributes').dictionary!;
 const EVENT_COLUMNS = [
   column('events.time_offset_ns'),
   column('events.name'),
@@ -808,9 +817,9 @@ class Converter {
     const statusCode = this.statusCode < STATUS_CODES.length ? this.statusCode : 0;
     statusCodes.int8(statusCode);
     statusMessages.stringFrom(body, this.statusMessage, this.statusMessageEnd);
-    serviceNames.stringBytes(context.serviceName);
-    serviceVersions.stringBytes(context.serviceVersion);
-    environments.stringBytes(context.environment);
+    serviceNames.add(context.serviceName);
+    serviceVersions.add(context.serviceVersion);
+    environments.add(context.environment);
 
     const conventions = this.writeAttributes();
     const kind = SPAN_KINDS[kindCode];
@@ -819,11 +828,11 @@ class Converter {
     httpCodes.uint16(httpStatus);
     errorFlags.uint8(isErrorSpan(kind, STATUS_CODES[statusCode], httpStatus) ? 1 : 0);
     droppedAttributes.uint32(this.droppedAttributeCount);
-    resourceTexts.stringBytes(context.resourceText);
+    resourceTexts.add(context.resourceText);
     droppedResourceAttributes.uint32(context.droppedResourceAttributes);
-    scopeNames.stringBytes(context.scopeName);
-    scopeVersions.stringBytes(context.scopeVersion);
-    scopeTexts.stringBytes(context.scopeText);
+    scopeNames.add(context.scopeName);
+    scopeVersions.add(context.scopeVersion);
+    scopeTexts.add(context.scopeText);
     this.writeEvents();
     droppedEvents.uint32(this.droppedEventCount);
     this.writeLinks();
@@ -1200,7 +1209,8 @@ function joinColumns(rows: number): Buffer {
   const rowCount = leb128Bytes(rows);
   let size = COLUMN_COUNT.length + rowCount.length;
   SPAN_COLUMNS.forEach((name, index) => {
-    const { offsets, keys, values } = columns.get(name)!;
+    const { offsets, keys, values, dictionary } = columns.get(name)!;
+    dictionary?.writeTo(values);
     size += HEADERS[index].length + offsets.length + keys.length + values.length;
   });
   const block = Buffer.allocUnsafe(size);

@@ -230,6 +230,95 @@ export class ByteWriter {
   }
 }
 
+// The serialization of a LowCardinality column in a Native block: a version once a column,
+// then flags that give the width of the indexes and say that the dictionary comes with
+// the column, then the dictionary, then the indexes.
+const DICTIONARY_VERSION = 1;
+const HAS_ADDITIONAL_KEYS = 1 << 9;
+const NEEDS_DICTIONARY_UPDATE = 1 << 10;
+const INDEX_WIDTHS = [1, 2, 4] as const;
+
+function indexWidthCode(dictionarySize: number): number {
+  if (dictionarySize <= 0x100) return 0;
+  return dictionarySize <= 0x10000 ? 1 : 2;
+}
+
+/**
+ * Builds the values of a LowCardinality(String) column of one Native block: every
+ * distinct value once, in the order of first use, then an index a row. The spans of one
+ * resource repeat its attribute list, about half the bytes of a row as text, which this
+ * sends once a block. The engine takes the dictionary as it comes instead of looking up
+ * the text of every row.
+ */
+export class DictionaryColumn {
+  private readonly positions = new Map<string, number>();
+  private readonly dictionary = new ByteWriter(1 << 12);
+  private indexes = new Uint32Array(1 << 12);
+  private lastValue: Buffer | undefined;
+  private lastIndex = 0;
+  /** Rows added so far. */
+  count = 0;
+
+  constructor() {
+    this.clear();
+  }
+
+  clear(): void {
+    this.positions.clear();
+    this.dictionary.length = 0;
+    // The engine writes the empty value first in every dictionary, and so does this.
+    this.positions.set('', 0);
+    this.dictionary.leb128(0);
+    this.lastValue = undefined;
+    this.count = 0;
+  }
+
+  /**
+   * Adds a row's value as UTF-8 bytes. A row given the same Buffer object as the row
+   * before reuses its index without a lookup.
+   */
+  add(value: Buffer): void {
+    let index = this.lastIndex;
+    if (value !== this.lastValue) {
+      const key = value.toString('latin1');
+      const known = this.positions.get(key);
+      if (known === undefined) {
+        index = this.positions.size;
+        this.positions.set(key, index);
+        this.dictionary.stringBytes(value);
+      } else {
+        index = known;
+      }
+      this.lastValue = value;
+      this.lastIndex = index;
+    }
+    if (this.count === this.indexes.length) {
+      const grown = new Uint32Array(this.indexes.length * 2);
+      grown.set(this.indexes);
+      this.indexes = grown;
+    }
+    this.indexes[this.count++] = index;
+  }
+
+  /** Writes the column's values as a Native block stores them. */
+  writeTo(writer: ByteWriter): void {
+    const size = this.positions.size;
+    const code = indexWidthCode(size);
+    writer.uint64Number(DICTIONARY_VERSION);
+    writer.uint64Number(code | HAS_ADDITIONAL_KEYS | NEEDS_DICTIONARY_UPDATE);
+    writer.uint64Number(size);
+    writer.append(this.dictionary);
+    writer.uint64Number(this.count);
+    const width = INDEX_WIDTHS[code];
+    for (let row = 0; row < this.count; row += 1) {
+      const index = this.indexes[row];
+      if (width === 1) writer.uint8(index);
+      else if (width === 2) writer.uint16(index);
+      else writer.uint32(index);
+    }
+  }
+}
+
 /** One Native column type of those the span insert sends. */
 export type NativeType =
   | { kind: 'uint'; bytes: 1 | 2 | 4 | 8 | 16 }
@@ -237,6 +326,7 @@ export type NativeType =
   | { kind: 'float64' }
   | { kind: 'bool' }
   | { kind: 'string' }
+  | { kind: 'lowCardinality' }
   | { kind: 'enum8'; names: Map<number, string>; values: Map<string, number> }
   | { kind: 'array'; item: NativeType }
   | { kind: 'map'; key: NativeType; value: NativeType };
@@ -282,6 +372,18 @@ function parseEnum8(body: string): NativeType {
   return { kind: 'enum8', names, values };
 }
 
+/**
+ * Parses the type of an array item or a map key or value. The span insert sends no
+ * LowCardinality column inside another, whose dictionary would come before the offsets.
+ */
+function parseItemType(item: string, name: string): NativeType {
+  const type = parseNativeType(item);
+  if (type.kind === 'lowCardinality') {
+    throw new Error(`unsupported Native column type ${JSON.stringify(name)}`);
+  }
+  return type;
+}
+
 /** Parses a ClickHouse type name of the kinds the span insert uses. */
 export function parseNativeType(name: string): NativeType {
   const open = name.indexOf('(');
@@ -292,12 +394,16 @@ export function parseNativeType(name: string): NativeType {
   if (outer === 'Float64') return { kind: 'float64' };
   if (outer === 'Bool') return { kind: 'bool' };
   if (outer === 'String') return { kind: 'string' };
-  if (outer === 'LowCardinality') return parseNativeType(body);
+  if (outer === 'LowCardinality') {
+    if (body !== 'String')
+      throw new Error(`unsupported Native column type ${JSON.stringify(name)}`);
+    return { kind: 'lowCardinality' };
+  }
   if (outer === 'Enum8') return parseEnum8(body);
-  if (outer === 'Array') return { kind: 'array', item: parseNativeType(body) };
+  if (outer === 'Array') return { kind: 'array', item: parseItemType(body, name) };
   if (outer === 'Map') {
     const [key, value] = splitArguments(body);
-    return { kind: 'map', key: parseNativeType(key), value: parseNativeType(value) };
+    return { kind: 'map', key: parseItemType(key, name), value: parseItemType(value, name) };
   }
   throw new Error(`unsupported Native column type ${JSON.stringify(name)}`);
 }
@@ -380,7 +486,48 @@ class ByteReader {
     }
   }
 
+  /** Reads a LowCardinality(String) column, as `DictionaryColumn` writes it. */
+  dictionaryColumn(rows: number): NativeValue[] {
+    const version = Number(this.value(UINT64));
+    const flags = Number(this.value(UINT64));
+    const code = flags & 0xff;
+    if (
+      version !== DICTIONARY_VERSION ||
+      code >= INDEX_WIDTHS.length ||
+      (flags & HAS_ADDITIONAL_KEYS) === 0
+    ) {
+      throw new Error(
+        `unsupported LowCardinality column: version ${version}, flags ${flags}; expected the dictionary with the column`,
+      );
+    }
+    const dictionary: string[] = [];
+    const size = Number(this.value(UINT64));
+    for (let index = 0; index < size; index += 1) dictionary.push(this.string());
+    const count = Number(this.value(UINT64));
+    if (count !== rows) {
+      throw new Error(`LowCardinality column of ${count} indexes in a block of ${rows} rows`);
+    }
+    const width = INDEX_WIDTHS[code];
+    const values: NativeValue[] = [];
+    for (let row = 0; row < rows; row += 1) {
+      const at = this.take(width);
+      const index =
+        width === 1
+          ? this.buffer[at]
+          : width === 2
+            ? this.buffer.readUInt16LE(at)
+            : this.buffer.readUInt32LE(at);
+      const value = dictionary[index];
+      if (value === undefined) {
+        throw new Error(`LowCardinality index ${index} past a dictionary of ${size} values`);
+      }
+      values.push(value);
+    }
+    return values;
+  }
+
   column(type: NativeType, rows: number): NativeValue[] {
+    if (type.kind === 'lowCardinality') return this.dictionaryColumn(rows);
     if (type.kind === 'array' || type.kind === 'map') {
       const ends: number[] = [];
       for (let row = 0; row < rows; row += 1) ends.push(Number(this.value(UINT64)));
@@ -472,6 +619,12 @@ function writeValue(writer: ByteWriter, type: NativeType, value: NativeValue): v
 }
 
 function writeColumn(writer: ByteWriter, type: NativeType, values: NativeValue[]): void {
+  if (type.kind === 'lowCardinality') {
+    const column = new DictionaryColumn();
+    for (const value of values) column.add(Buffer.from(String(value)));
+    column.writeTo(writer);
+    return;
+  }
   if (type.kind !== 'array' && type.kind !== 'map') {
     for (const value of values) writeValue(writer, type, value);
     return;

@@ -7,7 +7,7 @@ import {
   type SpanRecord,
   type StatusCode,
 } from '../model/span';
-import { ByteWriter, readNativeRows, writeNativeBlock } from './native';
+import { ByteWriter, DictionaryColumn, readNativeRows, writeNativeBlock } from './native';
 
 /**
  * Row of the `spans` table in the JSON form that JSONEachRow inserts and selects use.
@@ -355,8 +355,10 @@ export interface SpanRows {
 const NEWLINE = 0x0a;
 
 /**
- * Native types of the columns in `SPAN_COLUMNS`: the table's types without
- * LowCardinality, which the engine applies when it converts the block on insert.
+ * Native types of the columns in `SPAN_COLUMNS`. The columns of a span's resource and
+ * scope go as LowCardinality, each value once a block, since every span of a resource
+ * repeats them. The other LowCardinality columns of the table, such as the attribute
+ * maps, go without it, and the engine converts them on insert.
  */
 export const SPAN_NATIVE_TYPES: Record<keyof SpanRow, string> = {
   trace_id: 'UInt128',
@@ -370,9 +372,9 @@ export const SPAN_NATIVE_TYPES: Record<keyof SpanRow, string> = {
   duration_ns: 'UInt64',
   status_code: `Enum8(${STATUS_CODES.map((status, code) => `'${status}' = ${code}`).join(', ')})`,
   status_message: 'String',
-  service_name: 'String',
-  service_version: 'String',
-  deployment_environment: 'String',
+  service_name: 'LowCardinality(String)',
+  service_version: 'LowCardinality(String)',
+  deployment_environment: 'LowCardinality(String)',
   remote_service: 'String',
   http_status_code: 'UInt16',
   is_error: 'Bool',
@@ -382,11 +384,11 @@ export const SPAN_NATIVE_TYPES: Record<keyof SpanRow, string> = {
   attributes_bool: 'Map(String, Bool)',
   attributes_complex: 'Map(String, String)',
   dropped_attributes_count: 'UInt32',
-  resource_attributes: 'String',
+  resource_attributes: 'LowCardinality(String)',
   dropped_resource_attributes_count: 'UInt32',
-  scope_name: 'String',
-  scope_version: 'String',
-  scope_attributes: 'String',
+  scope_name: 'LowCardinality(String)',
+  scope_version: 'LowCardinality(String)',
+  scope_attributes: 'LowCardinality(String)',
   'events.time_offset_ns': 'Array(Int64)',
   'events.name': 'Array(String)',
   'events.attributes': 'Array(String)',
@@ -587,6 +589,33 @@ function writeNested<Item>(
   for (const span of spans) for (const item of items(span)) write(item);
 }
 
+const DICTIONARY = new DictionaryColumn();
+
+/** Writes a LowCardinality column of one value a span, given as UTF-8 bytes. */
+function writeDictionary(
+  writer: ByteWriter,
+  column: keyof SpanRow,
+  spans: readonly SpanRecord[],
+  bytes: (span: SpanRecord) => Buffer,
+): void {
+  writeHeader(writer, column);
+  DICTIONARY.clear();
+  for (const span of spans) DICTIONARY.add(bytes(span));
+  DICTIONARY.writeTo(writer);
+}
+
+let lastText: string | undefined;
+let lastTextBytes = Buffer.alloc(0);
+
+/** Returns the UTF-8 bytes of a text, the same Buffer for the same text as the call before. */
+function textBytes(text: string): Buffer {
+  if (text !== lastText) {
+    lastText = text;
+    lastTextBytes = Buffer.from(text);
+  }
+  return lastTextBytes;
+}
+
 // Conversion is synchronous, so every block is built in this one buffer, which grows to
 // the largest block, and is then copied out at its size.
 const SCRATCH = new ByteWriter(1 << 20);
@@ -627,12 +656,11 @@ export function toSpanRows(spans: readonly SpanRecord[]): SpanRows {
   for (const span of spans) writer.int8(enumCode(STATUS_CODE_VALUES, span.statusCode));
   writeHeader(writer, 'status_message');
   for (const span of spans) writer.string(span.statusMessage);
-  writeHeader(writer, 'service_name');
-  for (const span of spans) writer.string(span.serviceName);
-  writeHeader(writer, 'service_version');
-  for (const span of spans) writer.string(span.serviceVersion);
-  writeHeader(writer, 'deployment_environment');
-  for (const span of spans) writer.string(span.deploymentEnvironment);
+  writeDictionary(writer, 'service_name', spans, (span) => textBytes(span.serviceName));
+  writeDictionary(writer, 'service_version', spans, (span) => textBytes(span.serviceVersion));
+  writeDictionary(writer, 'deployment_environment', spans, (span) =>
+    textBytes(span.deploymentEnvironment),
+  );
   writeHeader(writer, 'remote_service');
   for (const span of spans) writer.string(span.remoteService);
   writeHeader(writer, 'http_status_code');
@@ -642,16 +670,16 @@ export function toSpanRows(spans: readonly SpanRecord[]): SpanRows {
   writeAttributeMaps(writer, spans);
   writeHeader(writer, 'dropped_attributes_count');
   for (const span of spans) writer.uint32(toUInt32(span.droppedAttributesCount));
-  writeHeader(writer, 'resource_attributes');
-  for (const span of spans) writer.stringBytes(keyValuesBytes(span.resourceAttributes));
+  writeDictionary(writer, 'resource_attributes', spans, (span) =>
+    keyValuesBytes(span.resourceAttributes),
+  );
   writeHeader(writer, 'dropped_resource_attributes_count');
   for (const span of spans) writer.uint32(toUInt32(span.droppedResourceAttributesCount));
-  writeHeader(writer, 'scope_name');
-  for (const span of spans) writer.string(span.scopeName);
-  writeHeader(writer, 'scope_version');
-  for (const span of spans) writer.string(span.scopeVersion);
-  writeHeader(writer, 'scope_attributes');
-  for (const span of spans) writer.stringBytes(keyValuesBytes(span.scopeAttributes));
+  writeDictionary(writer, 'scope_name', spans, (span) => textBytes(span.scopeName));
+  writeDictionary(writer, 'scope_version', spans, (span) => textBytes(span.scopeVersion));
+  writeDictionary(writer, 'scope_attributes', spans, (span) =>
+    keyValuesBytes(span.scopeAttributes),
+  );
 
   writeHeader(writer, 'events.time_offset_ns');
   writeArrayEnds(writer, spans, eventCounts);
