@@ -79,13 +79,19 @@ function rowIds(rows: SpanRows): number[] {
   return spanRowsJson(rows).map((line) => (JSON.parse(line) as number[])[0]);
 }
 
-async function openWal(dir: string, maxBytes = 1 << 30, segmentBytes = 1 << 20) {
+async function openWal(
+  dir: string,
+  maxBytes = 1 << 30,
+  segmentBytes = 1 << 20,
+  keptEntryBytes?: number,
+) {
   return WriteAheadLog.open({
     dir,
     maxBytes,
     segmentBytes,
     logger: silentLogger,
     retryAfterMs: 100,
+    keptEntryBytes,
   });
 }
 
@@ -319,9 +325,30 @@ describe('write-ahead log shipper', () => {
     await wal.close();
   });
 
-  it('skips a deleted segment file', async () => {
+  it('skips a deleted segment file found at start-up', async () => {
     const dir = makeTempDir('wal');
+    const before = await openWal(dir, 1 << 30, 10);
+    await before.wal.append(fakeRows(1));
+    await before.wal.append(fakeRows(2));
+    await before.wal.close();
     const { wal } = await openWal(dir, 1 << 30, 10);
+    const stored: number[] = [];
+    const shipper = testShipper(wal, {
+      write: async (rows) => {
+        stored.push(...rowIds(rows));
+      },
+    });
+    fs.rmSync(listSegments(dir)[0].file);
+    shipper.start();
+    while (wal.spans > 0) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(stored).toEqual([2]);
+    await shipper.stop(0);
+    await wal.close();
+  });
+
+  it('reads a segment back from disk once its entries pass the memory budget', async () => {
+    const dir = makeTempDir('wal');
+    const { wal } = await openWal(dir, 1 << 30, 10, 1);
     const stored: number[] = [];
     const shipper = testShipper(wal, {
       write: async (rows) => {
@@ -334,6 +361,25 @@ describe('write-ahead log shipper', () => {
     shipper.start();
     while (wal.spans > 0) await new Promise((resolve) => setTimeout(resolve, 10));
     expect(stored).toEqual([2]);
+    await shipper.stop(0);
+    await wal.close();
+  });
+
+  it('stores the segments it appended from memory, even with their files deleted', async () => {
+    const dir = makeTempDir('wal');
+    const { wal } = await openWal(dir, 1 << 30, 10);
+    const stored: number[] = [];
+    const shipper = testShipper(wal, {
+      write: async (rows) => {
+        stored.push(...rowIds(rows));
+      },
+    });
+    await wal.append(fakeRows(1));
+    await wal.append(fakeRows(2));
+    for (const { file } of listSegments(dir)) fs.rmSync(file);
+    shipper.start();
+    while (wal.spans > 0) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(stored).toEqual([1, 2]);
     await shipper.stop(0);
     await wal.close();
   });

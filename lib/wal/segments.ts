@@ -15,6 +15,12 @@ export interface SegmentInfo {
   spans: number;
   /** Epoch milliseconds of its first record's append; 0 when empty. */
   firstAppendMs: number;
+  /**
+   * The entries this process appended, kept in memory until the segment is removed so
+   * that the writer need not read them back. Undefined for a segment found at start-up
+   * and for one whose entries passed the log's memory budget.
+   */
+  entries?: WalEntry[];
 }
 
 /**

@@ -37,8 +37,9 @@ const RETRY_BASE_MS = 100;
 const ATTEMPTS_BEFORE_SPLIT = 3;
 
 /**
- * Moves the log into storage: reads the oldest segment, inserts its spans in batches,
- * and deletes it only once every batch succeeded. A failed insert is retried with capped
+ * Moves the log into storage: takes the oldest segment, from memory when this process
+ * appended it and from disk otherwise, inserts its spans in batches, and deletes it only
+ * once every batch succeeded. A failed insert is retried with capped
  * exponential backoff and full jitter until it succeeds or the shipper stops. In the
  * second case the segment stays for the next start. A crash between insert and delete replays the
  * segment, which the storage contract makes harmless.
@@ -49,6 +50,7 @@ export class WalShipper {
   private wake: (() => void) | undefined;
   private failures = 0;
   private lastRetryLog = 0;
+  private readonly removals = new Set<Promise<void>>();
 
   constructor(private readonly options: ShipperOptions) {}
 
@@ -88,9 +90,22 @@ export class WalShipper {
       if (!(await this.batchReady())) continue;
       const segment = await this.options.wal.nextSegment();
       if (!segment) continue;
-      if (await this.ship(segment)) await this.options.wal.remove(segment);
+      if (await this.ship(segment)) this.remove(segment);
       else if (!this.stopped) await this.idle(1000);
     }
+    await Promise.all(this.removals);
+  }
+
+  /** Deletes a stored segment while the loop goes on with the next one. */
+  private remove(segment: SegmentInfo): void {
+    const removal = this.options.wal.remove(segment).catch((error: unknown) => {
+      this.options.logger.error(
+        { err: error, segment: segment.file },
+        'wal segment stored but not deleted; the next start stores it again',
+      );
+    });
+    this.removals.add(removal);
+    void removal.then(() => this.removals.delete(removal));
   }
 
   /**
@@ -128,7 +143,9 @@ export class WalShipper {
     let entries;
     let undecodable;
     try {
-      ({ entries, undecodable } = await readSegmentRecords(segment.file));
+      ({ entries, undecodable } = segment.entries
+        ? { entries: segment.entries, undecodable: [] }
+        : await readSegmentRecords(segment.file));
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
         // Retrying cannot bring a deleted file back, and waiting would block every later

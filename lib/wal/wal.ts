@@ -27,11 +27,21 @@ export interface WalOptions {
   logger: Logger;
   /** Wait after a write or sync failure before appends try a new segment. Default 5 s. */
   retryAfterMs?: number;
+  /** Bytes of appended entries kept in memory, so the writer need not read them back. */
+  keptEntryBytes?: number;
 }
 
 const DEFAULT_RETRY_AFTER_MS = 5000;
 
+/**
+ * Bytes of appended entries kept in memory for the writer by default. While storage keeps
+ * up, the queue limit holds the log far below this; during an outage the log grows on
+ * disk and the writer reads the later segments back.
+ */
+const DEFAULT_KEPT_ENTRY_BYTES = 256 * 1024 * 1024;
+
 interface PendingAppend {
+  entry: WalEntry;
   /** The record's header and payload parts. */
   record: Buffer[];
   bytes: number;
@@ -75,6 +85,8 @@ export class WriteAheadLog {
   private readonly listeners = new Set<() => void>();
   /** Readers waiting for the sync loop to pause so that the active segment can be sealed. */
   private sealWaiters: (() => void)[] = [];
+  /** Bytes of the entries that segments keep in memory. */
+  private keptBytes = 0;
 
   private constructor(private readonly options: WalOptions) {}
 
@@ -115,7 +127,7 @@ export class WriteAheadLog {
     const file = segmentFile(this.options.dir, seq);
     this.fd = fs.openSync(file, 'a');
     this.entrySynced = false;
-    this.active = { seq, file, bytes: 0, spans: 0, firstAppendMs: 0 };
+    this.active = { seq, file, bytes: 0, spans: 0, firstAppendMs: 0, entries: [] };
   }
 
   /** Bytes of the log on disk plus appends waiting for their sync. */
@@ -184,7 +196,7 @@ export class WriteAheadLog {
       );
     }
     return new Promise<void>((resolve, reject) => {
-      this.pending.push({ record, bytes, spans: rows.count, appendedMs, resolve, reject });
+      this.pending.push({ entry, record, bytes, spans: rows.count, appendedMs, resolve, reject });
       this.pendingBytes += bytes;
       this.syncing ??= this.syncLoop();
     });
@@ -246,9 +258,24 @@ export class WriteAheadLog {
     if (this.active.spans === 0) this.active.firstAppendMs = batch[0].appendedMs;
     this.active.bytes += bytes;
     this.active.spans += batch.reduce((sum, item) => sum + item.spans, 0);
+    this.keep(batch, bytes);
     for (const item of batch) item.resolve();
     if (this.active.bytes >= this.options.segmentBytes) this.rotate();
     for (const listener of this.listeners) listener();
+  }
+
+  /** Keeps the entries of a synced batch with the active segment, within `keptEntryBytes`. */
+  private keep(batch: PendingAppend[], bytes: number): void {
+    const entries = this.active.entries;
+    if (!entries) return;
+    if (this.keptBytes + bytes > (this.options.keptEntryBytes ?? DEFAULT_KEPT_ENTRY_BYTES)) {
+      // The writer reads this segment from disk instead.
+      this.keptBytes -= this.active.bytes - bytes;
+      this.active.entries = undefined;
+      return;
+    }
+    this.keptBytes += bytes;
+    for (const item of batch) entries.push(item.entry);
   }
 
   private failWrites(error: unknown): void {
@@ -383,8 +410,12 @@ export class WriteAheadLog {
   async remove(segment: SegmentInfo): Promise<void> {
     const index = this.sealed.indexOf(segment);
     if (index < 0) return;
-    await fs.promises.rm(segment.file, { force: true });
+    // Out of the log at once, so the writer goes on with the next segment while the file
+    // is deleted. Should the deletion fail, the next start stores the segment again.
     this.sealed.splice(index, 1);
+    if (segment.entries) this.keptBytes -= segment.bytes;
+    segment.entries = undefined;
+    await fs.promises.rm(segment.file, { force: true });
   }
 
   /** Waits for pending appends, then closes the active segment; an empty one is deleted. */
