@@ -226,9 +226,11 @@ describe('native span rows', () => {
       value: { kind: 'int64' },
     });
     expect(parseNativeType('LowCardinality(String)')).toEqual({ kind: 'lowCardinality' });
-    expect(() => parseNativeType('Map(LowCardinality(String), Int64)')).toThrow(
-      'unsupported Native column type "Map(LowCardinality(String), Int64)"',
-    );
+    expect(parseNativeType('Map(LowCardinality(String), Int64)')).toEqual({
+      kind: 'map',
+      key: { kind: 'lowCardinality' },
+      value: { kind: 'int64' },
+    });
     expect(() => parseNativeType('Decimal(9, 2)')).toThrow(
       'unsupported Native column type "Decimal(9, 2)"',
     );
@@ -275,8 +277,8 @@ describe('native inserts', () => {
     expect(native).toEqual(fromJson);
   });
 
-  it('store blocks of String resource columns joined with LowCardinality ones', async () => {
-    // Logs written before the resource and scope columns went as LowCardinality hold
+  it('store blocks of String columns joined with LowCardinality ones', async () => {
+    // Logs written before the resource, scope and key columns went as LowCardinality hold
     // blocks with String columns, and the writer joins them with new blocks in one insert.
     const start = Date.now() - 3_600_000;
     const spans = [0, 1].map((index) =>
@@ -284,11 +286,12 @@ describe('native inserts', () => {
         traceId: `${'e'.repeat(31)}${index}`,
         serviceName: `old-and-new-${index}`,
         scopeName: LONG,
+        attributes: [{ key: LONG, value: { intValue: String(index) } }],
       }),
     );
     const read = readNativeRows(toSpanRows([spans[0]]).chunks[0]);
     const stringTypes = read.types.map((type) =>
-      type === 'LowCardinality(String)' ? 'String' : type,
+      type.replaceAll('LowCardinality(String)', 'String'),
     );
     const oldBlock = writeNativeBlock(read.columns, stringTypes, read.rows);
     const rows = joinSpanRows([
@@ -297,13 +300,13 @@ describe('native inserts', () => {
     ]);
     await writeSpanRows(storage, rows);
     const result = await storage.client.query({
-      query: `SELECT service_name, scope_name FROM faultline.spans
+      query: `SELECT service_name, scope_name, attributes_int FROM faultline.spans
         WHERE service_name LIKE 'old-and-new-%' ORDER BY service_name`,
       format: 'JSONEachRow',
     });
     expect(await result.json()).toEqual([
-      { service_name: 'old-and-new-0', scope_name: LONG },
-      { service_name: 'old-and-new-1', scope_name: LONG },
+      { service_name: 'old-and-new-0', scope_name: LONG, attributes_int: { [LONG]: '0' } },
+      { service_name: 'old-and-new-1', scope_name: LONG, attributes_int: { [LONG]: '1' } },
     ]);
   });
 

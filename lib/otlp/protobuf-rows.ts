@@ -6,7 +6,7 @@ import {
   SPAN_CONVENTION_KEYS,
 } from '../model/conventions';
 import { SPAN_KINDS, STATUS_CODES, type AnyValue, type KeyValue } from '../model/span';
-import { ByteWriter, DictionaryColumn } from '../storage/native';
+import { ByteWriter, DICTIONARY_PREFIX, DictionaryColumn } from '../storage/native';
 import {
   keyValuesBytes,
   SPAN_COLUMNS,
@@ -313,12 +313,20 @@ class Column {
   readonly values = new ByteWriter(1 << 12);
   /** The keys of a map column. */
   readonly keys = new ByteWriter(1 << 12);
-  /** The rows of a LowCardinality column, written to `values` when the block is joined. */
+  /** The values of a LowCardinality column, written to `values` when the block is joined. */
   readonly dictionary: DictionaryColumn | undefined;
+  /** The keys of a map column, written to `keys` when the block is joined. */
+  readonly keyDictionary: DictionaryColumn | undefined;
+  /** The bytes before the offsets: the prefix of a LowCardinality column or map key. */
+  readonly prefix: Buffer;
   count = 0;
 
   constructor(type: string) {
     this.dictionary = type.startsWith('LowCardinality(') ? new DictionaryColumn() : undefined;
+    this.keyDictionary = type.startsWith('Map(LowCardinality(')
+      ? new DictionaryColumn()
+      : undefined;
+    this.prefix = this.dictionary || this.keyDictionary ? DICTIONARY_PREFIX : Buffer.alloc(0);
   }
 
   clear(): void {
@@ -326,6 +334,7 @@ class Column {
     this.values.length = 0;
     this.keys.length = 0;
     this.dictionary?.clear();
+    this.keyDictionary?.clear();
     this.count = 0;
   }
 
@@ -443,6 +452,11 @@ class Converter {
   // The span's attributes, read: key, value type, and value offsets or bits.
   private keys: string[] = [];
   private slots: number[] = [];
+  /**
+   * The key table's bytes of each attribute's key, kept apart because a later key of the
+   * span may take the slot.
+   */
+  private keyBytes: (Buffer | undefined)[] = [];
   private keyStarts: number[] = [];
   private keyEnds: number[] = [];
   private types: number[] = [];
@@ -849,7 +863,7 @@ class Converter {
     const offsets = this.attributes;
     const count = offsets.length / 2;
     if (count > this.limits.maxAttributesPerSpan) throw RECORD_PATH;
-    const { keys, slots, types, first, second } = this;
+    const { keys, slots, keyBytes, types, first, second } = this;
     const conventions: KeyValue[] = [];
     for (let index = 0; index < count; index += 1) {
       const slot = this.attribute(offsets[index * 2], offsets[index * 2 + 1], index);
@@ -857,6 +871,7 @@ class Converter {
         if (slots[before] === slot && this.sameKey(before, index)) throw RECORD_PATH;
       }
       slots[index] = slot;
+      keyBytes[index] = slot >= 0 ? keyTableBytes[slot] : undefined;
       keys[index] = slot >= 0 ? keyTableTexts[slot] : longKey;
       const convention = slot >= 0 ? keyTableConventions[slot] === 1 : CONVENTION_KEYS.has(longKey);
       if (convention) conventions.push({ key: keys[index], value: this.anyValue(index) });
@@ -864,7 +879,9 @@ class Converter {
     for (let index = 0; index < count; index += 1) {
       const map = MAPS[types[index]];
       map.count += 1;
-      map.keys.stringFrom(body, this.keyStarts[index], this.keyEnds[index]);
+      map.keyDictionary!.add(
+        keyBytes[index] ?? body.subarray(this.keyStarts[index], this.keyEnds[index]),
+      );
       const values = map.values;
       switch (types[index]) {
         case STRING:
@@ -1209,16 +1226,18 @@ function joinColumns(rows: number): Buffer {
   const rowCount = leb128Bytes(rows);
   let size = COLUMN_COUNT.length + rowCount.length;
   SPAN_COLUMNS.forEach((name, index) => {
-    const { offsets, keys, values, dictionary } = columns.get(name)!;
+    const { prefix, offsets, keys, values, dictionary, keyDictionary } = columns.get(name)!;
     dictionary?.writeTo(values);
-    size += HEADERS[index].length + offsets.length + keys.length + values.length;
+    keyDictionary?.writeTo(keys);
+    size += HEADERS[index].length + prefix.length + offsets.length + keys.length + values.length;
   });
   const block = Buffer.allocUnsafe(size);
   let at = COLUMN_COUNT.copy(block, 0);
   at += rowCount.copy(block, at);
   SPAN_COLUMNS.forEach((name, index) => {
-    const { offsets, keys, values } = columns.get(name)!;
+    const { prefix, offsets, keys, values } = columns.get(name)!;
     at += HEADERS[index].copy(block, at);
+    at += prefix.copy(block, at);
     at = offsets.copyTo(block, at);
     at = keys.copyTo(block, at);
     at = values.copyTo(block, at);

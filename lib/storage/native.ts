@@ -246,17 +246,19 @@ function indexWidthCode(dictionarySize: number): number {
 /**
  * Builds the values of a LowCardinality(String) column of one Native block: every
  * distinct value once, in the order of first use, then an index a row. The spans of one
- * resource repeat its attribute list, about half the bytes of a row as text, which this
- * sends once a block. The engine takes the dictionary as it comes instead of looking up
- * the text of every row.
+ * resource repeat its attribute list, about half the bytes of a row as text, and the
+ * spans of a service repeat their attribute keys, which this sends once a block. The
+ * engine takes the dictionary as it comes instead of looking up the text of every row.
  */
 export class DictionaryColumn {
   private readonly positions = new Map<string, number>();
+  /** Positions of values by their Buffer object, which callers reuse for a repeated value. */
+  private readonly identities = new Map<Buffer, number>();
   private readonly dictionary = new ByteWriter(1 << 12);
   private indexes = new Uint32Array(1 << 12);
   private lastValue: Buffer | undefined;
   private lastIndex = 0;
-  /** Rows added so far. */
+  /** Values added so far. */
   count = 0;
 
   constructor() {
@@ -265,6 +267,7 @@ export class DictionaryColumn {
 
   clear(): void {
     this.positions.clear();
+    this.identities.clear();
     this.dictionary.length = 0;
     // The engine writes the empty value first in every dictionary, and so does this.
     this.positions.set('', 0);
@@ -274,21 +277,13 @@ export class DictionaryColumn {
   }
 
   /**
-   * Adds a row's value as UTF-8 bytes. A row given the same Buffer object as the row
-   * before reuses its index without a lookup.
+   * Adds a value as UTF-8 bytes. A value given as the same Buffer object as before is
+   * found without reading its bytes.
    */
   add(value: Buffer): void {
     let index = this.lastIndex;
     if (value !== this.lastValue) {
-      const key = value.toString('latin1');
-      const known = this.positions.get(key);
-      if (known === undefined) {
-        index = this.positions.size;
-        this.positions.set(key, index);
-        this.dictionary.stringBytes(value);
-      } else {
-        index = known;
-      }
+      index = this.identities.get(value) ?? this.position(value);
       this.lastValue = value;
       this.lastIndex = index;
     }
@@ -300,11 +295,26 @@ export class DictionaryColumn {
     this.indexes[this.count++] = index;
   }
 
-  /** Writes the column's values as a Native block stores them. */
+  private position(value: Buffer): number {
+    const key = value.toString('latin1');
+    let index = this.positions.get(key);
+    if (index === undefined) {
+      index = this.positions.size;
+      this.positions.set(key, index);
+      this.dictionary.stringBytes(value);
+    }
+    this.identities.set(value, index);
+    return index;
+  }
+
+  /**
+   * Writes the dictionary and the indexes, or nothing for a column without values, such
+   * as the keys of a map that is empty in every row. The prefix comes before, apart.
+   */
   writeTo(writer: ByteWriter): void {
+    if (this.count === 0) return;
     const size = this.positions.size;
     const code = indexWidthCode(size);
-    writer.uint64Number(DICTIONARY_VERSION);
     writer.uint64Number(code | HAS_ADDITIONAL_KEYS | NEEDS_DICTIONARY_UPDATE);
     writer.uint64Number(size);
     writer.append(this.dictionary);
@@ -318,6 +328,16 @@ export class DictionaryColumn {
     }
   }
 }
+
+/**
+ * The prefix of a LowCardinality column: its serialization version. It comes first in
+ * the column's bytes, before the end offsets of an array or map that holds it.
+ */
+export const DICTIONARY_PREFIX = (() => {
+  const writer = new ByteWriter(8);
+  writer.uint64Number(DICTIONARY_VERSION);
+  return writer.take();
+})();
 
 /** One Native column type of those the span insert sends. */
 export type NativeType =
@@ -372,18 +392,6 @@ function parseEnum8(body: string): NativeType {
   return { kind: 'enum8', names, values };
 }
 
-/**
- * Parses the type of an array item or a map key or value. The span insert sends no
- * LowCardinality column inside another, whose dictionary would come before the offsets.
- */
-function parseItemType(item: string, name: string): NativeType {
-  const type = parseNativeType(item);
-  if (type.kind === 'lowCardinality') {
-    throw new Error(`unsupported Native column type ${JSON.stringify(name)}`);
-  }
-  return type;
-}
-
 /** Parses a ClickHouse type name of the kinds the span insert uses. */
 export function parseNativeType(name: string): NativeType {
   const open = name.indexOf('(');
@@ -400,10 +408,10 @@ export function parseNativeType(name: string): NativeType {
     return { kind: 'lowCardinality' };
   }
   if (outer === 'Enum8') return parseEnum8(body);
-  if (outer === 'Array') return { kind: 'array', item: parseItemType(body, name) };
+  if (outer === 'Array') return { kind: 'array', item: parseNativeType(body) };
   if (outer === 'Map') {
     const [key, value] = splitArguments(body);
-    return { kind: 'map', key: parseItemType(key, name), value: parseItemType(value, name) };
+    return { kind: 'map', key: parseNativeType(key), value: parseNativeType(value) };
   }
   throw new Error(`unsupported Native column type ${JSON.stringify(name)}`);
 }
@@ -486,18 +494,29 @@ class ByteReader {
     }
   }
 
-  /** Reads a LowCardinality(String) column, as `DictionaryColumn` writes it. */
-  dictionaryColumn(rows: number): NativeValue[] {
-    const version = Number(this.value(UINT64));
+  /** Reads the prefixes of a column: the version of each LowCardinality column in it. */
+  prefix(type: NativeType): void {
+    if (type.kind === 'lowCardinality') {
+      const version = Number(this.value(UINT64));
+      if (version !== DICTIONARY_VERSION) {
+        throw new Error(`unsupported LowCardinality serialization version ${version}`);
+      }
+    } else if (type.kind === 'array') {
+      this.prefix(type.item);
+    } else if (type.kind === 'map') {
+      this.prefix(type.key);
+      this.prefix(type.value);
+    }
+  }
+
+  /** Reads the values of a LowCardinality(String) column, as `DictionaryColumn` writes them. */
+  dictionaryValues(rows: number): NativeValue[] {
+    if (rows === 0) return [];
     const flags = Number(this.value(UINT64));
     const code = flags & 0xff;
-    if (
-      version !== DICTIONARY_VERSION ||
-      code >= INDEX_WIDTHS.length ||
-      (flags & HAS_ADDITIONAL_KEYS) === 0
-    ) {
+    if (code >= INDEX_WIDTHS.length || (flags & HAS_ADDITIONAL_KEYS) === 0) {
       throw new Error(
-        `unsupported LowCardinality column: version ${version}, flags ${flags}; expected the dictionary with the column`,
+        `unsupported LowCardinality column flags ${flags}: expected the dictionary with the column`,
       );
     }
     const dictionary: string[] = [];
@@ -505,7 +524,7 @@ class ByteReader {
     for (let index = 0; index < size; index += 1) dictionary.push(this.string());
     const count = Number(this.value(UINT64));
     if (count !== rows) {
-      throw new Error(`LowCardinality column of ${count} indexes in a block of ${rows} rows`);
+      throw new Error(`LowCardinality column of ${count} indexes where ${rows} values belong`);
     }
     const width = INDEX_WIDTHS[code];
     const values: NativeValue[] = [];
@@ -526,21 +545,27 @@ class ByteReader {
     return values;
   }
 
-  column(type: NativeType, rows: number): NativeValue[] {
-    if (type.kind === 'lowCardinality') return this.dictionaryColumn(rows);
+  /** Reads the values of a column whose prefix was read. */
+  values(type: NativeType, rows: number): NativeValue[] {
+    if (type.kind === 'lowCardinality') return this.dictionaryValues(rows);
     if (type.kind === 'array' || type.kind === 'map') {
       const ends: number[] = [];
       for (let row = 0; row < rows; row += 1) ends.push(Number(this.value(UINT64)));
       const total = ends[rows - 1] ?? 0;
       const values: NativeValue[] =
         type.kind === 'array'
-          ? this.column(type.item, total)
-          : zip(this.column(type.key, total), this.column(type.value, total));
+          ? this.values(type.item, total)
+          : zip(this.values(type.key, total), this.values(type.value, total));
       return ends.map((end, row) => values.slice(row === 0 ? 0 : ends[row - 1], end));
     }
     const values: NativeValue[] = [];
     for (let row = 0; row < rows; row += 1) values.push(this.value(type));
     return values;
+  }
+
+  column(type: NativeType, rows: number): NativeValue[] {
+    this.prefix(type);
+    return this.values(type, rows);
   }
 }
 
@@ -618,7 +643,19 @@ function writeValue(writer: ByteWriter, type: NativeType, value: NativeValue): v
   }
 }
 
-function writeColumn(writer: ByteWriter, type: NativeType, values: NativeValue[]): void {
+/** Writes the prefixes of a column, as `ByteReader.prefix` reads them. */
+function writePrefix(writer: ByteWriter, type: NativeType): void {
+  if (type.kind === 'lowCardinality') {
+    writer.uint64Number(DICTIONARY_VERSION);
+  } else if (type.kind === 'array') {
+    writePrefix(writer, type.item);
+  } else if (type.kind === 'map') {
+    writePrefix(writer, type.key);
+    writePrefix(writer, type.value);
+  }
+}
+
+function writeValues(writer: ByteWriter, type: NativeType, values: NativeValue[]): void {
   if (type.kind === 'lowCardinality') {
     const column = new DictionaryColumn();
     for (const value of values) column.add(Buffer.from(String(value)));
@@ -636,16 +673,16 @@ function writeColumn(writer: ByteWriter, type: NativeType, values: NativeValue[]
   }
   const items = values.flatMap((value) => value as NativeValue[]);
   if (type.kind === 'array') {
-    writeColumn(writer, type.item, items);
+    writeValues(writer, type.item, items);
     return;
   }
   const pairs = items as NativeValue[][];
-  writeColumn(
+  writeValues(
     writer,
     type.key,
     pairs.map((pair) => pair[0]),
   );
-  writeColumn(
+  writeValues(
     writer,
     type.value,
     pairs.map((pair) => pair[1]),
@@ -664,9 +701,11 @@ export function writeNativeBlock(
   columns.forEach((name, column) => {
     writer.string(name);
     writer.string(types[column]);
-    writeColumn(
+    const type = parseNativeType(types[column]);
+    writePrefix(writer, type);
+    writeValues(
       writer,
-      parseNativeType(types[column]),
+      type,
       rows.map((row) => row[column]),
     );
   });

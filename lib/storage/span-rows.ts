@@ -7,7 +7,13 @@ import {
   type SpanRecord,
   type StatusCode,
 } from '../model/span';
-import { ByteWriter, DictionaryColumn, readNativeRows, writeNativeBlock } from './native';
+import {
+  ByteWriter,
+  DICTIONARY_PREFIX,
+  DictionaryColumn,
+  readNativeRows,
+  writeNativeBlock,
+} from './native';
 
 /**
  * Row of the `spans` table in the JSON form that JSONEachRow inserts and selects use.
@@ -356,9 +362,9 @@ const NEWLINE = 0x0a;
 
 /**
  * Native types of the columns in `SPAN_COLUMNS`. The columns of a span's resource and
- * scope go as LowCardinality, each value once a block, since every span of a resource
- * repeats them. The other LowCardinality columns of the table, such as the attribute
- * maps, go without it, and the engine converts them on insert.
+ * scope and the attribute keys go as LowCardinality, each value once a block, since
+ * spans repeat them. The other LowCardinality columns of the table, such as the string
+ * attribute values, go without it, and the engine converts them on insert.
  */
 export const SPAN_NATIVE_TYPES: Record<keyof SpanRow, string> = {
   trace_id: 'UInt128',
@@ -378,11 +384,11 @@ export const SPAN_NATIVE_TYPES: Record<keyof SpanRow, string> = {
   remote_service: 'String',
   http_status_code: 'UInt16',
   is_error: 'Bool',
-  attributes_string: 'Map(String, String)',
-  attributes_int: 'Map(String, Int64)',
-  attributes_float: 'Map(String, Float64)',
-  attributes_bool: 'Map(String, Bool)',
-  attributes_complex: 'Map(String, String)',
+  attributes_string: 'Map(LowCardinality(String), String)',
+  attributes_int: 'Map(LowCardinality(String), Int64)',
+  attributes_float: 'Map(LowCardinality(String), Float64)',
+  attributes_bool: 'Map(LowCardinality(String), Bool)',
+  attributes_complex: 'Map(LowCardinality(String), String)',
   dropped_attributes_count: 'UInt32',
   resource_attributes: 'LowCardinality(String)',
   dropped_resource_attributes_count: 'UInt32',
@@ -518,6 +524,9 @@ function withoutRepeatedKeys(attributes: KeyValue[]): KeyValue[] {
   );
 }
 
+// Builds each LowCardinality column of a block in turn.
+const DICTIONARY = new DictionaryColumn();
+
 /**
  * Writes the attribute maps: for each value type, the end offsets of every span's entries,
  * then their keys, then their values.
@@ -537,12 +546,15 @@ function writeAttributeMaps(writer: ByteWriter, spans: readonly SpanRecord[]): v
   const columns = SPAN_COLUMNS.slice(SPAN_COLUMNS.indexOf('attributes_string'));
   for (let type = 0; type < VALUE_TYPES; type += 1) {
     writeHeader(writer, columns[type]);
+    writer.copyFrom(DICTIONARY_PREFIX, 0, DICTIONARY_PREFIX.length);
     let end = 0;
     for (let index = 0; index < spans.length; index += 1) {
       end += counts[index * VALUE_TYPES + type];
       writer.uint64Number(end);
     }
-    for (const key of keys[type]) writer.string(key);
+    DICTIONARY.clear();
+    for (const key of keys[type]) DICTIONARY.add(keyBytes(key));
+    DICTIONARY.writeTo(writer);
     const typed = values[type];
     if (type === STRING) {
       for (const value of typed) writer.string((value as { stringValue: string }).stringValue);
@@ -589,8 +601,6 @@ function writeNested<Item>(
   for (const span of spans) for (const item of items(span)) write(item);
 }
 
-const DICTIONARY = new DictionaryColumn();
-
 /** Writes a LowCardinality column of one value a span, given as UTF-8 bytes. */
 function writeDictionary(
   writer: ByteWriter,
@@ -599,9 +609,24 @@ function writeDictionary(
   bytes: (span: SpanRecord) => Buffer,
 ): void {
   writeHeader(writer, column);
+  writer.copyFrom(DICTIONARY_PREFIX, 0, DICTIONARY_PREFIX.length);
   DICTIONARY.clear();
   for (const span of spans) DICTIONARY.add(bytes(span));
   DICTIONARY.writeTo(writer);
+}
+
+const KEY_BYTES = new Map<string, Buffer>();
+const MAX_KEPT_KEYS = 10_000;
+
+/** Returns the UTF-8 bytes of an attribute key, the same Buffer each time for a known key. */
+function keyBytes(key: string): Buffer {
+  let bytes = KEY_BYTES.get(key);
+  if (bytes === undefined) {
+    if (KEY_BYTES.size >= MAX_KEPT_KEYS) KEY_BYTES.clear();
+    bytes = Buffer.from(key);
+    KEY_BYTES.set(key, bytes);
+  }
+  return bytes;
 }
 
 let lastText: string | undefined;
