@@ -883,6 +883,19 @@ describe('fast protobuf decoder', () => {
           ),
         ],
         [
+          'an attribute key sent twice, the first invalid UTF-8',
+          withResource(
+            serviceResource,
+            Buffer.concat([
+              spanBytes(),
+              field(
+                9,
+                Buffer.concat([field(1, Buffer.from(INVALID)), keyValue('k', stringValue('ok'))]),
+              ),
+            ]),
+          ),
+        ],
+        [
           'an event attribute value sent twice, the first undecodable',
           withResource(
             serviceResource,

@@ -320,8 +320,9 @@ describe('write-ahead log shipper', () => {
     shipper.start();
     while (wal.spans > 0) await new Promise((resolve) => setTimeout(resolve, 10));
     expect(stored).toEqual([1, 2]);
-    expect(listSegments(dir).every((segment) => fs.statSync(segment.file).size === 0)).toBe(true);
+    // The stop waits for the deletion of the stored segment.
     await shipper.stop(0);
+    expect(listSegments(dir).every((segment) => fs.statSync(segment.file).size === 0)).toBe(true);
     await wal.close();
   });
 

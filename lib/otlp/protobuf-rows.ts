@@ -249,17 +249,28 @@ function sameBytes(stored: Buffer, start: number): boolean {
 }
 
 /**
- * Returns the table slot of a checked key, which it fills when the key is not there yet.
+ * Returns the table slot of a key, which it fills when the key is not there yet. A key
+ * found there was checked as UTF-8 when it was added, so only a new key is checked.
  * Returns -1 for a key longer than MAX_KEPT_KEY_BYTES, and leaves its text in `longKey`.
  */
-function keySlot(start: number, end: number, ascii: boolean): number {
+function keySlot(start: number, end: number): number {
   const length = end - start;
   if (length > MAX_KEPT_KEY_BYTES) {
-    longKey = decodeText(start, end, ascii);
+    longKey = decodeText(start, end, checkText(start, end));
     return -1;
   }
-  let hash = length;
-  for (let index = start; index < end; index += 1) hash = Math.imul(hash ^ body[index], 0x01000193);
+  // The hash reads the length and five bytes spread over the key, not every byte: the
+  // keys of a sender differ there, and the comparison below reads the whole key anyway.
+  let hash = Math.imul(length, 0x9e3779b1);
+  if (length > 0) {
+    const last = end - 1;
+    hash = Math.imul(hash ^ body[start], 0x01000193);
+    hash = Math.imul(hash ^ body[start + (length >> 2)], 0x01000193);
+    hash = Math.imul(hash ^ body[start + (length >> 1)], 0x01000193);
+    hash = Math.imul(hash ^ body[last - (length >> 2)], 0x01000193);
+    hash = Math.imul(hash ^ body[last], 0x01000193);
+    hash ^= hash >>> 15;
+  }
   const home = (hash >>> 0) & (KEY_SLOTS - 1);
   // Linear probing over a few slots keeps two keys with one hash from evicting each other
   // in turn. When those slots are all taken, the first one is replaced.
@@ -273,7 +284,7 @@ function keySlot(start: number, end: number, ascii: boolean): number {
     }
     if (stored.length === length && sameBytes(stored, start)) return candidate;
   }
-  const text = decodeText(start, end, ascii);
+  const text = decodeText(start, end, checkText(start, end));
   const bytes = Buffer.allocUnsafe(length);
   body.copy(bytes, 0, start, end);
   keyTableBytes[slot] = bytes;
@@ -935,18 +946,18 @@ class Converter {
    */
   private attribute(start: number, limit: number, index: number): number {
     pos = start;
-    let keyStart = 0;
+    let keyStart = -1;
     let keyEnd = 0;
-    let ascii = true;
     let valueStart = -1;
     let valueEnd = 0;
     while (pos < limit) {
       const tag = varint(limit);
       if (tag >>> 3 === 1) {
+        // keySlot checks only the key it reads, so an earlier one is left to the records.
+        if (keyStart >= 0) throw RECORD_PATH;
         expectWireType(tag, 2);
         keyEnd = lengthEnd(limit);
         keyStart = pos;
-        ascii = checkText(keyStart, keyEnd);
         pos = keyEnd;
       } else if (tag >>> 3 === 2) {
         // The record path reads a value that a later one replaces, so it may fail there.
@@ -959,9 +970,10 @@ class Converter {
     }
     if (valueStart < 0) throw RECORD_PATH;
     this.value(valueStart, valueEnd, index);
+    if (keyStart < 0) keyStart = keyEnd;
     this.keyStarts[index] = keyStart;
     this.keyEnds[index] = keyEnd;
-    return keySlot(keyStart, keyEnd, ascii);
+    return keySlot(keyStart, keyEnd);
   }
 
   /** Reads an AnyValue that sets one field of type string, bool, int or double. */
