@@ -6,7 +6,7 @@
  * (stored spans over the time from the first request to the end of the flush), loss,
  * the child's CPU per 10k spans/s and its peak RSS, and the CPU of the generator itself.
  *   npx tsx bench/end-to-end.ts [--seconds 20] [--concurrency 4] [--spans-per-request 500]
- *     [--max-spans 5000000] [--profile-dir DIR]
+ *     [--max-spans 8000000] [--profile-dir DIR]
  * The generator encodes `--max-spans` spans before the load starts and stops early when
  * it has sent them all, which the report shows as `bodiesUsedUp`.
  * With --profile-dir, the child writes a V8 CPU profile (node --cpu-prof) into DIR when it
@@ -264,7 +264,7 @@ if (require.main === module) {
       seconds: { type: 'string', default: '20' },
       concurrency: { type: 'string', default: '4' },
       'spans-per-request': { type: 'string', default: '500' },
-      'max-spans': { type: 'string', default: '5000000' },
+      'max-spans': { type: 'string', default: '8000000' },
       'profile-dir': { type: 'string' },
     },
   });
