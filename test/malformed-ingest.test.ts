@@ -723,6 +723,28 @@ describe('Zipkin bad input', () => {
     await expectStillServing();
   });
 
+  it('stores a span whose fields are objects in place of values', async () => {
+    // JSON.parse gives an own toString that is not a function, where String() throws.
+    const broken = { toString: [] };
+    const traceId = hex(8, 79);
+    const body = [
+      {
+        traceId,
+        id: hex(8, 80),
+        name: 'objects',
+        timestamp: Date.now() * 1000,
+        duration: broken,
+        localEndpoint: { serviceName: 'objects' },
+        remoteEndpoint: { serviceName: broken, port: broken },
+        tags: { note: broken },
+      },
+    ];
+    expect((await post(JSON.stringify(body), JSON_HEADERS, '/api/v2/spans')).status).toBe(202);
+    const [root] = (await stored(traceId.padStart(32, '0'))).body.roots;
+    expect(root.attributes.note).toBe('{"toString":[]}');
+    await expectStillServing();
+  });
+
   it('keeps client and server spans that share an id as two spans', async () => {
     const traceId = hex(8, 77);
     const shared = {

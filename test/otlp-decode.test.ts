@@ -89,6 +89,30 @@ describe('OTLP/JSON decoding', () => {
     expect(span.ingestWarnings).toContain('invalid_int');
   });
 
+  it('reads objects in place of values without throwing', () => {
+    // JSON.parse gives an own toString that is not a function, where String() and
+    // Number() throw.
+    const broken = { toString: [] };
+    const request = decodeJsonRequest(
+      encodeJson(
+        jsonRequest({
+          traceId: TRACE_ID,
+          spanId: SPAN_ID,
+          name: broken,
+          startTimeUnixNano: '1700000000000000001',
+          endTimeUnixNano: { low: 1, high: 0, toString: [] },
+          droppedAttributesCount: broken,
+          attributes: [{ key: 'ratio', value: { doubleValue: broken } }],
+        }),
+      ),
+    );
+    const [span] = flattenExportRequest(request).spans;
+    expect(span.name).toBe('{"toString":[]}');
+    expect(span.droppedAttributesCount).toBe(0);
+    expect(span.attributes).toEqual([{ key: 'ratio', value: { doubleValue: 0 } }]);
+    expect(span.startTimeUnixNano).toBe('1700000000000000001');
+  });
+
   it('reads enums as numbers or names', () => {
     const request = decodeJsonRequest(
       encodeJson(

@@ -68,15 +68,34 @@ export function toDecimalString(value: unknown): string | undefined {
   if (typeof value === 'number')
     return Number.isFinite(value) ? BigInt(Math.trunc(value)).toString() : undefined;
   if (typeof value === 'bigint') return value.toString();
-  if (typeof value === 'object' && has(value as object, 'low') && has(value as object, 'high')) {
-    return String(value);
+  if (typeof value === 'object') {
+    // A protobufjs Long gives its two 32-bit halves. Its text is not used, since a JSON
+    // object with the same fields has no such method.
+    const { low, high, unsigned } = value as { low?: unknown; high?: unknown; unsigned?: unknown };
+    if (typeof low === 'number' && typeof high === 'number') {
+      const bits = (BigInt(high >>> 0) << 32n) | BigInt(low >>> 0);
+      return (unsigned === true ? bits : BigInt.asIntN(64, bits)).toString();
+    }
   }
   return undefined;
 }
 
+/**
+ * Converts a number or numeric text to a number, and anything else, such as an object or
+ * array from a JSON body, to NaN. Number() would throw for an object whose toString is
+ * not a function.
+ */
+function numberOf(value: unknown): number {
+  if (typeof value === 'number') return value;
+  if (typeof value === 'object' || typeof value === 'symbol' || typeof value === 'function') {
+    return NaN;
+  }
+  return Number(value);
+}
+
 /** Converts a small unsigned count or flag field; anything not a finite number becomes 0. */
 export function toCount(value: unknown): number {
-  const number = typeof value === 'number' ? value : Number(value ?? 0);
+  const number = numberOf(value ?? 0);
   return Number.isFinite(number) && number >= 0 ? Math.trunc(number) : 0;
 }
 
@@ -99,7 +118,13 @@ export function toEnumNumber(value: unknown, names: readonly string[]): number {
  */
 export function cleanText(value: unknown, context: ValueContext): string {
   if (value === undefined || value === null) return '';
-  const text = typeof value === 'string' ? value : String(value);
+  // String() throws for an object whose toString is not a function, which JSON can send.
+  const text =
+    typeof value === 'string'
+      ? value
+      : typeof value === 'object'
+        ? JSON.stringify(value)
+        : String(value);
   LONE_SURROGATE.lastIndex = 0;
   if (LONE_SURROGATE.test(text)) {
     context.marks.add('invalid_utf8');
@@ -167,7 +192,7 @@ export function toAnyValue(
  */
 export function toDouble(value: unknown): number {
   if (typeof value === 'number') return value;
-  const number = Number(value);
+  const number = numberOf(value);
   return Number.isNaN(number) && value !== 'NaN' ? 0 : number;
 }
 

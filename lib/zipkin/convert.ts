@@ -99,11 +99,10 @@ export function zipkinToOtlp(spans: ZipkinSpan[]): OtlpExportRequest {
 }
 
 function text(value: unknown): string {
-  return typeof value === 'string'
-    ? value
-    : value === undefined || value === null
-      ? ''
-      : String(value);
+  if (typeof value === 'string') return value;
+  if (value === undefined || value === null) return '';
+  // String() throws for an object whose toString is not a function, which JSON can send.
+  return typeof value === 'object' ? JSON.stringify(value) : String(value);
 }
 
 function tagsOf(span: ZipkinSpan): Record<string, string> {
@@ -180,7 +179,7 @@ function toAttributes(span: ZipkinSpan, tags: Record<string, string>): OtlpKeyVa
       attributes.push(stringAttribute('peer.service', text(remote.serviceName)));
     const address = text(remote.ipv4) || text(remote.ipv6);
     if (address) attributes.push(stringAttribute('network.peer.address', address));
-    const port = Number(remote.port);
+    const port = typeof remote.port === 'number' ? remote.port : Number(text(remote.port));
     if (Number.isInteger(port) && port > 0) {
       attributes.push({ key: 'network.peer.port', value: { intValue: port } });
     }
