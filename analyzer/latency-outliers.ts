@@ -62,6 +62,8 @@ interface OperationBaseline extends OperationKey {
   medianNs: number;
   thresholdNs: number;
   spans: number;
+  /** True for an operation with too few spans before the window, judged by the window's own. */
+  fromWindow: boolean;
 }
 
 interface OperationWindow extends OperationKey {
@@ -127,29 +129,34 @@ function readBaselines(
   during: LatencyGroup[],
 ): Map<string, OperationBaseline> {
   const baselines = new Map<string, OperationBaseline>();
-  for (const [key, { first, spans, histogram }] of [
-    ...mergeGroups(during, groupKey),
-    ...mergeGroups(before, groupKey),
-  ]) {
-    if (spans < LATENCY_LIMITS.minBaselineSpans) continue;
-    const logMedian = histogram.logQuantile(0.5);
-    const mad = Math.max(histogram.logMad() * 1.4826, LATENCY_LIMITS.minLogMad);
-    const medianNs = Math.exp(logMedian);
-    const logThreshold = Math.max(
-      logMedian + LATENCY_LIMITS.outlierScore * mad,
-      logMedian + Math.log(LATENCY_LIMITS.minSlowdown),
-      Math.log(medianNs + LATENCY_LIMITS.minExtraMs * 1e6),
-    );
-    baselines.set(key, {
-      key,
-      service: first.service,
-      name: first.name,
-      kind: first.kind,
-      remoteService: first.remoteService,
-      medianNs,
-      thresholdNs: Math.exp(logThreshold),
-      spans,
-    });
+  // The baseline range comes second, so that its figures replace the window's.
+  const ranges = [
+    { fromWindow: true, groups: during },
+    { fromWindow: false, groups: before },
+  ];
+  for (const { fromWindow, groups } of ranges) {
+    for (const [key, { first, spans, histogram }] of mergeGroups(groups, groupKey)) {
+      if (spans < LATENCY_LIMITS.minBaselineSpans) continue;
+      const logMedian = histogram.logQuantile(0.5);
+      const mad = Math.max(histogram.logMad() * 1.4826, LATENCY_LIMITS.minLogMad);
+      const medianNs = Math.exp(logMedian);
+      const logThreshold = Math.max(
+        logMedian + LATENCY_LIMITS.outlierScore * mad,
+        logMedian + Math.log(LATENCY_LIMITS.minSlowdown),
+        Math.log(medianNs + LATENCY_LIMITS.minExtraMs * 1e6),
+      );
+      baselines.set(key, {
+        key,
+        service: first.service,
+        name: first.name,
+        kind: first.kind,
+        remoteService: first.remoteService,
+        medianNs,
+        thresholdNs: Math.exp(logThreshold),
+        spans,
+        fromWindow,
+      });
+    }
   }
   return baselines;
 }
@@ -295,6 +302,9 @@ function toFinding(
   const subject = culprit.dependency
     ? `${window.service}'s call ${JSON.stringify(operation)} to ${culprit.dependency}`
     : `${window.service} ${JSON.stringify(operation)}`;
+  const typical = baseline.fromWindow
+    ? `${formatDurationNs(window.outlierMedianNs)} against a median of ${formatDurationNs(baseline.medianNs)} in the window (too few spans before it to compare with)`
+    : `${formatDurationNs(window.outlierMedianNs)} instead of ${formatDurationNs(baseline.medianNs)}`;
   return {
     kind: 'latency_outlier',
     culprit,
@@ -313,13 +323,14 @@ function toFinding(
         sel_threshold: Math.round(baseline.thresholdNs),
       },
     },
-    summary: `${subject} was slow in ${window.outliers} of ${window.spans} spans (${(share * 100).toFixed(1)}%): typically ${formatDurationNs(window.outlierMedianNs)} instead of ${formatDurationNs(baseline.medianNs)}; it is the deepest slow span in ${origin.traceIds.size} of ${sampledTraces} sampled slow traces`,
+    summary: `${subject} was slow in ${window.outliers} of ${window.spans} spans (${(share * 100).toFixed(1)}%): typically ${typical}; it is the deepest slow span in ${origin.traceIds.size} of ${sampledTraces} sampled slow traces`,
     impactedServices: [...origin.impacted].filter((service) => service !== window.service).sort(),
     evidence: {
       spans: window.spans,
       outliers: window.outliers,
       outlierShare: Math.round(share * 1000) / 1000,
-      baselineMedianMs: toMs(baseline.medianNs),
+      // The window's median is not a baseline, so the field is "none", as for an error rate.
+      baselineMedianMs: baseline.fromWindow ? 'none' : toMs(baseline.medianNs),
       thresholdMs: toMs(baseline.thresholdNs),
       windowMedianMs: toMs(window.medianNs),
       outlierMedianMs: toMs(window.outlierMedianNs),

@@ -36,6 +36,17 @@ const storage = useFilledStorage('latency-routes', async (target) => {
     const at = ANALYSIS_WINDOW.startMs + index * 2000;
     spans.push(...expressRequest(at, '/cart', 4 + (index % 3)));
     spans.push(...expressRequest(at + 500, '/search', 300 + (index % 7)));
+    // An endpoint first called in the window, slow in one request of ten.
+    const traceId = `e${(nextTrace++).toString(16).padStart(31, '0')}`;
+    const ms = index % 10 === 0 ? 400 : 5 + (index % 3);
+    spans.push(
+      makeSpan(1, '', at + 900, at + 900 + ms, {
+        traceId,
+        serviceName: 'fresh',
+        name: 'GET /new',
+        kind: 'SERVER',
+      }),
+    );
   }
   await writeSpans(target, spans);
 });
@@ -50,5 +61,18 @@ describe('latency outliers of express handlers', () => {
     expect(handler?.culprit.operation).toBe('request handler /search');
     expect(handler?.summary).toContain('api "request handler /search" was slow');
     expect(handler?.fingerprintOperation).toBe('request handler');
+  });
+
+  it('says when an operation has no baseline before the window', async () => {
+    const findings = await findLatencyOutliers(storage(), {
+      window: ANALYSIS_WINDOW,
+      baseline: ANALYSIS_BASELINE,
+    });
+    const fresh = findings.find((finding) => finding.culprit.service === 'fresh');
+    expect(fresh?.evidence.baselineMedianMs).toBe('none');
+    expect(fresh?.evidence.outliers).toBe(12);
+    expect(fresh?.summary).toContain('in the window (too few spans before it to compare with)');
+    const handler = findings.find((finding) => finding.culprit.service === 'api');
+    expect(typeof handler?.evidence.baselineMedianMs).toBe('number');
   });
 });
