@@ -51,28 +51,29 @@ const storage = useFilledStorage('latency-routes', async (target) => {
   await writeSpans(target, spans);
 });
 
+/** Returns the latency finding of a service over the analysis window. */
+async function findingOf(service: string) {
+  const findings = await findLatencyOutliers(storage(), {
+    window: ANALYSIS_WINDOW,
+    baseline: ANALYSIS_BASELINE,
+  });
+  return findings.find((finding) => finding.culprit.service === service);
+}
+
 describe('latency outliers of express handlers', () => {
   it('names the route of the slow handler', async () => {
-    const findings = await findLatencyOutliers(storage(), {
-      window: ANALYSIS_WINDOW,
-      baseline: ANALYSIS_BASELINE,
-    });
-    const handler = findings.find((finding) => finding.culprit.service === 'api');
+    const handler = await findingOf('api');
     expect(handler?.culprit.operation).toBe('request handler /search');
     expect(handler?.summary).toContain('api "request handler /search" was slow');
     expect(handler?.fingerprintOperation).toBe('request handler');
   });
 
   it('says when an operation has no baseline before the window', async () => {
-    const findings = await findLatencyOutliers(storage(), {
-      window: ANALYSIS_WINDOW,
-      baseline: ANALYSIS_BASELINE,
-    });
-    const fresh = findings.find((finding) => finding.culprit.service === 'fresh');
+    const fresh = await findingOf('fresh');
     expect(fresh?.evidence.baselineMedianMs).toBe('none');
     expect(fresh?.evidence.outliers).toBe(12);
     expect(fresh?.summary).toContain('in the window (too few spans before it to compare with)');
-    const handler = findings.find((finding) => finding.culprit.service === 'api');
+    const handler = await findingOf('api');
     expect(typeof handler?.evidence.baselineMedianMs).toBe('number');
   });
 });
