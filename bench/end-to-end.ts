@@ -146,7 +146,7 @@ async function sendAll(
   concurrency: number,
 ) {
   // node:http with kept-alive sockets, as the OpenTelemetry JS exporter sends. fetch()
-  // cost the generator about six times the CPU a request, which the collector lacked.
+  // used about six times the generator's CPU, which the collector then lacked.
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
   let next = 0;
   let acceptedSpans = 0;

@@ -11,8 +11,10 @@
  * batch, on a fresh data folder. It reports the wall time and the process CPU time a span
  * at that batch size and format, the engine's threads and merges included. Then it
  * compares 50,000-span inserts with the materialized views of `spans` attached and
- * detached, and with `optimize_on_insert` on and off. Last, it times building the Native
- * block of exporter bodies from span records and straight from the protobuf bytes.
+ * detached, and with `optimize_on_insert` on and off. Then it times building the Native
+ * block of exporter bodies from span records and straight from the protobuf bytes. Last,
+ * it times the merges of eight 75,000-span parts of `spans` and of its view tables, and
+ * compares `ZSTD(9)` and `ZSTD(3)` on the string attribute map.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -179,6 +181,101 @@ async function viewsCost(batches: number) {
     batchSpans: 50_000,
     cpuMicrosecondsPerSpanWithViews: withViews,
     cpuMicrosecondsPerSpanWithoutViews: withoutViews,
+  };
+}
+
+const MERGE_PARTS = 8;
+const MERGE_PART_SPANS = 75_000;
+
+/**
+ * Times the merges behind the collector's inserts: eight 75,000-span Native inserts into
+ * `spans` and its views with merges stopped, then `OPTIMIZE ... FINAL` of each table,
+ * reported as CPU a span. Then the same for a copy of `spans` with `ZSTD(3)` instead of
+ * `ZSTD(9)` on the string attribute map, with the bytes a span of both after the merge.
+ */
+async function mergeCost() {
+  const dataDir = makeTempDir('insert-merges');
+  const storage = await openStorage({ dataDir, url: '', database: 'faultline', retentionDays: 7 });
+  const { client, database } = storage;
+  const traces = syntheticTraces({ seed: 9, startMs: Date.now() - 600_000, traceIntervalMs: 1 });
+  const limits = { maxAttributesPerSpan: 512, maxAttributeValueLength: 32768 };
+  const files: string[] = [];
+  for (let part = 0; part < MERGE_PARTS; part += 1) {
+    const chunks: Buffer[] = [];
+    for (let body = 0; body < MERGE_PART_SPANS / 500; body += 1) {
+      const bytes = ProtobufTraceSerializer.serializeRequest(takeSpans(traces, 500))!;
+      chunks.push(...protobufSpanRows(bytes, { limits, oldestNs: 0n })!.chunks);
+    }
+    const file = path.join(dataDir, `part-${part}.native`);
+    fs.writeFileSync(file, Buffer.concat(chunks));
+    files.push(file);
+  }
+  const create = await client
+    .query({ query: `SHOW CREATE TABLE ${database}.spans`, format: 'JSONEachRow' })
+    .then((result) => result.json<{ statement: string }>());
+  await client.command({
+    query: create[0].statement
+      .replace(`${database}.spans`, `${database}.spans_zstd3`)
+      .replace('CODEC(ZSTD(9))', 'CODEC(ZSTD(3))'),
+  });
+  const tableStats = (table: string) =>
+    client
+      .query({
+        query: `SELECT sum(rows) AS rows, sum(bytes_on_disk) AS bytes FROM system.parts
+          WHERE database = {database:String} AND table = {table:String} AND active`,
+        query_params: { database, table },
+        format: 'JSONEachRow',
+      })
+      .then((result) => result.json<{ rows: string; bytes: string }>())
+      .then(([row]) => ({ rows: Number(row.rows), bytes: Number(row.bytes) }));
+  const cpuOf = async (run: () => Promise<unknown>) => {
+    const started = process.cpuUsage();
+    await run();
+    const used = process.cpuUsage(started);
+    return used.user + used.system;
+  };
+
+  const insertParts = async (table: string) => {
+    await client.command({ query: `SYSTEM STOP MERGES ${database}.${table}` });
+    for (const [part, file] of files.entries()) {
+      await client.command({
+        query: `INSERT INTO ${database}.${table} (${SPAN_COLUMNS.map((column) => `\`${column}\``).join(', ')})
+          SELECT * FROM file({path:String}, 'Native')`,
+        query_params: { path: file },
+        clickhouse_settings: { insert_deduplication_token: `${table}-${part}` },
+      });
+    }
+    await client.command({ query: `SYSTEM START MERGES ${database}.${table}` });
+  };
+  const mergeTable = (table: string) =>
+    cpuOf(() => client.command({ query: `OPTIMIZE TABLE ${database}.${table} FINAL` }));
+
+  const viewTables = ['trace_summaries', 'call_spans', 'latency_minutes', 'operation_minutes'];
+  for (const table of viewTables) {
+    await client.command({ query: `SYSTEM STOP MERGES ${database}.${table}` });
+  }
+  await insertParts('spans');
+  const spans = (await tableStats('spans')).rows;
+  const mergeCpu: Record<string, number> = { spans: await mergeTable('spans') };
+  for (const table of viewTables) {
+    await client.command({ query: `SYSTEM START MERGES ${database}.${table}` });
+    mergeCpu[table] = await mergeTable(table);
+  }
+  const zstd9Bytes = (await tableStats('spans')).bytes;
+  await insertParts('spans_zstd3');
+  const zstd3Cpu = await mergeTable('spans_zstd3');
+  const zstd3Bytes = (await tableStats('spans_zstd3')).bytes;
+  await storage.close();
+  fs.rmSync(dataDir, { recursive: true, force: true });
+  return {
+    parts: MERGE_PARTS,
+    spans,
+    mergeCpuMicrosecondsPerSpan: Object.fromEntries(
+      Object.entries(mergeCpu).map(([table, cpu]) => [table, round(cpu / spans)]),
+    ),
+    spansBytesPerSpan: round(zstd9Bytes / spans),
+    zstd3MergeCpuMicrosecondsPerSpan: round(zstd3Cpu / spans),
+    zstd3BytesPerSpan: round(zstd3Bytes / spans),
   };
 }
 
@@ -365,6 +462,7 @@ async function main(): Promise<void> {
   report('insert.views', await viewsCost(Math.max(3, batches)));
   report('insert.optimizeOnInsert', await optimizeOnInsertCost(Math.max(3, batches)));
   report('insert.buildRows', buildCost(batches));
+  report('insert.merges', await mergeCost());
 }
 
 main().catch((error) => {

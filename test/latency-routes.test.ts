@@ -68,7 +68,7 @@ describe('latency outliers of express handlers', () => {
     expect(handler?.fingerprintOperation).toBe('request handler');
   });
 
-  it('says when an operation has no baseline before the window', async () => {
+  it('marks an operation without baseline', async () => {
     const fresh = await findingOf('fresh');
     expect(fresh?.evidence.baselineMedianMs).toBe('none');
     expect(fresh?.evidence.outliers).toBe(12);

@@ -723,7 +723,7 @@ describe('Zipkin bad input', () => {
     await expectStillServing();
   });
 
-  it('stores a span whose fields are objects in place of values', async () => {
+  it('stores spans with object field values', async () => {
     // JSON.parse gives an own toString that is not a function, where String() throws.
     const broken = { toString: [] };
     const traceId = hex(8, 79);

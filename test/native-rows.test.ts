@@ -277,9 +277,9 @@ describe('native inserts', () => {
     expect(native).toEqual(fromJson);
   });
 
-  it('store blocks of String columns joined with LowCardinality ones', async () => {
-    // Logs written before the resource, scope and key columns went as LowCardinality hold
-    // blocks with String columns, and the writer joins them with new blocks in one insert.
+  it('store old String blocks with new ones', async () => {
+    // Logs of earlier versions contain blocks with String columns, and the writer joins
+    // them with new LowCardinality blocks in one insert.
     const start = Date.now() - 3_600_000;
     const spans = [0, 1].map((index) =>
       makeSpan(1, '', start, start + 5, {
@@ -310,7 +310,7 @@ describe('native inserts', () => {
     ]);
   });
 
-  it('store LowCardinality columns of more distinct values than one index byte counts', async () => {
+  it('store dictionaries past 256 values', async () => {
     const start = Date.now() - 3_600_000;
     const spans = Array.from({ length: 300 }, (_, index) =>
       makeSpan(1, '', start, start + 5, {

@@ -89,7 +89,7 @@ describe('OTLP/JSON decoding', () => {
     expect(span.ingestWarnings).toContain('invalid_int');
   });
 
-  it('reads objects in place of values without throwing', () => {
+  it('reads object field values', () => {
     // JSON.parse gives an own toString that is not a function, where String() and
     // Number() throw.
     const broken = { toString: [] };

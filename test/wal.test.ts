@@ -326,7 +326,7 @@ describe('write-ahead log shipper', () => {
     await wal.close();
   });
 
-  /** Deletes the segment files that `pick` returns, ships the log until it is empty, and returns the stored ids. */
+  /** Deletes the files that `pick` returns, then ships the log and returns the stored ids. */
   async function shipAfterDeleting(
     wal: WriteAheadLog,
     dir: string,
@@ -346,7 +346,7 @@ describe('write-ahead log shipper', () => {
     return stored;
   }
 
-  it('skips a deleted segment file found at start-up', async () => {
+  it('skips a deleted recovered segment', async () => {
     const dir = makeTempDir('wal');
     const before = await openWal(dir, 1 << 30, 10);
     await before.wal.append(fakeRows(1));
@@ -356,7 +356,7 @@ describe('write-ahead log shipper', () => {
     expect(await shipAfterDeleting(wal, dir, (files) => files.slice(0, 1))).toEqual([2]);
   });
 
-  it('reads a segment back from disk once its entries pass the memory budget', async () => {
+  it('reads segments past the memory budget from disk', async () => {
     const dir = makeTempDir('wal');
     const { wal } = await openWal(dir, 1 << 30, 10, 1);
     await wal.append(fakeRows(1));
@@ -364,7 +364,7 @@ describe('write-ahead log shipper', () => {
     expect(await shipAfterDeleting(wal, dir, (files) => files.slice(0, 1))).toEqual([2]);
   });
 
-  it('stores the segments it appended from memory, even with their files deleted', async () => {
+  it('ships appended segments from memory', async () => {
     const dir = makeTempDir('wal');
     const { wal } = await openWal(dir, 1 << 30, 10);
     await wal.append(fakeRows(1));

@@ -230,9 +230,9 @@ export class ByteWriter {
   }
 }
 
-// The serialization of a LowCardinality column in a Native block: a version once a column,
-// then flags that give the width of the indexes and say that the dictionary comes with
-// the column, then the dictionary, then the indexes.
+// A LowCardinality column in a Native block: a version once a column, then flags that
+// give the width of the indexes and mark the dictionary as sent with the column, then the
+// dictionary, then the indexes.
 const DICTIONARY_VERSION = 1;
 const HAS_ADDITIONAL_KEYS = 1 << 9;
 const NEEDS_DICTIONARY_UPDATE = 1 << 10;
@@ -245,10 +245,8 @@ function indexWidthCode(dictionarySize: number): number {
 
 /**
  * Builds the values of a LowCardinality(String) column of one Native block: every
- * distinct value once, in the order of first use, then an index a row. The spans of one
- * resource repeat its attribute list, about half the bytes of a row as text, and the
- * spans of a service repeat their attribute keys, which this sends once a block. The
- * engine takes the dictionary as it comes instead of looking up the text of every row.
+ * distinct value once, in the order of first use, then an index a row. Spans repeat their
+ * resource's attribute list and their attribute keys, which this sends once a block.
  */
 export class DictionaryColumn {
   private readonly positions = new Map<string, number>();
@@ -331,7 +329,7 @@ export class DictionaryColumn {
 
 /**
  * The prefix of a LowCardinality column: its serialization version. It comes first in
- * the column's bytes, before the end offsets of an array or map that holds it.
+ * the column's bytes, before the end offsets of an array or map that contains it.
  */
 export const DICTIONARY_PREFIX = (() => {
   const writer = new ByteWriter(8);
@@ -499,7 +497,9 @@ class ByteReader {
     if (type.kind === 'lowCardinality') {
       const version = Number(this.value(UINT64));
       if (version !== DICTIONARY_VERSION) {
-        throw new Error(`unsupported LowCardinality serialization version ${version}`);
+        throw new Error(
+          `invalid LowCardinality serialization version ${version}: expected ${DICTIONARY_VERSION}`,
+        );
       }
     } else if (type.kind === 'array') {
       this.prefix(type.item);
@@ -512,6 +512,7 @@ class ByteReader {
   /** Reads the values of a LowCardinality(String) column, as `DictionaryColumn` writes them. */
   dictionaryValues(rows: number): NativeValue[] {
     if (rows === 0) return [];
+
     const flags = Number(this.value(UINT64));
     const code = flags & 0xff;
     if (code >= INDEX_WIDTHS.length || (flags & HAS_ADDITIONAL_KEYS) === 0) {
@@ -519,12 +520,14 @@ class ByteReader {
         `unsupported LowCardinality column flags ${flags}: expected the dictionary with the column`,
       );
     }
+
     const dictionary: string[] = [];
     const size = Number(this.value(UINT64));
     for (let index = 0; index < size; index += 1) dictionary.push(this.string());
+
     const count = Number(this.value(UINT64));
     if (count !== rows) {
-      throw new Error(`LowCardinality column of ${count} indexes where ${rows} values belong`);
+      throw new Error(`invalid LowCardinality column: ${count} indexes for ${rows} rows`);
     }
     const width = INDEX_WIDTHS[code];
     const values: NativeValue[] = [];
@@ -538,7 +541,7 @@ class ByteReader {
             : this.buffer.readUInt32LE(at);
       const value = dictionary[index];
       if (value === undefined) {
-        throw new Error(`LowCardinality index ${index} past a dictionary of ${size} values`);
+        throw new Error(`invalid LowCardinality index ${index}: the dictionary has ${size} values`);
       }
       values.push(value);
     }

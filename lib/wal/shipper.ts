@@ -37,8 +37,8 @@ const RETRY_BASE_MS = 100;
 const ATTEMPTS_BEFORE_SPLIT = 3;
 
 /**
- * Moves the log into storage: takes the oldest segment, from memory when this process
- * appended it and from disk otherwise, inserts its spans in batches, and deletes it only
+ * Moves the log into storage: takes the oldest segment (from memory when this process
+ * appended it, from disk otherwise), inserts its spans in batches, and deletes it only
  * once every batch succeeded. A failed insert is retried with capped
  * exponential backoff and full jitter until it succeeds or the shipper stops. In the
  * second case the segment stays for the next start. A crash between insert and delete replays the

@@ -35,8 +35,8 @@ const DEFAULT_RETRY_AFTER_MS = 5000;
 
 /**
  * Bytes of appended entries kept in memory for the writer by default. While storage keeps
- * up, the queue limit holds the log far below this; during an outage the log grows on
- * disk and the writer reads the later segments back.
+ * up, the queue limit keeps the log far below this. During an outage the log grows on
+ * disk, and the writer reads the later segments back.
  */
 const DEFAULT_KEPT_ENTRY_BYTES = 256 * 1024 * 1024;
 
