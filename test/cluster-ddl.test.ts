@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { renderSchema } from '../deploy/render-schema';
 import { openStorage, type Storage } from '../lib/storage/clickhouse';
-import { loadMigrations } from '../lib/storage/migrations';
+import { loadMigrations, renderMigration } from '../lib/storage/migrations';
 import { makeTempDir } from './helpers/faultline';
 
 const SCHEMA_DIR = path.join(__dirname, '..', 'deploy', 'schema');
@@ -49,6 +49,29 @@ describe('cluster DDL', () => {
       expect(sql).toMatch(/TO faultline\.\w+_local/);
       expect(sql).toMatch(/FROM faultline\.spans_local/);
     }
+  });
+
+  it('leaves out a tuning the server lacks', () => {
+    const text = `ALTER TABLE \${database}.\${table:spans} \${onCluster} MODIFY COLUMN x UInt8;
+\${ifSetting:merge_selector_base} ALTER TABLE \${database}.\${table:spans} \${onCluster}
+    MODIFY SETTING merge_selector_base = 10;`;
+    const options = { database: 'faultline', retentionDays: 7, clusterName: 'faultline_cluster' };
+    const older = renderMigration('tuning.sql', text, {
+      ...options,
+      mergeTreeSettings: new Set(['ttl_only_drop_parts']),
+    });
+    expect(older).toEqual([
+      'ALTER TABLE faultline.spans_local ON CLUSTER faultline_cluster MODIFY COLUMN x UInt8',
+    ]);
+    const newer = renderMigration('tuning.sql', text, {
+      ...options,
+      mergeTreeSettings: new Set(['merge_selector_base']),
+    });
+    expect(newer[1]).toBe(
+      'ALTER TABLE faultline.spans_local ON CLUSTER faultline_cluster\n    MODIFY SETTING merge_selector_base = 10',
+    );
+    // Rendered for review, with no server to ask.
+    expect(renderMigration('tuning.sql', text, options)).toEqual(newer);
   });
 
   describe('parsed by the embedded engine', () => {

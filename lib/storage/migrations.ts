@@ -6,6 +6,7 @@ const MIGRATIONS_DIR = path.join(__dirname, 'migrations');
 const FILE_PATTERN = /^(\d{3})_[a-z0-9_]+\.sql$/;
 const PLACEHOLDER = /\$\{(\w+)(?::([^}]*))?\}/g;
 const CLUSTER_ONLY = '${clusterOnly}';
+const SETTING_GUARD = /^\$\{ifSetting:(\w+)\}\s*/;
 
 export interface MigrationOptions {
   database: string;
@@ -16,6 +17,13 @@ export interface MigrationOptions {
    * under the plain name over them; when empty, plain MergeTree tables.
    */
   clusterName?: string;
+  /**
+   * The MergeTree settings that the server supports. A statement that starts with
+   * `${ifSetting:name}` runs only when `name` is one of them, so a tuning that only newer
+   * servers offer leaves older ones as they were. Without the set, as when the schema is
+   * rendered for review, such statements are kept.
+   */
+  mergeTreeSettings?: ReadonlySet<string>;
 }
 
 export interface Migration {
@@ -66,11 +74,20 @@ function splitOnce(text: string, separator: string): [string, string] {
   return index < 0 ? [text, ''] : [text.slice(0, index), text.slice(index + 1)];
 }
 
-/** Fills in the placeholders of one migration file; see `expandPlaceholder`. */
+/**
+ * Fills in the placeholders of one migration file; see `expandPlaceholder`. A statement
+ * that starts with `${clusterOnly}` runs only in cluster mode, and one that starts with
+ * `${ifSetting:name}` only on a server that supports that MergeTree setting.
+ */
 export function renderMigration(file: string, text: string, options: MigrationOptions): string[] {
   const statements = splitStatements(text)
     .filter((statement) => options.clusterName || !statement.startsWith(CLUSTER_ONLY))
-    .map((statement) => statement.replace(CLUSTER_ONLY, '').trim());
+    .map((statement) => statement.replace(CLUSTER_ONLY, '').trim())
+    .filter((statement) => {
+      const setting = SETTING_GUARD.exec(statement)?.[1];
+      return !setting || !options.mergeTreeSettings || options.mergeTreeSettings.has(setting);
+    })
+    .map((statement) => statement.replace(SETTING_GUARD, ''));
   return statements
     .map((statement) =>
       statement.replace(PLACEHOLDER, (_match, name: string, argument?: string) => {
@@ -137,8 +154,16 @@ export async function runMigrations(
     (await result.json<{ version: number | string }>()).map((row) => Number(row.version)),
   );
 
+  const settings = await client.query({
+    query: 'SELECT name FROM system.merge_tree_settings',
+    format: 'JSONEachRow',
+  });
+  const mergeTreeSettings = new Set(
+    (await settings.json<{ name: string }>()).map((row) => row.name),
+  );
+
   const ran: number[] = [];
-  for (const migration of loadMigrations(options)) {
+  for (const migration of loadMigrations({ ...options, mergeTreeSettings })) {
     if (applied.has(migration.version)) continue;
     for (const statement of migration.statements) {
       await client.command({ query: statement });
