@@ -58,7 +58,7 @@ async function rows<T>(storage: Storage, query: string): Promise<T[]> {
 
 async function reportDiskBytes(storage: Storage): Promise<void> {
   const db = storage.database;
-  for (const table of ['spans', 'trace_summaries', 'operation_minutes', 'dependency_minutes']) {
+  for (const table of ['spans', 'trace_summaries', 'latency_minutes', 'dependency_minutes']) {
     await storage.client.command({ query: `OPTIMIZE TABLE ${db}.${table} FINAL` });
   }
   const tables = await rows<{ table: string; rows: string; bytes: string }>(

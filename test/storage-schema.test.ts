@@ -9,7 +9,6 @@ import { flattenExportRequest } from '../lib/otlp/flatten';
 import { openStorage, type Storage } from '../lib/storage/clickhouse';
 import { closedMinutes, DEPENDENCY_LATENESS_MS } from '../lib/storage/dependency-minutes';
 import { readLatencyGroups } from '../lib/storage/latency-minutes';
-import { readOperationFigures } from '../lib/storage/operation-minutes';
 import {
   RANGE_CONDITION,
   rangeParams,
@@ -71,6 +70,22 @@ describe('spans table', () => {
     expect(byName.get('name')?.type).toBe('LowCardinality(String)');
     expect(byName.get('start_time')?.compression_codec).toBe('CODEC(Delta(8), ZSTD(1))');
     expect(byName.get('duration_ns')?.compression_codec).toBe('CODEC(T64, ZSTD(1))');
+    expect(byName.get('attributes_string')?.compression_codec).toBe('CODEC(ZSTD(3))');
+    expect(byName.get('parent_span_id')?.compression_codec).toBe('CODEC(ZSTD(3))');
+    expect(byName.get('attributes_float')?.compression_codec).toBe('CODEC(ZSTD(9))');
+  });
+
+  it('merges more parts at a time than the default', async () => {
+    const [row] = await rows<{ statement: string }>(storage, 'SHOW CREATE TABLE faultline.spans');
+    expect(row.statement).toContain('merge_selector_base = 10');
+  });
+
+  it('keeps one per-operation rollup, the one the reports read', async () => {
+    const tables = await rows<{ name: string }>(
+      storage,
+      "SELECT name FROM system.tables WHERE database = 'faultline' AND name LIKE 'operation_minutes%'",
+    );
+    expect(tables).toEqual([]);
   });
 
   it('fills promoted attribute columns', async () => {
@@ -129,7 +144,7 @@ describe('spans table', () => {
   });
 
   it('drops whole parts after the retention', async () => {
-    for (const table of ['spans', 'trace_summaries', 'operation_minutes', 'dependency_minutes']) {
+    for (const table of ['spans', 'trace_summaries', 'latency_minutes', 'dependency_minutes']) {
       const [row] = await rows<{ statement: string }>(
         storage,
         `SHOW CREATE TABLE faultline.${table}`,
@@ -209,46 +224,6 @@ describe('trace summaries', () => {
     await writeSpans(storage, early);
     const read = await readTraceSpans(storage, spans[0].traceId);
     expect(read).toHaveLength(spans.length);
-  });
-});
-
-describe('operation minutes', () => {
-  it('count calls and errors per minute', async () => {
-    const [row] = await rows<{ calls: string; errors: string }>(
-      storage,
-      `SELECT sum(calls) AS calls, sum(errors) AS errors FROM faultline.operation_minutes
-       WHERE minute >= toDateTime({from:UInt32}) AND minute < toDateTime({to:UInt32})`,
-      { from: START_MS / 1000 + 600, to: START_MS / 1000 + 1200 },
-    );
-    const inWindow = records.filter((span) => {
-      const ms = Number(BigInt(span.startTimeUnixNano) / 1_000_000n);
-      return ms >= START_MS + 600_000 && ms < START_MS + 1_200_000;
-    });
-    expect(Number(row.calls)).toBe(inWindow.length);
-    expect(Number(row.errors)).toBe(inWindow.filter((span) => span.isError).length);
-  });
-
-  it('give RED figures equal to spans', async () => {
-    // After the spans that other tests store twice, which the rollup counts twice.
-    const range = { startMs: START_MS + 600_250, endMs: START_MS + 1_890_500 };
-    const figures = await readOperationFigures(storage, range, 'checkout');
-    const expected = await rows<{ name: string; kind: string; calls: string; errors: string }>(
-      storage,
-      `SELECT name, kind, count() AS calls, countIf(is_error) AS errors
-       FROM (SELECT * FROM faultline.spans WHERE service_name = 'checkout' AND ${RANGE_CONDITION}
-             LIMIT 1 BY trace_id, span_id, kind)
-       GROUP BY name, kind ORDER BY name, kind`,
-      rangeParams(range),
-    );
-    expect(expected.length).toBeGreaterThan(1);
-    expect(figures.map((item) => [item.name, item.kind, item.calls, item.errors])).toEqual(
-      expected.map((row) => [row.name, row.kind, Number(row.calls), Number(row.errors)]),
-    );
-    for (const item of figures) {
-      expect(item.serviceName).toBe('checkout');
-      expect(item.p50Ms).toBeGreaterThan(0);
-      expect(item.p99Ms).toBeGreaterThanOrEqual(item.p50Ms);
-    }
   });
 });
 

@@ -493,3 +493,18 @@ TTL toDateTime(reported_at) + INTERVAL 1 DAY DELETE;
 
 CREATE TABLE IF NOT EXISTS faultline.collector_backlog ON CLUSTER faultline_cluster AS faultline.collector_backlog_local
 ENGINE = Distributed(faultline_cluster, faultline, collector_backlog_local, cityHash64(collector));
+
+-- 024_ingest_cpu.sql
+DROP VIEW IF EXISTS faultline.operation_minutes_mv ON CLUSTER faultline_cluster SYNC;
+
+DROP TABLE IF EXISTS faultline.operation_minutes ON CLUSTER faultline_cluster SYNC;
+
+DROP TABLE IF EXISTS faultline.operation_minutes_local ON CLUSTER faultline_cluster SYNC;
+
+ALTER TABLE faultline.spans_local ON CLUSTER faultline_cluster
+    MODIFY COLUMN attributes_string Map(LowCardinality(String), LowCardinality(String)) CODEC(ZSTD(3)),
+    MODIFY COLUMN parent_span_id UInt64 CODEC(ZSTD(3)),
+    MODIFY COLUMN attributes_float Map(LowCardinality(String), Float64) CODEC(ZSTD(9));
+
+ALTER TABLE faultline.spans_local ON CLUSTER faultline_cluster
+    MODIFY SETTING merge_selector_base = 10;

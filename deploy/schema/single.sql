@@ -428,3 +428,16 @@ CREATE TABLE IF NOT EXISTS faultline.collector_backlog
 ENGINE = MergeTree
 ORDER BY (collector, reported_at)
 TTL toDateTime(reported_at) + INTERVAL 1 DAY DELETE;
+
+-- 024_ingest_cpu.sql
+DROP VIEW IF EXISTS faultline.operation_minutes_mv SYNC;
+
+DROP TABLE IF EXISTS faultline.operation_minutes SYNC;
+
+ALTER TABLE faultline.spans
+    MODIFY COLUMN attributes_string Map(LowCardinality(String), LowCardinality(String)) CODEC(ZSTD(3)),
+    MODIFY COLUMN parent_span_id UInt64 CODEC(ZSTD(3)),
+    MODIFY COLUMN attributes_float Map(LowCardinality(String), Float64) CODEC(ZSTD(9));
+
+ALTER TABLE faultline.spans
+    MODIFY SETTING merge_selector_base = 10;
