@@ -21,11 +21,10 @@ import { parseArgs } from 'node:util';
 import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { openStorage } from '../lib/storage/clickhouse';
 import { makeTempDir } from '../test/helpers/faultline';
-import { report, round } from './measure';
+import { report, round, statCpuSeconds } from './measure';
 import { syntheticTraces, takeSpans } from './synthetic';
 
 const BIN = path.join(__dirname, '..', 'bin', 'faultline.js');
-const CLOCK_TICKS_PER_SECOND = 100;
 
 interface Child {
   process: ChildProcess;
@@ -86,10 +85,9 @@ async function insertFigures(otlpUrl: string): Promise<{ count: number; seconds:
   };
 }
 
-/** User plus system CPU seconds of a process, from /proc. */
+/** User plus system CPU seconds of a process. */
 function cpuSeconds(pid: number): number {
-  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+  return statCpuSeconds(`/proc/${pid}/stat`);
 }
 
 function peakRssMiB(pid: number): number {

@@ -12,19 +12,23 @@
  * at that batch size and format, the engine's threads and merges included. Then it
  * compares 50,000-span inserts with the materialized views of `spans` attached and
  * detached, and with `optimize_on_insert` on and off. Then it times building the Native
- * block of exporter bodies from span records and straight from the protobuf bytes. Last,
+ * block of exporter bodies from span records and straight from the protobuf bytes. Then
  * it times the merges of eight 75,000-span parts of `spans` and of its view tables, and
- * compares `ZSTD(9)` and `ZSTD(3)` on the string attribute map.
+ * compares the insert and merge CPU and the bytes of the codecs of `spans` with its former
+ * ones. Last, it inserts 30 such parts at about 88k spans/s with `merge_selector_base` at
+ * 5 (ClickHouse's default) and at 10 (the schema's), and reports the CPU time of the
+ * background merges meanwhile (read from /proc, so on Linux only).
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { decodeSpansFast } from '../lib/otlp/fast-decode';
 import { protobufSpanRows } from '../lib/otlp/protobuf-rows';
-import { openStorage } from '../lib/storage/clickhouse';
+import { openStorage, type Storage } from '../lib/storage/clickhouse';
 import {
   SPAN_COLUMNS,
   toJsonSpanRows,
@@ -35,7 +39,7 @@ import {
 } from '../lib/storage/span-rows';
 import { writeSpanRows, writeSpans } from '../lib/storage/span-writer';
 import { makeTempDir } from '../test/helpers/faultline';
-import { quantile, report, round } from './measure';
+import { quantile, report, round, statCpuSeconds } from './measure';
 import { syntheticTraces, takeSpans } from './synthetic';
 
 const BATCH_SPANS = 10_000;
@@ -188,19 +192,13 @@ const MERGE_PARTS = 8;
 const MERGE_PART_SPANS = 75_000;
 
 /**
- * Times the merges behind the collector's inserts: eight 75,000-span Native inserts into
- * `spans` and its views with merges stopped, then `OPTIMIZE ... FINAL` of each table,
- * reported as CPU a span. Then the same for a copy of `spans` with `ZSTD(3)` instead of
- * `ZSTD(9)` on the string attribute map, with the bytes a span of both after the merge.
+ * Writes `count` files of MERGE_PART_SPANS spans each, as the Native blocks that the
+ * collector builds from 500-span exporter bodies, and returns their paths.
  */
-async function mergeCost() {
-  const dataDir = makeTempDir('insert-merges');
-  const storage = await openStorage({ dataDir, url: '', database: 'faultline', retentionDays: 7 });
-  const { client, database } = storage;
-  const traces = syntheticTraces({ seed: 9, startMs: Date.now() - 600_000, traceIntervalMs: 1 });
+function writePartFiles(dataDir: string, count: number, seed: number): string[] {
+  const traces = syntheticTraces({ seed, startMs: Date.now() - 600_000, traceIntervalMs: 1 });
   const limits = { maxAttributesPerSpan: 512, maxAttributeValueLength: 32768 };
-  const files: string[] = [];
-  for (let part = 0; part < MERGE_PARTS; part += 1) {
+  return Array.from({ length: count }, (_unused, part) => {
     const chunks: Buffer[] = [];
     for (let body = 0; body < MERGE_PART_SPANS / 500; body += 1) {
       const bytes = ProtobufTraceSerializer.serializeRequest(takeSpans(traces, 500))!;
@@ -208,15 +206,61 @@ async function mergeCost() {
     }
     const file = path.join(dataDir, `part-${part}.native`);
     fs.writeFileSync(file, Buffer.concat(chunks));
-    files.push(file);
-  }
+    return file;
+  });
+}
+
+/** Inserts one of those files into a table with the columns of `spans`. */
+function insertFile(storage: Storage, table: string, file: string, token: string) {
+  return storage.client.command({
+    query: `INSERT INTO ${storage.database}.${table} (${SPAN_COLUMNS.map((column) => `\`${column}\``).join(', ')})
+      SELECT * FROM file({path:String}, 'Native')`,
+    query_params: { path: file },
+    clickhouse_settings: { insert_deduplication_token: token },
+  });
+}
+
+// The codecs of `spans` before they were chosen for insert CPU: each pair is a column's
+// current definition, as SHOW CREATE TABLE prints it, and the former one.
+const FORMER_CODECS: [string, string][] = [
+  [
+    '`attributes_string` Map(LowCardinality(String), LowCardinality(String)) CODEC(ZSTD(3))',
+    '`attributes_string` Map(LowCardinality(String), LowCardinality(String)) CODEC(ZSTD(9))',
+  ],
+  ['`parent_span_id` UInt64 CODEC(ZSTD(3))', '`parent_span_id` UInt64 CODEC(ZSTD(1))'],
+  [
+    '`attributes_float` Map(LowCardinality(String), Float64) CODEC(ZSTD(9))',
+    '`attributes_float` Map(LowCardinality(String), Float64) CODEC(ZSTD(1))',
+  ],
+];
+
+/**
+ * Times the merges behind the collector's inserts: eight 75,000-span Native inserts into
+ * `spans` and its views with merges stopped, then `OPTIMIZE ... FINAL` of each table,
+ * reported as CPU a span. Then the same inserts and merge for two copies of `spans`
+ * without views, one with its codecs and one with the former codecs (FORMER_CODECS),
+ * with the bytes a span of both after the merge.
+ */
+async function mergeCost() {
+  const dataDir = makeTempDir('insert-merges');
+  const storage = await openStorage({ dataDir, url: '', database: 'faultline', retentionDays: 7 });
+  const { client, database } = storage;
+  const files = writePartFiles(dataDir, MERGE_PARTS, 9);
   const create = await client
     .query({ query: `SHOW CREATE TABLE ${database}.spans`, format: 'JSONEachRow' })
     .then((result) => result.json<{ statement: string }>());
+  const copies = { current: 'spans_codecs', former: 'spans_former_codecs' };
   await client.command({
-    query: create[0].statement
-      .replace(`${database}.spans`, `${database}.spans_zstd3`)
-      .replace('CODEC(ZSTD(9))', 'CODEC(ZSTD(3))'),
+    query: create[0].statement.replace(`${database}.spans`, `${database}.${copies.current}`),
+  });
+  await client.command({
+    query: FORMER_CODECS.reduce(
+      (statement, [current, former]) => {
+        if (!statement.includes(current)) throw new Error(`spans has no column ${current}`);
+        return statement.replace(current, former);
+      },
+      create[0].statement.replace(`${database}.spans`, `${database}.${copies.former}`),
+    ),
   });
   const tableStats = (table: string) =>
     client
@@ -235,22 +279,20 @@ async function mergeCost() {
     return used.user + used.system;
   };
 
+  /** Inserts the parts with merges stopped and returns the CPU time it took. */
   const insertParts = async (table: string) => {
     await client.command({ query: `SYSTEM STOP MERGES ${database}.${table}` });
+    let cpu = 0;
     for (const [part, file] of files.entries()) {
-      await client.command({
-        query: `INSERT INTO ${database}.${table} (${SPAN_COLUMNS.map((column) => `\`${column}\``).join(', ')})
-          SELECT * FROM file({path:String}, 'Native')`,
-        query_params: { path: file },
-        clickhouse_settings: { insert_deduplication_token: `${table}-${part}` },
-      });
+      cpu += await cpuOf(() => insertFile(storage, table, file, `${table}-${part}`));
     }
     await client.command({ query: `SYSTEM START MERGES ${database}.${table}` });
+    return cpu;
   };
   const mergeTable = (table: string) =>
     cpuOf(() => client.command({ query: `OPTIMIZE TABLE ${database}.${table} FINAL` }));
 
-  const viewTables = ['trace_summaries', 'call_spans', 'latency_minutes', 'operation_minutes'];
+  const viewTables = ['trace_summaries', 'call_spans', 'latency_minutes'];
   for (const table of viewTables) {
     await client.command({ query: `SYSTEM STOP MERGES ${database}.${table}` });
   }
@@ -261,10 +303,16 @@ async function mergeCost() {
     await client.command({ query: `SYSTEM START MERGES ${database}.${table}` });
     mergeCpu[table] = await mergeTable(table);
   }
-  const zstd9Bytes = (await tableStats('spans')).bytes;
-  await insertParts('spans_zstd3');
-  const zstd3Cpu = await mergeTable('spans_zstd3');
-  const zstd3Bytes = (await tableStats('spans_zstd3')).bytes;
+  const codecs: Record<string, Record<string, number>> = {};
+  for (const [codec, table] of Object.entries(copies)) {
+    const insertCpu = await insertParts(table);
+    const merge = await mergeTable(table);
+    codecs[codec] = {
+      insertCpuMicrosecondsPerSpan: round(insertCpu / spans),
+      mergeCpuMicrosecondsPerSpan: round(merge / spans),
+      bytesPerSpan: round((await tableStats(table)).bytes / spans),
+    };
+  }
   await storage.close();
   fs.rmSync(dataDir, { recursive: true, force: true });
   return {
@@ -273,9 +321,64 @@ async function mergeCost() {
     mergeCpuMicrosecondsPerSpan: Object.fromEntries(
       Object.entries(mergeCpu).map(([table, cpu]) => [table, round(cpu / spans)]),
     ),
-    spansBytesPerSpan: round(zstd9Bytes / spans),
-    zstd3MergeCpuMicrosecondsPerSpan: round(zstd3Cpu / spans),
-    zstd3BytesPerSpan: round(zstd3Bytes / spans),
+    spansWithoutViews: codecs,
+  };
+}
+
+const STREAM_PARTS = 30;
+const STREAM_INTERVAL_MS = 850;
+
+/** Returns the CPU time, in microseconds, that this process's merge threads used so far. */
+function mergeThreadsCpu(): number {
+  let seconds = 0;
+  for (const task of fs.readdirSync('/proc/self/task')) {
+    const name = fs.readFileSync(`/proc/self/task/${task}/comm`, 'utf8');
+    if (name.startsWith('MergeMutate')) seconds += statCpuSeconds(`/proc/self/task/${task}/stat`);
+  }
+  return seconds * 1_000_000;
+}
+
+/**
+ * Background merges while parts arrive as in a long end-to-end run: STREAM_PARTS inserts
+ * of 75,000 spans into `spans` and its views, one every STREAM_INTERVAL_MS (about 88k
+ * spans/s), on a fresh data folder with `merge_selector_base` at `base`. Returns the CPU
+ * time that the merge threads used meanwhile, a span, and the parts of `spans` left.
+ * Reads the threads' times from /proc, so it runs on Linux only.
+ */
+async function mergeStream(files: string[], base: number) {
+  const dataDir = makeTempDir('insert-stream');
+  const storage = await openStorage({ dataDir, url: '', database: 'faultline', retentionDays: 7 });
+  const { client, database } = storage;
+  await client.command({
+    query: `ALTER TABLE ${database}.spans MODIFY SETTING merge_selector_base = ${base}`,
+  });
+
+  const started = performance.now();
+  const mergeCpuBefore = mergeThreadsCpu();
+  for (let part = 0; part < files.length; part += 1) {
+    const wait = started + part * STREAM_INTERVAL_MS - performance.now();
+    if (wait > 0) await sleep(wait);
+    await insertFile(storage, 'spans', files[part], `stream-${part}`);
+  }
+  const mergeCpu = mergeThreadsCpu() - mergeCpuBefore;
+  const seconds = (performance.now() - started) / 1000;
+
+  const [parts] = await client
+    .query({
+      query: `SELECT count() AS parts, sum(rows) AS rows FROM system.parts
+        WHERE database = {database:String} AND table = 'spans' AND active`,
+      query_params: { database },
+      format: 'JSONEachRow',
+    })
+    .then((result) => result.json<{ parts: string; rows: string }>());
+  await storage.close();
+  fs.rmSync(dataDir, { recursive: true, force: true });
+  return {
+    mergeSelectorBase: base,
+    inserts: files.length,
+    seconds: round(seconds),
+    mergeCpuMicrosecondsPerSpan: round(mergeCpu / Number(parts.rows)),
+    partsLeft: Number(parts.parts),
   };
 }
 
@@ -463,6 +566,10 @@ async function main(): Promise<void> {
   report('insert.optimizeOnInsert', await optimizeOnInsertCost(Math.max(3, batches)));
   report('insert.buildRows', buildCost(batches));
   report('insert.merges', await mergeCost());
+  const streamDir = makeTempDir('insert-stream-parts');
+  const streamFiles = writePartFiles(streamDir, STREAM_PARTS, 10);
+  for (const base of [5, 10]) report('insert.mergeStream', await mergeStream(streamFiles, base));
+  fs.rmSync(streamDir, { recursive: true, force: true });
 }
 
 main().catch((error) => {

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
 
 /** CPU and wall time of one timed step. */
@@ -40,4 +41,16 @@ export function round(value: number, digits = 1): number {
 /** Prints one result line as JSON, for docs/benchmarks.md and for scripts. */
 export function report(benchmark: string, figures: Record<string, unknown>): void {
   process.stdout.write(`${JSON.stringify({ benchmark, ...figures })}\n`);
+}
+
+const CLOCK_TICKS_PER_SECOND = 100;
+
+/**
+ * User plus system CPU seconds from a Linux stat file: `/proc/PID/stat` for a process,
+ * `/proc/PID/task/TID/stat` for one of its threads.
+ */
+export function statCpuSeconds(statFile: string): number {
+  // utime and stime, the 14th and 15th fields, counted after the parenthesized name.
+  const fields = fs.readFileSync(statFile, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
 }
