@@ -122,11 +122,23 @@ export class ByteWriter {
     this.length += count;
   }
 
+  /**
+   * Writes the low 32 bits of a number, little-endian, at `at`. A byte store keeps the low
+   * 8 bits of its value, so this needs no range checks, unlike Buffer's writeUInt32LE.
+   */
+  private word(value: number, at: number): void {
+    const buffer = this.buffer;
+    buffer[at] = value;
+    buffer[at + 1] = value >>> 8;
+    buffer[at + 2] = value >>> 16;
+    buffer[at + 3] = value >>> 24;
+  }
+
   /** Writes a 64-bit integer from its low and high 32 bits, as Int64 or UInt64 store it. */
   int64Parts(low: number, high: number): void {
     this.reserve(8);
-    this.buffer.writeUInt32LE(low >>> 0, this.length);
-    this.buffer.writeUInt32LE(high >>> 0, this.length + 4);
+    this.word(low, this.length);
+    this.word(high, this.length + 4);
     this.length += 8;
   }
 
@@ -142,27 +154,27 @@ export class ByteWriter {
 
   int8(value: number): void {
     this.reserve(1);
-    this.buffer.writeInt8(value, this.length);
-    this.length += 1;
+    this.buffer[this.length++] = value;
   }
 
   uint16(value: number): void {
     this.reserve(2);
-    this.buffer.writeUInt16LE(value, this.length);
+    this.buffer[this.length] = value;
+    this.buffer[this.length + 1] = value >>> 8;
     this.length += 2;
   }
 
   uint32(value: number): void {
     this.reserve(4);
-    this.buffer.writeUInt32LE(value, this.length);
+    this.word(value, this.length);
     this.length += 4;
   }
 
   /** Writes a UInt64 value from a number up to 2^53, such as an array offset. */
   uint64Number(value: number): void {
     this.reserve(8);
-    this.buffer.writeUInt32LE(value % 0x100000000, this.length);
-    this.buffer.writeUInt32LE(Math.floor(value / 0x100000000), this.length + 4);
+    this.word(value % 0x100000000, this.length);
+    this.word(Math.floor(value / 0x100000000), this.length + 4);
     this.length += 8;
   }
 
