@@ -66,6 +66,8 @@ const FLOAT = 2;
 const BOOL = 3;
 
 let body: Buffer = Buffer.alloc(0);
+// The body as a DataView, which reads four bytes at any offset in one step.
+let bodyView = new DataView(body.buffer, body.byteOffset, body.byteLength);
 let pos = 0;
 
 /**
@@ -233,6 +235,8 @@ function text(tag: number, limit: number): string {
 const KEY_SLOTS = 4096;
 const MAX_KEPT_KEY_BYTES = 128;
 const keyTableBytes: (Buffer | undefined)[] = new Array<Buffer | undefined>(KEY_SLOTS);
+// Each key's bytes as little-endian 32-bit words, the last one only if it is whole.
+const keyTableWords: Int32Array[] = new Array<Int32Array>(KEY_SLOTS);
 const keyTableTexts: string[] = new Array<string>(KEY_SLOTS).fill('');
 const keyTableConventions = new Uint8Array(KEY_SLOTS);
 const KEY_PROBES = 8;
@@ -240,9 +244,17 @@ const CONVENTION_KEYS = SPAN_CONVENTION_KEYS;
 /** The text of the last key that `keySlot` found too long for the table. */
 let longKey = '';
 
-/** Returns whether `stored` equals the body's bytes of its length from `start`. */
-function sameBytes(stored: Buffer, start: number): boolean {
-  for (let index = 0; index < stored.length; index += 1) {
+/**
+ * Returns whether the key in `slot` equals the body's bytes of its length from `start`,
+ * comparing four bytes at a time.
+ */
+function sameKeyBytes(slot: number, start: number): boolean {
+  const words = keyTableWords[slot];
+  for (let index = 0; index < words.length; index += 1) {
+    if (bodyView.getInt32(start + index * 4, true) !== words[index]) return false;
+  }
+  const stored = keyTableBytes[slot]!;
+  for (let index = words.length * 4; index < stored.length; index += 1) {
     if (stored[index] !== body[start + index]) return false;
   }
   return true;
@@ -282,12 +294,15 @@ function keySlot(start: number, end: number): number {
       slot = candidate;
       break;
     }
-    if (stored.length === length && sameBytes(stored, start)) return candidate;
+    if (stored.length === length && sameKeyBytes(candidate, start)) return candidate;
   }
   const text = decodeText(start, end, checkText(start, end));
   const bytes = Buffer.allocUnsafe(length);
   body.copy(bytes, 0, start, end);
   keyTableBytes[slot] = bytes;
+  const words = new Int32Array(length >> 2);
+  for (let index = 0; index < words.length; index += 1) words[index] = bytes.readInt32LE(index * 4);
+  keyTableWords[slot] = words;
   keyTableTexts[slot] = text;
   keyTableConventions[slot] = CONVENTION_KEYS.has(text) ? 1 : 0;
   return slot;
@@ -1269,6 +1284,7 @@ export function protobufSpanRows(
   body = Buffer.isBuffer(request)
     ? request
     : Buffer.from(request.buffer, request.byteOffset, request.byteLength);
+  bodyView = new DataView(body.buffer, body.byteOffset, body.byteLength);
   pos = 0;
   for (const builder of columns.values()) builder.clear();
   const nowNs = options.nowNs ?? BigInt(Date.now()) * 1_000_000n;
@@ -1280,6 +1296,7 @@ export function protobufSpanRows(
     return undefined;
   } finally {
     body = Buffer.alloc(0);
+    bodyView = new DataView(body.buffer, body.byteOffset, body.byteLength);
   }
   if (converter.spans === 0) return undefined;
   return {
