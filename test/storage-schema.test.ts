@@ -76,8 +76,13 @@ describe('spans table', () => {
   });
 
   it('merges more parts at a time than the default', async () => {
-    const [row] = await rows<{ statement: string }>(storage, 'SHOW CREATE TABLE faultline.spans');
-    expect(row.statement).toContain('merge_selector_base = 10');
+    for (const table of ['spans', 'trace_summaries', 'call_spans']) {
+      const [row] = await rows<{ statement: string }>(
+        storage,
+        `SHOW CREATE TABLE faultline.${table}`,
+      );
+      expect(row.statement).toContain('merge_selector_base = 10');
+    }
   });
 
   it('keeps one per-operation rollup, the one the reports read', async () => {

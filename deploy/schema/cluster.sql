@@ -508,3 +508,9 @@ ALTER TABLE faultline.spans_local ON CLUSTER faultline_cluster
 
 ALTER TABLE faultline.spans_local ON CLUSTER faultline_cluster
     MODIFY SETTING merge_selector_base = 10;
+
+ALTER TABLE faultline.trace_summaries_local ON CLUSTER faultline_cluster
+    MODIFY SETTING merge_selector_base = 10;
+
+ALTER TABLE faultline.call_spans_local ON CLUSTER faultline_cluster
+    MODIFY SETTING merge_selector_base = 10;

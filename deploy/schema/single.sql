@@ -441,3 +441,9 @@ ALTER TABLE faultline.spans
 
 ALTER TABLE faultline.spans
     MODIFY SETTING merge_selector_base = 10;
+
+ALTER TABLE faultline.trace_summaries
+    MODIFY SETTING merge_selector_base = 10;
+
+ALTER TABLE faultline.call_spans
+    MODIFY SETTING merge_selector_base = 10;

@@ -21,9 +21,14 @@ ALTER TABLE ${database}.${table:spans} ${onCluster}
     MODIFY COLUMN parent_span_id UInt64 CODEC(ZSTD(3)),
     MODIFY COLUMN attributes_float Map(LowCardinality(String), Float64) CODEC(ZSTD(9));
 
--- With the default base of 5, each span is rewritten by a merge about once for every
+-- With the default base of 5, each row is rewritten by a merge about once for every
 -- fivefold growth of its part. A base of 10 merges more parts at a time and so fewer
--- times over a span's life, for a few more parts alive at once. A server that does not
--- support the setting keeps its default.
+-- times over a row's life, for a few more parts alive at once. It applies to the tables
+-- that get a row for most spans. A server that does not support the setting keeps its
+-- default.
 ${ifSetting:merge_selector_base} ALTER TABLE ${database}.${table:spans} ${onCluster}
+    MODIFY SETTING merge_selector_base = 10;
+${ifSetting:merge_selector_base} ALTER TABLE ${database}.${table:trace_summaries} ${onCluster}
+    MODIFY SETTING merge_selector_base = 10;
+${ifSetting:merge_selector_base} ALTER TABLE ${database}.${table:call_spans} ${onCluster}
     MODIFY SETTING merge_selector_base = 10;
