@@ -4,7 +4,8 @@
  * loopback with a fixed number of requests in flight, then stops the child (SIGTERM
  * stores everything it accepted, however long that takes) and counts the spans stored. Reports the sustained rate
  * (stored spans over the time from the first request to the end of the flush), loss,
- * the child's CPU per 10k spans/s and its peak RSS, and the CPU of the generator itself.
+ * the child's CPU per 10k spans/s and by thread name, its peak RSS, and the CPU of the
+ * generator itself.
  *   npx tsx bench/end-to-end.ts [--seconds 20] [--concurrency 4] [--spans-per-request 500]
  *     [--max-spans 8000000] [--profile-dir DIR]
  * The generator encodes `--max-spans` spans before the load starts and stops early when
@@ -88,6 +89,42 @@ async function insertFigures(otlpUrl: string): Promise<{ count: number; seconds:
 /** User plus system CPU seconds of a process. */
 function cpuSeconds(pid: number): number {
   return statCpuSeconds(`/proc/${pid}/stat`);
+}
+
+/**
+ * Returns the CPU seconds of a process's threads by thread name, the main thread apart as
+ * `main`. Threads that exited are left out, so the sum can be below the process's time.
+ */
+function threadCpuSeconds(pid: number): Map<string, number> {
+  const byName = new Map<string, number>();
+  for (const task of fs.readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const name =
+        Number(task) === pid
+          ? 'main'
+          : fs.readFileSync(`/proc/${pid}/task/${task}/comm`, 'utf8').trim();
+      const seconds = statCpuSeconds(`/proc/${pid}/task/${task}/stat`);
+      byName.set(name, (byName.get(name) ?? 0) + seconds);
+    } catch {
+      // The thread exited between the listing and the read.
+    }
+  }
+  return byName;
+}
+
+/** Returns the cores that each thread name used between two readings, largest first. */
+function threadCores(
+  before: Map<string, number>,
+  after: Map<string, number>,
+  seconds: number,
+): Record<string, number> {
+  const cores: [string, number][] = [];
+  for (const [name, cpu] of after) {
+    const used = (cpu - (before.get(name) ?? 0)) / seconds;
+    if (used >= 0.005) cores.push([name, round(used, 2)]);
+  }
+  cores.sort((a, b) => b[1] - a[1]);
+  return Object.fromEntries(cores);
 }
 
 function peakRssMiB(pid: number): number {
@@ -211,11 +248,13 @@ export async function runEndToEndBenchmark(
   const pid = child.process.pid!;
   try {
     const cpuStart = cpuSeconds(pid);
+    const threadsStart = threadCpuSeconds(pid);
     const generatorStart = process.cpuUsage();
     const start = performance.now();
     const sent = await sendAll(child.otlpUrl, bodies, seconds, concurrency);
     const loadSeconds = (performance.now() - start) / 1000;
     const cpuLoad = cpuSeconds(pid) - cpuStart;
+    const threads = threadCores(threadsStart, threadCpuSeconds(pid), loadSeconds);
     const generator = process.cpuUsage(generatorStart);
     const inserts = await insertFigures(child.otlpUrl);
     const generatorCpu = (generator.user + generator.system) / 1e6;
@@ -239,6 +278,9 @@ export async function runEndToEndBenchmark(
       lostSpans: sent.acceptedSpans - stored,
       sustainedSpansPerSecond: Math.round(rate),
       collectorCoresDuringLoad: round(cpuLoad / loadSeconds, 2),
+      // By thread name: `main` runs JavaScript; in chDB, MergeMutate merges parts and the
+      // pipeline threads run inserts; `node` are libuv's and V8's helper threads.
+      collectorThreadCores: threads,
       coresPer10kSpansPerSecond: round(
         cpuLoad / loadSeconds / (sent.acceptedSpans / loadSeconds / 10_000),
         2,
