@@ -190,6 +190,7 @@ async function viewsCost(batches: number) {
 
 const MERGE_PARTS = 8;
 const MERGE_PART_SPANS = 75_000;
+const CODEC_ROUNDS = 3;
 
 /**
  * Writes `count` files of MERGE_PART_SPANS spans each, as the Native blocks that the
@@ -238,8 +239,8 @@ const FORMER_CODECS: [string, string][] = [
  * Times the merges behind the collector's inserts: eight 75,000-span Native inserts into
  * `spans` and its views with merges stopped, then `OPTIMIZE ... FINAL` of each table,
  * reported as CPU a span. Then the same inserts and merge for two copies of `spans`
- * without views, one with its codecs and one with the former codecs (FORMER_CODECS),
- * with the bytes a span of both after the merge.
+ * without views, one with its codecs and one with the former codecs (FORMER_CODECS), in
+ * turns, with the bytes a span of both after the merge.
  */
 async function mergeCost() {
   const dataDir = makeTempDir('insert-merges');
@@ -280,11 +281,11 @@ async function mergeCost() {
   };
 
   /** Inserts the parts with merges stopped and returns the CPU time it took. */
-  const insertParts = async (table: string) => {
+  const insertParts = async (table: string, tokenPrefix = table) => {
     await client.command({ query: `SYSTEM STOP MERGES ${database}.${table}` });
     let cpu = 0;
     for (const [part, file] of files.entries()) {
-      cpu += await cpuOf(() => insertFile(storage, table, file, `${table}-${part}`));
+      cpu += await cpuOf(() => insertFile(storage, table, file, `${tokenPrefix}-${part}`));
     }
     await client.command({ query: `SYSTEM START MERGES ${database}.${table}` });
     return cpu;
@@ -303,13 +304,24 @@ async function mergeCost() {
     await client.command({ query: `SYSTEM START MERGES ${database}.${table}` });
     mergeCpu[table] = await mergeTable(table);
   }
+  // One round's figures differ by more than the codecs do, so the two copies take turns
+  // for CODEC_ROUNDS rounds and each figure is the median of its rounds.
+  const rounds = {
+    current: { insert: [], merge: [] },
+    former: { insert: [], merge: [] },
+  } as Record<keyof typeof copies, { insert: number[]; merge: number[] }>;
+  for (let turn = 0; turn < CODEC_ROUNDS; turn += 1) {
+    for (const [codec, table] of Object.entries(copies) as [keyof typeof copies, string][]) {
+      await client.command({ query: `TRUNCATE TABLE ${database}.${table}` });
+      rounds[codec].insert.push((await insertParts(table, `turn-${turn}`)) / spans);
+      rounds[codec].merge.push((await mergeTable(table)) / spans);
+    }
+  }
   const codecs: Record<string, Record<string, number>> = {};
-  for (const [codec, table] of Object.entries(copies)) {
-    const insertCpu = await insertParts(table);
-    const merge = await mergeTable(table);
+  for (const [codec, table] of Object.entries(copies) as [keyof typeof copies, string][]) {
     codecs[codec] = {
-      insertCpuMicrosecondsPerSpan: round(insertCpu / spans),
-      mergeCpuMicrosecondsPerSpan: round(merge / spans),
+      insertCpuMicrosecondsPerSpan: round(quantile(rounds[codec].insert, 0.5)),
+      mergeCpuMicrosecondsPerSpan: round(quantile(rounds[codec].merge, 0.5)),
       bytesPerSpan: round((await tableStats(table)).bytes / spans),
     };
   }
