@@ -25,7 +25,7 @@ ALTER TABLE ${database}.${table:spans} ${onCluster}
 -- fivefold growth of its part. A base of 10 merges more parts at a time and so fewer
 -- times over a row's life, for a few more parts alive at once. It applies to the tables
 -- that get a row for most spans. A server that does not support the setting keeps its
--- default.
+-- default. NOTE: it keeps it after an upgrade too, because a migration runs only once.
 ${ifSetting:merge_selector_base} ALTER TABLE ${database}.${table:spans} ${onCluster}
     MODIFY SETTING merge_selector_base = 10;
 ${ifSetting:merge_selector_base} ALTER TABLE ${database}.${table:trace_summaries} ${onCluster}
