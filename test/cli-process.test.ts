@@ -95,8 +95,10 @@ describe('faultline start process', () => {
   });
 
   it('rejects an unknown host', async () => {
-    const run = runCli(['start', '--data-dir', makeTempDir('cli-host'), '--host', 'bad host']);
+    const hostDataDir = makeTempDir('cli-host');
+    const run = runCli(['start', '--data-dir', hostDataDir, '--host', 'bad host']);
     expect(await run.exited).toBe(1);
+    fs.rmSync(hostDataDir, { recursive: true, force: true });
     expect(run.output()).toContain('FL_INVALID_CONFIG: cannot listen on host "bad host"');
     expect(run.output()).toContain('FAULTLINE_HOST');
   });

@@ -23,6 +23,19 @@ import { getJson, makeTempDir, startTestFaultline } from './helpers/faultline';
 import { makeSpan, spanId } from './helpers/spans';
 
 /** Rows of a single column, so the log can be checked without whole spans. */
+const walDirs: string[] = [];
+
+/** Creates a temporary log folder that is removed after the tests of this file. */
+function makeWalDir(): string {
+  const dir = makeTempDir('wal');
+  walDirs.push(dir);
+  return dir;
+}
+
+afterAll(() => {
+  for (const dir of walDirs) fs.rmSync(dir, { recursive: true, force: true });
+});
+
 function fakeRows(...ids: number[]): SpanRows {
   const text = ids.map((id) => `[${id}]\n`).join('');
   return {
@@ -103,7 +116,7 @@ async function storedSpanIds(dir: string): Promise<number[]> {
 
 describe('write-ahead log', () => {
   it('replays every appended record after a reopen', async () => {
-    const dir = makeTempDir('wal');
+    const dir = makeWalDir();
     const { wal } = await openWal(dir);
     await Promise.all([1, 2, 3].map((index) => wal.append(fakeRows(index))));
     await wal.close();
@@ -114,7 +127,7 @@ describe('write-ahead log', () => {
   });
 
   it('writes concurrent appends with shared syncs', async () => {
-    const dir = makeTempDir('wal');
+    const dir = makeWalDir();
     const { wal } = await openWal(dir);
     await Promise.all(Array.from({ length: 200 }, (_, index) => wal.append(fakeRows(index))));
     expect(wal.syncs).toBeLessThan(20);
@@ -123,7 +136,7 @@ describe('write-ahead log', () => {
   });
 
   it('quarantines a truncated tail and keeps the valid prefix', async () => {
-    const dir = makeTempDir('wal');
+    const dir = makeWalDir();
     const { wal } = await openWal(dir);
     await wal.append(fakeRows(1));
     await wal.append(fakeRows(2));
@@ -139,7 +152,7 @@ describe('write-ahead log', () => {
   });
 
   it('detects a flipped byte by its checksum', async () => {
-    const dir = makeTempDir('wal');
+    const dir = makeWalDir();
     const { wal } = await openWal(dir);
     await wal.append(fakeRows(1));
     await wal.append(fakeRows(2));
@@ -154,7 +167,7 @@ describe('write-ahead log', () => {
   });
 
   it('recovers after a write failure', async () => {
-    const dir = makeTempDir('wal');
+    const dir = makeWalDir();
     const { wal } = await openWal(dir);
     await wal.append(fakeRows(1));
     // Writes to a descriptor number that no file has fail like writes to a failing disk.
@@ -175,7 +188,7 @@ describe('write-ahead log', () => {
   });
 
   it('rejects appends when rotation fails', async () => {
-    const dir = makeTempDir('wal');
+    const dir = makeWalDir();
     const { wal } = await openWal(dir, 1 << 30, 10);
     await wal.append(fakeRows(1));
     // A folder where the third segment goes makes its open fail, like a lack of descriptors.
@@ -193,7 +206,7 @@ describe('write-ahead log', () => {
   });
 
   it('rejects appends without a folder', async () => {
-    const dir = makeTempDir('wal');
+    const dir = makeWalDir();
     const { wal } = await openWal(dir, 1 << 30, 10);
     await wal.append(fakeRows(1));
     // The second segment is open, but its name cannot reach the disk without the folder.
@@ -209,7 +222,7 @@ describe('write-ahead log', () => {
   });
 
   it('replays old span-record entries as rows', async () => {
-    const dir = makeTempDir('wal');
+    const dir = makeWalDir();
     const spans = [makeSpan(1, '', 1000, 1005), makeSpan(2, 1, 1001, 1004)];
     const legacy = encodeRecord([Buffer.from(JSON.stringify({ t: 1234, s: spans }))]);
     fs.writeFileSync(segmentFile(dir, 7), Buffer.concat(legacy));
@@ -225,7 +238,7 @@ describe('write-ahead log', () => {
   });
 
   it('replays old span records the encoder rejects', async () => {
-    const dir = makeTempDir('wal');
+    const dir = makeWalDir();
     const outOfRange = makeSpan(2, 1, 1001, 1004, {
       attributes: [{ key: 'count', value: { intValue: '99999999999999999999' } }],
     });
@@ -264,7 +277,7 @@ describe('write-ahead log', () => {
   });
 
   it('seals the active segment while appends continue', async () => {
-    const dir = makeTempDir('wal');
+    const dir = makeWalDir();
     const { wal } = await openWal(dir);
     await wal.append(fakeRows(0));
     let sealed = false;
@@ -290,7 +303,7 @@ describe('write-ahead log', () => {
   });
 
   it('refuses appends past its disk budget', async () => {
-    const dir = makeTempDir('wal');
+    const dir = makeWalDir();
     const { wal } = await openWal(dir, 300);
     await wal.append(fakeRows(1));
     await expect(
@@ -304,7 +317,7 @@ describe('write-ahead log', () => {
 
 describe('write-ahead log shipper', () => {
   it('retries a failing insert and deletes segments only after success', async () => {
-    const dir = makeTempDir('wal');
+    const dir = makeWalDir();
     const { wal } = await openWal(dir);
     const stored: number[] = [];
     let failuresLeft = 2;
@@ -347,7 +360,7 @@ describe('write-ahead log shipper', () => {
   }
 
   it('skips a deleted recovered segment', async () => {
-    const dir = makeTempDir('wal');
+    const dir = makeWalDir();
     const before = await openWal(dir, 1 << 30, 10);
     await before.wal.append(fakeRows(1));
     await before.wal.append(fakeRows(2));
@@ -357,7 +370,7 @@ describe('write-ahead log shipper', () => {
   });
 
   it('reads segments past the memory budget from disk', async () => {
-    const dir = makeTempDir('wal');
+    const dir = makeWalDir();
     const { wal } = await openWal(dir, 1 << 30, 10, 1);
     await wal.append(fakeRows(1));
     await wal.append(fakeRows(2));
@@ -365,7 +378,7 @@ describe('write-ahead log shipper', () => {
   });
 
   it('ships appended segments from memory', async () => {
-    const dir = makeTempDir('wal');
+    const dir = makeWalDir();
     const { wal } = await openWal(dir, 1 << 30, 10);
     await wal.append(fakeRows(1));
     await wal.append(fakeRows(2));
@@ -373,7 +386,7 @@ describe('write-ahead log shipper', () => {
   });
 
   it('keeps undecodable records aside', async () => {
-    const dir = makeTempDir('wal');
+    const dir = makeWalDir();
     const entry = (id: number) => encodeRecord(encodeEntry({ appendedMs: id, rows: fakeRows(id) }));
     const bad = Buffer.from('not a log entry');
     const records = [...entry(1), ...encodeRecord([bad]), ...entry(3)];
@@ -395,7 +408,7 @@ describe('write-ahead log shipper', () => {
   });
 
   it('splits inserts by column list', async () => {
-    const dir = makeTempDir('wal');
+    const dir = makeWalDir();
     const { wal } = await openWal(dir);
     const inserts: { columns: readonly string[]; ids: number[] }[] = [];
     const shipper = testShipper(wal, {
@@ -420,7 +433,7 @@ describe('write-ahead log shipper', () => {
   });
 
   it('quarantines a span storage refuses while storing the rest', async () => {
-    const dir = makeTempDir('wal');
+    const dir = makeWalDir();
     const { wal } = await openWal(dir);
     const stored: number[] = [];
     const shipper = testShipper(wal, {
@@ -449,7 +462,7 @@ describe('write-ahead log shipper', () => {
 
 describe('write-ahead log shipper with a failing server', () => {
   it('retries a batch whole, unsplit', async () => {
-    const dir = makeTempDir('wal');
+    const dir = makeWalDir();
     const { wal } = await openWal(dir);
     const batches: number[][] = [];
     let failuresLeft = 12;
@@ -473,7 +486,7 @@ describe('write-ahead log shipper with a failing server', () => {
 
 describe('write-ahead log sink', () => {
   it('rejects past the queue limit', async () => {
-    const dir = makeTempDir('wal');
+    const dir = makeWalDir();
     const { wal } = await openWal(dir);
     const shipper = { failing: false } as WalShipper;
     const sink = new WalSink(wal, shipper, 1 << 30, 3);
@@ -599,7 +612,7 @@ describe('collector with the write-ahead log', () => {
     ['Native', nativeRowsWithBogusKind],
     ['JSONCompactEachRow', jsonRowsWithBogusKind],
   ])('quarantines a rejected %s row and stores the rest', async (_format, withBogusKind) => {
-    const walDir = makeTempDir('wal');
+    const walDir = makeWalDir();
     const traceId = 'e1'.repeat(16);
     const now = Date.now();
     const spans = [1, 2, 3, 4].map((id) => makeSpan(id, '', now, now + 1, { traceId }));
@@ -630,7 +643,7 @@ describe('collector with the write-ahead log', () => {
   });
 
   it('stores every record of a mixed segment', async () => {
-    const walDir = makeTempDir('wal');
+    const walDir = makeWalDir();
     const traceId = 'e2'.repeat(16);
     const now = Date.now();
     const span = (id: number, attributes: SpanRecord['attributes'] = []) =>
