@@ -1,6 +1,7 @@
 import { startAnalyzer, type Analyzer } from '../analyzer/analyzer';
 import { startCollector, type Collector } from '../collector/collector';
-import type { FaultlineConfig } from '../lib/config';
+import { SETTINGS, type FaultlineConfig } from '../lib/config';
+import { checkPortsFree } from '../lib/http-server';
 import type { Logger } from '../lib/logger';
 import { openStorage, type Storage } from '../lib/storage/clickhouse';
 import { readBacklog } from '../lib/storage/collector-backlog';
@@ -21,6 +22,15 @@ export async function startApp(
   roles: Role[],
   logger: Logger,
 ): Promise<FaultlineApp> {
+  // A taken port fails the start before storage opens, so the data folder is left as it was.
+  const portSettings = [
+    ...(roles.includes('collector') ? (['otlpHttpPort', 'otlpGrpcPort'] as const) : []),
+    ...(roles.includes('analyzer') ? (['queryPort'] as const) : []),
+  ];
+  await checkPortsFree(
+    config.host,
+    portSettings.map((name) => ({ port: config[name], setting: SETTINGS[name] })),
+  );
   const storage = await openStorage({
     dataDir: config.dataDir,
     url: config.clickhouseUrl,

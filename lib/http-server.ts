@@ -1,4 +1,5 @@
 import http from 'node:http';
+import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { RequestListener } from 'node:http';
 import { FaultlineError } from './errors';
@@ -38,6 +39,25 @@ export function bindError(error: unknown, host: string, port: number, setting: P
     'FL_PORT_IN_USE',
     `port ${port} on ${host} is already in use: stop the process that holds it, or choose another port with ${setting.env} or ${setting.flag} (0 picks a free port)`,
   );
+}
+
+/**
+ * Binds each port on `host` and closes it again, so that a start fails on a taken port
+ * before it opens storage. Port 0 is skipped. NOTE: another process can still take a port
+ * between this check and the real bind, which then fails with the same error.
+ */
+export async function checkPortsFree(
+  host: string,
+  ports: { port: number; setting: PortSetting }[],
+): Promise<void> {
+  for (const { port, setting } of ports) {
+    if (port === 0) continue;
+    await new Promise<void>((resolve, reject) => {
+      const probe = net.createServer();
+      probe.once('error', (error) => reject(bindError(error, host, port, setting)));
+      probe.listen(port, host, () => probe.close(() => resolve()));
+    });
+  }
 }
 
 /** Starts an HTTP server on `host:port`; port 0 picks a free one. */

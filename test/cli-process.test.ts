@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { buildProgram } from '../cli/main';
 import { loadConfig } from '../lib/config';
@@ -92,6 +93,33 @@ describe('faultline start process', () => {
     await expect(
       openStorage({ dataDir, url: '', database: 'faultline', retentionDays: 7 }),
     ).rejects.toThrow(/is in use by process/);
+  });
+
+  it('rejects a taken port before opening storage', async () => {
+    const holder = net.createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    const port = (holder.address() as net.AddressInfo).port;
+    const portDataDir = makeTempDir('cli-port');
+    try {
+      const run = runCli([
+        'start',
+        '--data-dir',
+        portDataDir,
+        '--otlp-http-port',
+        String(port),
+        '--otlp-grpc-port',
+        '0',
+        '--query-port',
+        '0',
+      ]);
+      expect(await run.exited).toBe(1);
+      expect(run.output()).toContain(`FL_PORT_IN_USE: port ${port} on 127.0.0.1 is already in use`);
+      expect(run.output()).toContain('FAULTLINE_OTLP_HTTP_PORT');
+      expect(fs.existsSync(path.join(portDataDir, 'clickhouse'))).toBe(false);
+    } finally {
+      await new Promise((resolve) => holder.close(resolve));
+      fs.rmSync(portDataDir, { recursive: true, force: true });
+    }
   });
 
   it('rejects an unknown host', async () => {
