@@ -22,7 +22,7 @@ import { parseArgs } from 'node:util';
 import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { openStorage } from '../lib/storage/clickhouse';
 import { makeTempDir } from '../test/helpers/faultline';
-import { report, round, statCpuSeconds } from './measure';
+import { report, round, statCpuSeconds, threadCpuSeconds } from './measure';
 import { syntheticTraces, takeSpans } from './synthetic';
 
 const BIN = path.join(__dirname, '..', 'bin', 'faultline.js');
@@ -89,27 +89,6 @@ async function insertFigures(otlpUrl: string): Promise<{ count: number; seconds:
 /** User plus system CPU seconds of a process. */
 function cpuSeconds(pid: number): number {
   return statCpuSeconds(`/proc/${pid}/stat`);
-}
-
-/**
- * Returns the CPU seconds of a process's threads by thread name, the main thread apart as
- * `main`. Threads that exited are left out, so the sum can be below the process's time.
- */
-function threadCpuSeconds(pid: number): Map<string, number> {
-  const byName = new Map<string, number>();
-  for (const task of fs.readdirSync(`/proc/${pid}/task`)) {
-    try {
-      const name =
-        Number(task) === pid
-          ? 'main'
-          : fs.readFileSync(`/proc/${pid}/task/${task}/comm`, 'utf8').trim();
-      const seconds = statCpuSeconds(`/proc/${pid}/task/${task}/stat`);
-      byName.set(name, (byName.get(name) ?? 0) + seconds);
-    } catch {
-      // The thread exited between the listing and the read.
-    }
-  }
-  return byName;
 }
 
 /** Returns the cores that each thread name used between two readings, largest first. */
@@ -278,8 +257,8 @@ export async function runEndToEndBenchmark(
       lostSpans: sent.acceptedSpans - stored,
       sustainedSpansPerSecond: Math.round(rate),
       collectorCoresDuringLoad: round(cpuLoad / loadSeconds, 2),
-      // By thread name: `main` runs JavaScript; in chDB, MergeMutate merges parts and the
-      // pipeline threads run inserts; `node` are libuv's and V8's helper threads.
+      // By thread name. `main` runs JavaScript, and `node` names libuv's and V8's helper
+      // threads. In chDB, MergeMutate threads merge parts and the pipeline threads insert.
       collectorThreadCores: threads,
       coresPer10kSpansPerSecond: round(
         cpuLoad / loadSeconds / (sent.acceptedSpans / loadSeconds / 10_000),

@@ -39,7 +39,7 @@ import {
 } from '../lib/storage/span-rows';
 import { writeSpanRows, writeSpans } from '../lib/storage/span-writer';
 import { makeTempDir } from '../test/helpers/faultline';
-import { quantile, report, round, statCpuSeconds } from './measure';
+import { quantile, report, round, threadCpuSeconds } from './measure';
 import { syntheticTraces, takeSpans } from './synthetic';
 
 const BATCH_SPANS = 10_000;
@@ -344,19 +344,14 @@ const STREAM_INTERVAL_MS = 850;
 
 /** Returns the CPU time, in microseconds, that this process's merge threads used so far. */
 function mergeThreadsCpu(): number {
-  let seconds = 0;
-  for (const task of fs.readdirSync('/proc/self/task')) {
-    const name = fs.readFileSync(`/proc/self/task/${task}/comm`, 'utf8');
-    if (name.startsWith('MergeMutate')) seconds += statCpuSeconds(`/proc/self/task/${task}/stat`);
-  }
-  return seconds * 1_000_000;
+  return (threadCpuSeconds(process.pid).get('MergeMutate') ?? 0) * 1_000_000;
 }
 
 /**
- * Background merges while parts arrive as in a long end-to-end run: STREAM_PARTS inserts
- * of 75,000 spans into `spans` and its views, one every STREAM_INTERVAL_MS (about 88k
- * spans/s), on a fresh data folder with `merge_selector_base` at `base` on the tables of
- * MERGE_SELECTOR_TABLES. Returns the CPU
+ * Measures background merges while parts arrive as in a long end-to-end run. It inserts
+ * STREAM_PARTS parts of 75,000 spans into `spans` and its views, one every
+ * STREAM_INTERVAL_MS (about 88k spans/s), on a fresh data folder with
+ * `merge_selector_base` at `base` on the tables of MERGE_SELECTOR_TABLES. Returns the CPU
  * time that the merge threads used meanwhile, a span, and the parts of `spans` left.
  * Reads the threads' times from /proc, so it runs on Linux only.
  */

@@ -54,3 +54,24 @@ export function statCpuSeconds(statFile: string): number {
   const fields = fs.readFileSync(statFile, 'utf8').split(') ')[1].split(' ');
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
 }
+
+/**
+ * Returns the CPU seconds of a process's threads by thread name, the main thread apart as
+ * `main`. Threads that exited are left out, so the sum can be below the process's time.
+ */
+export function threadCpuSeconds(pid: number): Map<string, number> {
+  const byName = new Map<string, number>();
+  for (const task of fs.readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const name =
+        Number(task) === pid
+          ? 'main'
+          : fs.readFileSync(`/proc/${pid}/task/${task}/comm`, 'utf8').trim();
+      const seconds = statCpuSeconds(`/proc/${pid}/task/${task}/stat`);
+      byName.set(name, (byName.get(name) ?? 0) + seconds);
+    } catch {
+      // The thread exited between the listing and the read.
+    }
+  }
+  return byName;
+}

@@ -95,7 +95,7 @@ describe('faultline start process', () => {
     ).rejects.toThrow(/is in use by process/);
   });
 
-  it('rejects a taken port before opening storage', async () => {
+  it('rejects a taken port before storage', async () => {
     const holder = net.createServer();
     await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
     const port = (holder.address() as net.AddressInfo).port;

@@ -75,7 +75,7 @@ describe('spans table', () => {
     expect(byName.get('attributes_float')?.compression_codec).toBe('CODEC(ZSTD(9))');
   });
 
-  it('merges more parts at a time than the default', async () => {
+  it('sets a merge selector base of 10', async () => {
     for (const table of ['spans', 'trace_summaries', 'call_spans']) {
       const [row] = await rows<{ statement: string }>(
         storage,
@@ -85,7 +85,7 @@ describe('spans table', () => {
     }
   });
 
-  it('keeps one per-operation rollup, the one the reports read', async () => {
+  it('drops the unread operation rollup', async () => {
     const tables = await rows<{ name: string }>(
       storage,
       "SELECT name FROM system.tables WHERE database = 'faultline' AND name LIKE 'operation_minutes%'",

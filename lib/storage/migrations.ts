@@ -75,9 +75,9 @@ function splitOnce(text: string, separator: string): [string, string] {
 }
 
 /**
- * Fills in the placeholders of one migration file; see `expandPlaceholder`. A statement
- * that starts with `${clusterOnly}` runs only in cluster mode, and one that starts with
- * `${ifSetting:name}` only on a server that supports that MergeTree setting.
+ * Fills in the placeholders of one migration file, as `expandPlaceholder` describes. A
+ * statement that starts with `${clusterOnly}` runs only in cluster mode, and one that
+ * starts with `${ifSetting:name}` only on a server that supports that MergeTree setting.
  */
 export function renderMigration(file: string, text: string, options: MigrationOptions): string[] {
   const statements = splitStatements(text)
