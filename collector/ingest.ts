@@ -9,9 +9,8 @@ import {
   type FlattenResult,
 } from '../lib/otlp/flatten';
 import { decodeSpansFast } from '../lib/otlp/fast-decode';
-import { protobufSpanRows } from '../lib/otlp/protobuf-rows';
+import type { ProtobufRowsOptions } from '../lib/otlp/protobuf-rows';
 import type { OtlpExportRequest } from '../lib/otlp/request';
-import type { SpanRows } from '../lib/storage/span-rows';
 import type { CollectorMetrics, Protocol } from './metrics';
 
 /**
@@ -22,12 +21,27 @@ import type { CollectorMetrics, Protocol } from './metrics';
  */
 export interface SpanSink {
   accept(spans: SpanRecord[]): Promise<void>;
-  /** Takes spans already converted into rows, as `accept` takes records. */
-  acceptRows?(rows: SpanRows): Promise<void>;
+  /**
+   * Converts a protobuf body straight into rows and accepts them, as `accept` does
+   * records; `logged` resolves when `accept` would. Returns undefined, having accepted
+   * nothing, when the body needs the record path. `check` gets the span count before
+   * anything is accepted and may throw.
+   */
+  acceptProtobuf?(
+    body: Uint8Array,
+    options: ProtobufRowsOptions,
+    check: (spans: number) => void,
+  ): ProtobufAcceptance | undefined;
   /** The error a new export would get now, checked before its body is read. */
   admissionError(): FaultlineError | undefined;
   /** Spans accepted and not yet stored. */
   readonly queuedSpans: number;
+}
+
+/** Spans of a protobuf body that a sink took, and the promise that they are in the log. */
+export interface ProtobufAcceptance {
+  spans: number;
+  logged: Promise<void>;
 }
 
 export interface IngestLimits extends FlattenLimits {
@@ -136,23 +150,22 @@ export class Ingest {
   }
 
   /**
-   * Converts an OTLP protobuf body straight into rows (protobufSpanRows) when the sink
-   * takes rows and the body needs no repair or rejection. Any other body is decoded into
+   * Converts an OTLP protobuf body straight into rows (see `SpanBlockGroup`) when the
+   * sink takes them and the body needs no repair or rejection. Any other body is decoded into
    * records as `ingestFlattened` does. Throws FL_UNDECODABLE_BODY.
    */
   async ingestProtobuf(protocol: Protocol, body: Uint8Array): Promise<ExportOutcome> {
     const { sink, limits, metrics } = this.options;
-    const rows = sink.acceptRows
-      ? protobufSpanRows(body, { limits, oldestNs: retentionStartNs(limits.retentionDays) })
-      : undefined;
-    if (!rows || !sink.acceptRows) {
-      return this.ingestFlattened(protocol, decodeSpansFast(body, limits));
-    }
-    this.checkSpanCount(rows.count);
-    metrics.spansReceived.inc({ protocol }, rows.count);
-    await sink.acceptRows(rows);
-    metrics.spansAccepted.inc({ protocol }, rows.count);
-    return { acceptedSpans: rows.count, rejectedSpans: 0, errorMessage: '' };
+    const accepted = sink.acceptProtobuf?.(
+      body,
+      { limits, oldestNs: retentionStartNs(limits.retentionDays) },
+      (spans) => this.checkSpanCount(spans),
+    );
+    if (!accepted) return this.ingestFlattened(protocol, decodeSpansFast(body, limits));
+    metrics.spansReceived.inc({ protocol }, accepted.spans);
+    await accepted.logged;
+    metrics.spansAccepted.inc({ protocol }, accepted.spans);
+    return { acceptedSpans: accepted.spans, rejectedSpans: 0, errorMessage: '' };
   }
 
   private checkSpanCount(total: number): void {

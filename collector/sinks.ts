@@ -1,14 +1,30 @@
 import { FaultlineError, errorMessage } from '../lib/errors';
 import type { SpanRecord } from '../lib/model/span';
+import { SpanBlockGroup, type ProtobufRowsOptions } from '../lib/otlp/protobuf-rows';
 import { toSpanRows, type SpanRows } from '../lib/storage/span-rows';
 import type { WalShipper } from '../lib/wal/shipper';
 import type { WriteAheadLog } from '../lib/wal/wal';
 import type { SpanBatcher } from './batcher';
-import type { SpanSink } from './ingest';
+import type { ProtobufAcceptance, SpanSink } from './ingest';
+
+/**
+ * How long the first export of a group waits for others to join it before the group goes
+ * to the log, and the spans that send a group at once. Under load, exports arrive every
+ * few milliseconds, and a group of several gives the engine one block where it would get
+ * one an export. A lone export waits this long for its acknowledgement.
+ */
+const GROUP_WAIT_MS = 10;
+export const GROUP_MAX_SPANS = 8192;
 
 /** Acknowledges spans once they are in the write-ahead log; the shipper stores them later. */
 export class WalSink implements SpanSink {
   private lastFullMs = 0;
+  private readonly group = new SpanBlockGroup();
+  /** Settles the exports of the open group once its block is in the log. */
+  private groupLogged:
+    | { promise: Promise<void>; resolve(): void; reject(error: unknown): void }
+    | undefined;
+  private groupTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly wal: WriteAheadLog,
@@ -39,6 +55,42 @@ export class WalSink implements SpanSink {
   async accept(spans: SpanRecord[]): Promise<void> {
     if (spans.length === 0) return;
     await this.acceptRows(toSpanRows(spans));
+  }
+
+  /**
+   * Converts a protobuf body into the open group of exports, which goes to the log as one
+   * block. Returns undefined when the body needs the record path.
+   */
+  acceptProtobuf(
+    body: Uint8Array,
+    options: ProtobufRowsOptions,
+    check: (spans: number) => void,
+  ): ProtobufAcceptance | undefined {
+    const spans = this.group.add(body, options, check);
+    if (spans === undefined) return undefined;
+    if (!this.groupLogged) {
+      let resolve!: () => void;
+      let reject!: (error: unknown) => void;
+      const promise = new Promise<void>((onResolve, onReject) => {
+        resolve = onResolve;
+        reject = onReject;
+      });
+      this.groupLogged = { promise, resolve, reject };
+      this.groupTimer = setTimeout(() => this.logGroup(), GROUP_WAIT_MS);
+    }
+    const logged = this.groupLogged.promise;
+    if (this.group.spans >= GROUP_MAX_SPANS) this.logGroup();
+    return { spans, logged };
+  }
+
+  /** Appends the open group's block to the log and settles its exports. */
+  private logGroup(): void {
+    clearTimeout(this.groupTimer);
+    const rows = this.group.take();
+    const logged = this.groupLogged;
+    this.groupLogged = undefined;
+    if (!rows || !logged) return;
+    this.acceptRows(rows).then(logged.resolve, logged.reject);
   }
 
   async acceptRows(rows: SpanRows): Promise<void> {

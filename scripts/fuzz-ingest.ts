@@ -23,7 +23,7 @@ import { ExportTraceServiceRequest } from '../lib/otlp/proto';
 import type { OtlpExportRequest } from '../lib/otlp/request';
 import type { SpanRecord } from '../lib/model/span';
 import { readNativeRows, writeNativeBlock } from '../lib/storage/native';
-import { protobufSpanRows } from '../lib/otlp/protobuf-rows';
+import { protobufSpanRows, SpanBlockGroup } from '../lib/otlp/protobuf-rows';
 import { toSpanRows } from '../lib/storage/span-rows';
 import { parseZipkinJson, zipkinToOtlp } from '../lib/zipkin/convert';
 import { encodeMessage, mutate, MUTATIONS, parseMessage } from './protobuf-tree';
@@ -95,17 +95,45 @@ function compareDecoders(bytes: Uint8Array): void {
   checkDirectRows(bytes, fast);
 }
 
+const DIRECT_OPTIONS = { limits: LIMITS, oldestNs: 0n, nowNs: 1_700_000_100_000n * 1_000_000n };
+
+// Every body also goes into one group of GROUP_BODIES bodies, which must give the block of
+// the records of the bodies it took. The single conversions between its bodies make it
+// convert its bodies again each time.
+const GROUP_BODIES = 8;
+const group = new SpanBlockGroup();
+let groupRecords: SpanRecord[] = [];
+let groupBodies = 0;
+
+function checkGroup(bytes: Uint8Array, records: SpanRecord[] | undefined): void {
+  const spans = group.add(bytes, DIRECT_OPTIONS);
+  if ((spans === undefined) !== (records === undefined)) {
+    throw new Error(
+      'SpanBlockGroup and protobufSpanRows differ on whether a body needs the records',
+    );
+  }
+  if (!records) return;
+  groupRecords.push(...records);
+  groupBodies += 1;
+  if (groupBodies < GROUP_BODIES) return;
+  const rows = group.take()!;
+  if (!Buffer.concat(rows.chunks).equals(Buffer.concat(toSpanRows(groupRecords).chunks))) {
+    throw new Error('SpanBlockGroup returned a block that differs from toSpanRows of the records');
+  }
+  groupRecords = [];
+  groupBodies = 0;
+}
+
 /**
  * Fails when the direct conversion gives rows for a body whose records needed a repair or
- * a rejection, or rows other than those of the records.
+ * a rejection, or rows other than those of the records, alone or in a group.
  */
 function checkDirectRows(bytes: Uint8Array, fast: unknown): void {
-  const rows = protobufSpanRows(bytes, {
-    limits: LIMITS,
-    oldestNs: 0n,
-    nowNs: 1_700_000_100_000n * 1_000_000n,
-  });
-  if (rows === undefined) return;
+  const rows = protobufSpanRows(bytes, DIRECT_OPTIONS);
+  if (rows === undefined) {
+    checkGroup(bytes, undefined);
+    return;
+  }
   if (!('spans' in (fast as object)))
     throw new Error('protobufSpanRows returned rows for a body that the decoders reject');
   const result = fast as FlattenResult;
@@ -117,6 +145,7 @@ function checkDirectRows(bytes: Uint8Array, fast: unknown): void {
   if (!Buffer.concat(rows.chunks).equals(Buffer.concat(toSpanRows(result.spans).chunks))) {
     throw new Error('protobufSpanRows returned rows that differ from toSpanRows of the records');
   }
+  checkGroup(bytes, result.spans);
 }
 
 const id = (bytes: number) =>

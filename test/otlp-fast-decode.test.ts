@@ -12,7 +12,7 @@ import {
   type FlattenResult,
 } from '../lib/otlp/flatten';
 import { ExportTraceServiceRequest } from '../lib/otlp/proto';
-import { protobufSpanRows } from '../lib/otlp/protobuf-rows';
+import { protobufSpanRows, SpanBlockGroup } from '../lib/otlp/protobuf-rows';
 import { toSpanRows, type SpanRows } from '../lib/storage/span-rows';
 import { deepAnyValue, field } from './helpers/protobuf-bytes';
 
@@ -972,6 +972,58 @@ describe('fast protobuf decoder', () => {
     const fast = decodeSpansFast(body);
     expect(fast.spans[0].serviceName).toBe('new');
     expect(fast).toEqual(reference(body));
+  });
+});
+
+describe('SpanBlockGroup', () => {
+  const traces = syntheticTraces({ seed: 5, startMs: 1_700_000_000_000, traceIntervalMs: 7 });
+  const bodies = [120, 80, 200].map((count) =>
+    Buffer.from(ProtobufTraceSerializer.serializeRequest(takeSpans(traces, count))!),
+  );
+  const options = { limits: DEFAULT_FLATTEN_LIMITS, oldestNs: 0n };
+  /** The block that the records of every body give when written as one. */
+  const expectedBlock = () =>
+    Buffer.concat(toSpanRows(bodies.flatMap((body) => reference(body).spans)).chunks);
+
+  it('gives the block of the records of all its bodies', () => {
+    const group = new SpanBlockGroup();
+    const counts = bodies.map((body) => group.add(body, options));
+    const rows = group.take()!;
+    expect(counts).toEqual(bodies.map((body) => reference(body).spans.length));
+    expect(rows.chunks).toHaveLength(1);
+    expect(rows.count).toBe(counts.reduce((sum, count) => sum! + count!, 0));
+    expect(rows.chunks[0]).toEqual(expectedBlock());
+    expect(group.take()).toBeUndefined();
+  });
+
+  it('adds nothing of a body that needs the record path or fails the check', () => {
+    const group = new SpanBlockGroup();
+    group.add(bodies[0], options);
+    const oldSpan = request([span({})]);
+    expect(group.add(oldSpan, { ...options, oldestNs: 1_700_000_000_000_000_001n })).toBe(
+      undefined,
+    );
+    const tooMany = new FaultlineError('FL_TOO_MANY_SPANS', 'too many');
+    expect(() =>
+      group.add(bodies[1], options, () => {
+        throw tooMany;
+      }),
+    ).toThrow(tooMany);
+    group.add(bodies[1], options);
+    group.add(bodies[2], options);
+    expect(group.take()!.chunks[0]).toEqual(expectedBlock());
+  });
+
+  it('keeps its bodies when a single body is converted meanwhile', () => {
+    const group = new SpanBlockGroup();
+    group.add(bodies[0], options);
+    expect(protobufSpanRows(bodies[2], options)!.count).toBe(reference(bodies[2]).spans.length);
+    group.add(bodies[1], options);
+    const other = new SpanBlockGroup();
+    other.add(bodies[0], options);
+    group.add(bodies[2], options);
+    expect(group.take()!.chunks[0]).toEqual(expectedBlock());
+    expect(other.take()!.count).toBe(reference(bodies[0]).spans.length);
   });
 });
 

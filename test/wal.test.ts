@@ -1,5 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
+import { syntheticTraces, takeSpans } from '../bench/synthetic';
+import { decodeSpansFast } from '../lib/otlp/fast-decode';
+import { DEFAULT_FLATTEN_LIMITS } from '../lib/otlp/flatten';
 import { silentLogger } from '../lib/logger';
 import type { SpanRecord } from '../lib/model/span';
 import { readNativeRows, writeNativeBlock } from '../lib/storage/native';
@@ -503,6 +507,53 @@ describe('write-ahead log sink', () => {
     // While inserts fail, the log takes spans up to its disk budget instead.
     (shipper as { failing: boolean }).failing = true;
     expect(sink.admissionError()).toBeUndefined();
+    await wal.close();
+  });
+});
+
+describe('write-ahead log sink with protobuf exports', () => {
+  const traces = syntheticTraces({ seed: 8, startMs: Date.now() - 60_000, traceIntervalMs: 3 });
+  const bodies = [40, 60, 30, 50].map((count) =>
+    Buffer.from(ProtobufTraceSerializer.serializeRequest(takeSpans(traces, count))!),
+  );
+  const options = { limits: DEFAULT_FLATTEN_LIMITS, oldestNs: 0n };
+  const noCheck = () => undefined;
+
+  it('logs the exports that arrive together as one entry', async () => {
+    const dir = makeWalDir();
+    const { wal } = await openWal(dir);
+    const sink = new WalSink(wal, { failing: false } as WalShipper, 1 << 30, 1 << 30);
+    const first = bodies.slice(0, 3).map((body) => sink.acceptProtobuf(body, options, noCheck)!);
+    await Promise.all(first.map((accepted) => accepted.logged));
+    const last = sink.acceptProtobuf(bodies[3], options, noCheck)!;
+    await last.logged;
+    await wal.close();
+
+    const entries = (
+      await Promise.all(listSegments(dir).map(({ file }) => readSegment(file)))
+    ).flat();
+    expect(entries.map((entry) => entry.rows.count)).toEqual([
+      first.reduce((sum, accepted) => sum + accepted.spans, 0),
+      last.spans,
+    ]);
+    const records = bodies.flatMap((body) => decodeSpansFast(body).spans);
+    expect(entries.flatMap((entry) => readNativeRows(entry.rows.chunks[0]).rows)).toEqual(
+      readNativeRows(toSpanRows(records).chunks[0]).rows,
+    );
+  });
+
+  it('refuses every export of a group that the log has no room for', async () => {
+    const dir = makeWalDir();
+    const { wal } = await openWal(dir, 1000);
+    const sink = new WalSink(wal, { failing: false } as WalShipper, 1000, 1 << 30);
+    const group = bodies.slice(0, 2).map((body) => sink.acceptProtobuf(body, options, noCheck)!);
+    for (const accepted of group) {
+      await expect(accepted.logged).rejects.toMatchObject({
+        code: 'FL_OVERLOADED',
+        message: expect.stringContaining('FAULTLINE_WAL_MAX_BYTES=1000'),
+      });
+    }
+    expect(wal.spans).toBe(0);
     await wal.close();
   });
 });
