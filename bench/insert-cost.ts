@@ -1,6 +1,7 @@
 /**
  * Splits the cost of inserting spans on the embedded engine into parsing and storing:
- *   npx tsx bench/insert-cost.ts [--batches 5] [--sizes 2000,10000,50000]
+ *   npx tsx bench/insert-cost.ts [--batches 5] [--sizes 2000,10000,50000] [--parts all]
+ * `--parts` takes a comma-separated list of the parts below (PARTS) to run only those.
  * Each 10k-span batch goes through @clickhouse/client into a Null-engine copy of `spans`
  * (parsing only) as JSONEachRow, as TabSeparated text and as a JSONCompactEachRow file
  * read by file(). Then one batch goes into `spans` itself as a JSONCompactEachRow request
@@ -13,6 +14,8 @@
  * compares 50,000-span inserts with the materialized views of `spans` attached and
  * detached, and with `optimize_on_insert` on and off. Then it times building the Native
  * block of exporter bodies from span records and straight from the protobuf bytes. Then
+ * it inserts 75,000 spans as one block an exporter body and as the blocks of gathered
+ * exports that the collector's sink builds. Then
  * it times the merges of eight 75,000-span parts of `spans` and of its view tables, and
  * compares the insert and merge CPU and the bytes of the codecs of `spans` with its former
  * ones. Last, it inserts 30 such parts at about 88k spans/s with `merge_selector_base` at
@@ -27,15 +30,18 @@ import { Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { decodeSpansFast } from '../lib/otlp/fast-decode';
-import { protobufSpanRows } from '../lib/otlp/protobuf-rows';
+import { protobufSpanRows, SpanBlockGroup } from '../lib/otlp/protobuf-rows';
+import { GROUP_MAX_SPANS } from '../collector/sinks';
 import { openStorage, type Storage } from '../lib/storage/clickhouse';
 import {
+  joinSpanRows,
   SPAN_COLUMNS,
   toJsonSpanRows,
   toSpanRow,
   toSpanRows,
   type RowFormat,
   type SpanRow,
+  type SpanRows,
 } from '../lib/storage/span-rows';
 import { writeSpanRows, writeSpans } from '../lib/storage/span-writer';
 import { makeTempDir } from '../test/helpers/faultline';
@@ -273,12 +279,7 @@ async function mergeCost() {
       })
       .then((result) => result.json<{ rows: string; bytes: string }>())
       .then(([row]) => ({ rows: Number(row.rows), bytes: Number(row.bytes) }));
-  const cpuOf = async (run: () => Promise<unknown>) => {
-    const started = process.cpuUsage();
-    await run();
-    const used = process.cpuUsage(started);
-    return used.user + used.system;
-  };
+  const cpuOf = cpuMicroseconds;
 
   /** Inserts the parts with merges stopped and returns the CPU time it took. */
   const insertParts = async (table: string, tokenPrefix = table) => {
@@ -334,6 +335,74 @@ async function mergeCost() {
       Object.entries(mergeCpu).map(([table, cpu]) => [table, round(cpu / spans)]),
     ),
     spansWithoutViews: codecs,
+  };
+}
+
+/** Returns the CPU time, in microseconds, that this process used while `run` ran. */
+async function cpuMicroseconds(run: () => Promise<unknown>): Promise<number> {
+  const started = process.cpuUsage();
+  await run();
+  const used = process.cpuUsage(started);
+  return used.user + used.system;
+}
+
+const BLOCK_ROUNDS = 6;
+
+/**
+ * Inserts batches of 75,000 spans into `spans` and its views, merges stopped, as the
+ * collector's writer does. The batches take turns: one has a Native block for each
+ * exporter body of 500 spans. The next has the bodies gathered into blocks of up to
+ * GROUP_MAX_SPANS spans, as the collector's sink gathers exports that arrive together.
+ * Reports the medians of the insert CPU a span.
+ */
+async function blockSizeCost() {
+  const dataDir = makeTempDir('insert-blocks');
+  const storage = await openStorage({ dataDir, url: '', database: 'faultline', retentionDays: 7 });
+  for (const table of ['spans', 'trace_summaries', 'call_spans', 'latency_minutes']) {
+    await storage.client.command({ query: `SYSTEM STOP MERGES ${storage.database}.${table}` });
+  }
+  const traces = syntheticTraces({ seed: 12, startMs: Date.now() - 600_000, traceIntervalMs: 1 });
+  const options = {
+    limits: { maxAttributesPerSpan: 512, maxAttributeValueLength: 32768 },
+    oldestNs: 0n,
+  };
+  const cpu = { exportBlocks: [] as number[], groupedBlocks: [] as number[] };
+  let groupedBlockCount = 0;
+  for (let round = 0; round < BLOCK_ROUNDS * 2; round += 1) {
+    const bodies = Array.from(
+      { length: MERGE_PART_SPANS / 500 },
+      () => ProtobufTraceSerializer.serializeRequest(takeSpans(traces, 500))!,
+    );
+    const blocks: SpanRows[] = [];
+    const grouped = round % 2 === 1;
+    if (grouped) {
+      const group = new SpanBlockGroup();
+      for (const body of bodies) {
+        group.add(body, options);
+        if (group.spans >= GROUP_MAX_SPANS) blocks.push(group.take()!);
+      }
+      if (group.spans > 0) blocks.push(group.take()!);
+      groupedBlockCount = blocks.length;
+    } else {
+      for (const body of bodies) blocks.push(protobufSpanRows(body, options)!);
+    }
+    const rows = joinSpanRows(blocks);
+    const used = await cpuMicroseconds(() =>
+      writeSpanRows(storage, rows, { deduplicationToken: `round-${round}` }),
+    );
+    cpu[grouped ? 'groupedBlocks' : 'exportBlocks'].push(used / rows.count);
+  }
+  await storage.close();
+  fs.rmSync(dataDir, { recursive: true, force: true });
+  return {
+    rounds: BLOCK_ROUNDS,
+    spansAnInsert: MERGE_PART_SPANS,
+    exportBlocks: MERGE_PART_SPANS / 500,
+    groupedBlocks: groupedBlockCount,
+    insertCpuMicrosecondsPerSpan: {
+      exportBlocks: round(quantile(cpu.exportBlocks, 0.5)),
+      groupedBlocks: round(quantile(cpu.groupedBlocks, 0.5)),
+    },
   };
 }
 
@@ -467,14 +536,8 @@ function buildCost(batches: number) {
   };
 }
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      batches: { type: 'string', default: '5' },
-      sizes: { type: 'string', default: '2000,10000,50000' },
-    },
-  });
-  const batches = Number(values.batches);
+/** Times parsing and storing 10,000-span batches in the formats the header lists. */
+async function parseCost(batches: number) {
   const dataDir = makeTempDir('insert-cost');
   const storage = await openStorage({
     dataDir,
@@ -555,7 +618,7 @@ async function main(): Promise<void> {
   await storage.close();
   fs.rmSync(dataDir, { recursive: true, force: true });
 
-  report('insert.cost', {
+  return {
     batches,
     batchSpans: BATCH_SPANS,
     jsonBytesPerSpan: Math.round(jsonBytes / BATCH_SPANS),
@@ -565,23 +628,61 @@ async function main(): Promise<void> {
     parseCompactFileMicrosecondsPerSpanP50: round(quantile(microseconds.fileParse, 0.5)),
     requestBodyInsertMicrosecondsPerSpanP50: round(quantile(microseconds.bodyStore, 0.5)),
     writeSpansMicrosecondsPerSpanP50: round(quantile(microseconds.store, 0.5)),
-  });
+  };
+}
 
-  for (const size of values.sizes.split(',').map(Number)) {
-    // The same number of spans at each size, so merges have as much to do.
-    const count = Math.max(3, Math.round((batches * 20_000) / size));
-    for (const format of ['Native', 'JSONCompactEachRow'] as const) {
-      report('insert.bySize', await insertBySize(size, count, format));
+/** The parts of this benchmark, in the order they run, as `--parts` names them. */
+const PARTS = [
+  'cost',
+  'bySize',
+  'views',
+  'optimizeOnInsert',
+  'buildRows',
+  'blockSize',
+  'merges',
+  'mergeStream',
+] as const;
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      batches: { type: 'string', default: '5' },
+      sizes: { type: 'string', default: '2000,10000,50000' },
+      parts: { type: 'string', default: 'all' },
+    },
+  });
+  const batches = Number(values.batches);
+  const parts = values.parts === 'all' ? PARTS : values.parts.split(',');
+  const unknown = parts.filter((part) => !(PARTS as readonly string[]).includes(part));
+  if (unknown.length > 0) {
+    throw new Error(
+      `unknown --parts ${unknown.join(', ')}: use all or a comma-separated list of ${PARTS.join(', ')}`,
+    );
+  }
+  const wanted = (part: (typeof PARTS)[number]) => parts.includes(part);
+  if (wanted('cost')) report('insert.cost', await parseCost(batches));
+  if (wanted('bySize')) {
+    for (const size of values.sizes.split(',').map(Number)) {
+      // The same number of spans at each size, so merges have as much to do.
+      const count = Math.max(3, Math.round((batches * 20_000) / size));
+      for (const format of ['Native', 'JSONCompactEachRow'] as const) {
+        report('insert.bySize', await insertBySize(size, count, format));
+      }
     }
   }
-  report('insert.views', await viewsCost(Math.max(3, batches)));
-  report('insert.optimizeOnInsert', await optimizeOnInsertCost(Math.max(3, batches)));
-  report('insert.buildRows', buildCost(batches));
-  report('insert.merges', await mergeCost());
-  const streamDir = makeTempDir('insert-stream-parts');
-  const streamFiles = writePartFiles(streamDir, STREAM_PARTS, 10);
-  for (const base of [5, 10]) report('insert.mergeStream', await mergeStream(streamFiles, base));
-  fs.rmSync(streamDir, { recursive: true, force: true });
+  if (wanted('views')) report('insert.views', await viewsCost(Math.max(3, batches)));
+  if (wanted('optimizeOnInsert')) {
+    report('insert.optimizeOnInsert', await optimizeOnInsertCost(Math.max(3, batches)));
+  }
+  if (wanted('buildRows')) report('insert.buildRows', buildCost(batches));
+  if (wanted('blockSize')) report('insert.blockSize', await blockSizeCost());
+  if (wanted('merges')) report('insert.merges', await mergeCost());
+  if (wanted('mergeStream')) {
+    const streamDir = makeTempDir('insert-stream-parts');
+    const streamFiles = writePartFiles(streamDir, STREAM_PARTS, 10);
+    for (const base of [5, 10]) report('insert.mergeStream', await mergeStream(streamFiles, base));
+    fs.rmSync(streamDir, { recursive: true, force: true });
+  }
 }
 
 main().catch((error) => {
