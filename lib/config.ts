@@ -247,7 +247,7 @@ export const SETTINGS = {
   walMaxQueuedSpans: setting(
     'FAULTLINE_WAL_MAX_QUEUED_SPANS',
     '--wal-max-queued-spans',
-    200000,
+    400000,
     positiveInt,
     'Spans in the write-ahead log past which exports get 429 while storage works; while inserts fail the log takes spans up to its disk budget',
   ),
@@ -289,7 +289,7 @@ export const SETTINGS = {
   batchMaxAgeMs: setting(
     'FAULTLINE_BATCH_MAX_AGE_MS',
     '--batch-max-age-ms',
-    200,
+    1000,
     positiveInt,
     'Milliseconds the oldest buffered span waits before the batch is inserted',
   ),

@@ -75,13 +75,13 @@ describe('spans table', () => {
     expect(byName.get('attributes_float')?.compression_codec).toBe('CODEC(ZSTD(9))');
   });
 
-  it('sets a merge selector base of 10', async () => {
+  it('sets a merge selector base of 20', async () => {
     for (const table of ['spans', 'trace_summaries', 'call_spans']) {
       const [row] = await rows<{ statement: string }>(
         storage,
         `SHOW CREATE TABLE faultline.${table}`,
       );
-      expect(row.statement).toContain('merge_selector_base = 10');
+      expect(row.statement).toContain('merge_selector_base = 20');
     }
   });
 

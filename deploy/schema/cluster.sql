@@ -514,3 +514,13 @@ ALTER TABLE faultline.trace_summaries_local ON CLUSTER faultline_cluster
 
 ALTER TABLE faultline.call_spans_local ON CLUSTER faultline_cluster
     MODIFY SETTING merge_selector_base = 10;
+
+-- 025_merge_base.sql
+ALTER TABLE faultline.spans_local ON CLUSTER faultline_cluster
+    MODIFY SETTING merge_selector_base = 20;
+
+ALTER TABLE faultline.trace_summaries_local ON CLUSTER faultline_cluster
+    MODIFY SETTING merge_selector_base = 20;
+
+ALTER TABLE faultline.call_spans_local ON CLUSTER faultline_cluster
+    MODIFY SETTING merge_selector_base = 20;

@@ -447,3 +447,13 @@ ALTER TABLE faultline.trace_summaries
 
 ALTER TABLE faultline.call_spans
     MODIFY SETTING merge_selector_base = 10;
+
+-- 025_merge_base.sql
+ALTER TABLE faultline.spans
+    MODIFY SETTING merge_selector_base = 20;
+
+ALTER TABLE faultline.trace_summaries
+    MODIFY SETTING merge_selector_base = 20;
+
+ALTER TABLE faultline.call_spans
+    MODIFY SETTING merge_selector_base = 20;
