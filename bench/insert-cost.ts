@@ -19,7 +19,7 @@
  * it times the merges of eight 75,000-span parts of `spans` and of its view tables, and
  * compares the insert and merge CPU and the bytes of the codecs of `spans` with its former
  * ones. Last, it inserts 30 such parts at about 88k spans/s with `merge_selector_base` at
- * 5 (ClickHouse's default) and at 10 (the schema's), and reports the CPU time of the
+ * 5 (ClickHouse's default), 10 and 20 (the schema's), and reports the CPU time of the
  * background merges meanwhile (read from /proc, so on Linux only).
  */
 import fs from 'node:fs';
@@ -659,9 +659,9 @@ async function main(): Promise<void> {
       `unknown --parts ${unknown.join(', ')}: use all or a comma-separated list of ${PARTS.join(', ')}`,
     );
   }
-  const wanted = (part: (typeof PARTS)[number]) => parts.includes(part);
-  if (wanted('cost')) report('insert.cost', await parseCost(batches));
-  if (wanted('bySize')) {
+  const selected = (part: (typeof PARTS)[number]) => parts.includes(part);
+  if (selected('cost')) report('insert.cost', await parseCost(batches));
+  if (selected('bySize')) {
     for (const size of values.sizes.split(',').map(Number)) {
       // The same number of spans at each size, so merges have as much to do.
       const count = Math.max(3, Math.round((batches * 20_000) / size));
@@ -670,17 +670,18 @@ async function main(): Promise<void> {
       }
     }
   }
-  if (wanted('views')) report('insert.views', await viewsCost(Math.max(3, batches)));
-  if (wanted('optimizeOnInsert')) {
+  if (selected('views')) report('insert.views', await viewsCost(Math.max(3, batches)));
+  if (selected('optimizeOnInsert')) {
     report('insert.optimizeOnInsert', await optimizeOnInsertCost(Math.max(3, batches)));
   }
-  if (wanted('buildRows')) report('insert.buildRows', buildCost(batches));
-  if (wanted('blockSize')) report('insert.blockSize', await blockSizeCost());
-  if (wanted('merges')) report('insert.merges', await mergeCost());
-  if (wanted('mergeStream')) {
+  if (selected('buildRows')) report('insert.buildRows', buildCost(batches));
+  if (selected('blockSize')) report('insert.blockSize', await blockSizeCost());
+  if (selected('merges')) report('insert.merges', await mergeCost());
+  if (selected('mergeStream')) {
     const streamDir = makeTempDir('insert-stream-parts');
     const streamFiles = writePartFiles(streamDir, STREAM_PARTS, 10);
-    for (const base of [5, 10]) report('insert.mergeStream', await mergeStream(streamFiles, base));
+    for (const base of [5, 10, 20])
+      report('insert.mergeStream', await mergeStream(streamFiles, base));
     fs.rmSync(streamDir, { recursive: true, force: true });
   }
 }
