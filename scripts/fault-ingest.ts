@@ -212,6 +212,9 @@ async function main(): Promise<void> {
     '500',
     '--wal-max-bytes',
     String(64 * 1024 * 1024),
+    // Below the default, so that the load phase reaches it on two cores.
+    '--wal-max-queued-spans',
+    '100000',
     '--log-level',
     'info',
   ];
@@ -271,8 +274,8 @@ async function main(): Promise<void> {
   };
   const floodEnd = Date.now() + seconds * 1000 * 0.15;
   await Promise.all(
-    Array.from({ length: SENDERS * 2 }, (_, index) =>
-      sender(`${httpUrl}/v1/traces`, 100 + index, () => Date.now() > floodEnd, flood),
+    Array.from({ length: SENDERS * 4 }, (_, index) =>
+      sender(`${httpUrl}/v1/traces`, 100 + index, () => Date.now() > floodEnd, flood, 1000),
     ),
   );
   const metricsDuringOutage = await (await fetch(`${httpUrl}/metrics`)).text();
