@@ -279,20 +279,21 @@ async function mergeCost() {
       })
       .then((result) => result.json<{ rows: string; bytes: string }>())
       .then(([row]) => ({ rows: Number(row.rows), bytes: Number(row.bytes) }));
-  const cpuOf = cpuMicroseconds;
 
   /** Inserts the parts with merges stopped and returns the CPU time it took. */
   const insertParts = async (table: string, tokenPrefix = table) => {
     await client.command({ query: `SYSTEM STOP MERGES ${database}.${table}` });
     let cpu = 0;
     for (const [part, file] of files.entries()) {
-      cpu += await cpuOf(() => insertFile(storage, table, file, `${tokenPrefix}-${part}`));
+      cpu += await cpuMicroseconds(() =>
+        insertFile(storage, table, file, `${tokenPrefix}-${part}`),
+      );
     }
     await client.command({ query: `SYSTEM START MERGES ${database}.${table}` });
     return cpu;
   };
   const mergeTable = (table: string) =>
-    cpuOf(() => client.command({ query: `OPTIMIZE TABLE ${database}.${table} FINAL` }));
+    cpuMicroseconds(() => client.command({ query: `OPTIMIZE TABLE ${database}.${table} FINAL` }));
 
   const viewTables = ['trace_summaries', 'call_spans', 'latency_minutes'];
   for (const table of viewTables) {

@@ -8,12 +8,12 @@ import type { SpanBatcher } from './batcher';
 import type { ProtobufAcceptance, SpanSink } from './ingest';
 
 /**
- * How long the first export of a group waits for others to join it before the group goes
- * to the log, and the spans that send a group at once. Under load, exports arrive every
- * few milliseconds, and a group of several gives the engine one block where it would get
- * one an export. A lone export waits this long for its acknowledgement.
+ * Milliseconds the first export of a group waits for others before the group goes to the
+ * log, so a lone export waits this long for its answer. Under load, exports arrive every
+ * few milliseconds, and a group gives the engine one block instead of one an export.
  */
 const GROUP_WAIT_MS = 10;
+/** Spans at which a group goes to the log at once. */
 export const GROUP_MAX_SPANS = 8192;
 
 /** Acknowledges spans once they are in the write-ahead log; the shipper stores them later. */

@@ -996,7 +996,7 @@ describe('SpanBlockGroup', () => {
     expect(group.take()).toBeUndefined();
   });
 
-  it('adds nothing of a body that needs the record path or fails the check', () => {
+  it('skips record-path and rejected bodies', () => {
     const group = new SpanBlockGroup();
     group.add(bodies[0], options);
     const oldSpan = request([span({})]);

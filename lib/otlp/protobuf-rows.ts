@@ -1285,9 +1285,9 @@ function clearColumns(): void {
 }
 
 /**
- * Converts a body into the column builders after what they hold. Returns its span count,
- * or undefined when the body needs the record path; the builders may then hold part of
- * its spans, so the caller clears or rebuilds them.
+ * Converts a body into the column builders after what they contain, and returns its span
+ * count. Returns undefined when the body needs the record path. The builders may then
+ * contain part of its spans, so the caller clears or rebuilds them.
  */
 function convertInto(request: Uint8Array, options: ProtobufRowsOptions, nowNs: bigint) {
   body = Buffer.isBuffer(request)
@@ -1362,15 +1362,15 @@ export class SpanBlockGroup {
     if (builderOwner !== this.id) this.rebuild();
     const nowNs = nowNsOf(options);
     const spans = convertInto(request, options, nowNs);
-    try {
-      if (spans !== undefined) check?.(spans);
-    } catch (error) {
-      this.rebuild();
-      throw error;
-    }
     if (spans === undefined) {
       this.rebuild();
       return undefined;
+    }
+    try {
+      check?.(spans);
+    } catch (error) {
+      this.rebuild();
+      throw error;
     }
     this.bodies.push({ request, options, nowNs });
     this.spans += spans;
@@ -1382,9 +1382,9 @@ export class SpanBlockGroup {
     if (this.spans === 0) return undefined;
     if (builderOwner !== this.id) this.rebuild();
     const rows = rowsOf(this.spans);
+    // Empty builders are this group's state again, so they stay its own.
     this.bodies.length = 0;
     this.spans = 0;
-    builderOwner = 0;
     clearColumns();
     return rows;
   }
